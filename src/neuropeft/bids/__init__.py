@@ -1,0 +1,1 @@
+"""BIDS dataset indexing and validation."""

@@ -1,0 +1,1 @@
+"""Built-in synthetic demo cohort with ground truth."""

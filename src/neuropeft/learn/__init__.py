@@ -1,0 +1,1 @@
+"""Learning stage: folds, backbones, PEFT methods, heads, training."""

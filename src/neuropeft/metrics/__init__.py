@@ -1,0 +1,1 @@
+"""Metric aggregation, comparison table and plots."""

@@ -1,0 +1,1 @@
+"""Preprocessing steps: N4, skull stripping, registration, tensor fitting, resampling, QC."""
