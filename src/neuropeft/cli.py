@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import Sequence
 
@@ -17,6 +18,24 @@ from neuropeft.errors import NeuropeftError
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo-cohort": ("neuropeft.demo.command", "synthesise the built-in demo BIDS cohort with ground truth"),
     "validate": ("neuropeft.bids.command", "index and validate a BIDS dataset; write the cohort table and excluded.tsv"),
+    "folds": ("neuropeft.learn.cli_folds", "subject-wise stratified cross-validation folds with inner validation splits"),
+    "train": ("neuropeft.learn.cli_train", "fine-tune one experiment (backbone × method × head) on one fold"),
+    "params": ("neuropeft.learn.params", "print trainable and total parameters of a backbone × method × head"),
+    "n4-t1w": ("neuropeft.preproc.cli_n4_t1w", "N4 bias-field correction of the T1w; write the corrected T1w and the field"),
+    "n4-dwi": ("neuropeft.preproc.cli_n4_dwi", "N4 bias field of the mean b=0, divided out of every DWI volume; write DWI and field"),
+    "skullstrip-t1w": ("neuropeft.preproc.cli_skullstrip_t1w", "brain mask of a whole-head T1w by template registration; write mask and brain"),
+    "skullstrip-dwi": ("neuropeft.preproc.cli_skullstrip_dwi", "brain mask of the DWI by median_otsu on the mean b=0; write mask and mean b=0"),
+    "register": ("neuropeft.preproc.cli_register", "register a T1w or b=0 brain to the MNI152 2009a template; write transforms and JSON"),
+    "fit-tensor": ("neuropeft.preproc.tensor", "fit the diffusion tensor (dipy) in native space; write FA, MD, AD, RD and colour FA"),
+    "resample": ("neuropeft.preproc.resample", "warp maps to the template, crop/pad to the model shape, normalise; write the model-ready volume"),
+    "combine-channels": ("neuropeft.preproc.channels", "concatenate the model-ready volumes of several modalities as channels"),
+    "stack": ("neuropeft.preproc.stack", "stack per-subject model-ready volumes into model_input.npy (N, C, X, Y, Z) and its index table"),
+    "stack-table": ("neuropeft.preproc.external", "resample and stack images prepared elsewhere, listed in a table, like `stack`"),
+    "qc-image": ("neuropeft.preproc.qc", "draw a QC figure: three orthogonal slices with mask outline, template edges or colour FA"),
+    "qc-table": ("neuropeft.preproc.qc_table", "build the cohort QC table with per-column robust outlier flags"),
+    "aggregate-experiment": ("neuropeft.metrics.aggregate", "metrics per fold and across folds of one experiment, pooled predictions, plots"),
+    "compare": ("neuropeft.metrics.table", "comparison table of experiments: metrics, trainable parameters, time, memory"),
+    "plot-fractions": ("neuropeft.metrics.fractions", "plot a metric against the fraction of training data used"),
 }
 
 
@@ -36,6 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or argv[0] not in COMMANDS:
         parser.parse_args(argv)  # prints help or the "invalid choice" error
         return 2
+    # ITK (antspyx) uses every core unless told; follow the thread count Snakemake gives the job.
+    if "OMP_NUM_THREADS" in os.environ:
+        os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", os.environ["OMP_NUM_THREADS"])
     module = importlib.import_module(COMMANDS[argv[0]][0])
     step_parser = argparse.ArgumentParser(prog=f"neuropeft {argv[0]}", description=COMMANDS[argv[0]][1])
     module.add_arguments(step_parser)

@@ -1,0 +1,27 @@
+# neuropeft: BIDS diffusion/T1w MRI -> preprocessing -> folds -> PEFT of a 3D foundation model -> metrics.
+# Thin on purpose: every step is a rule in workflow/rules/ calling `python -m neuropeft <step>`.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/demo.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/preproc_dwi.smk"
+include: "workflow/rules/preproc_t1w.smk"
+include: "workflow/rules/model_input.smk"
+include: "workflow/rules/learn.smk"
+include: "workflow/rules/metrics.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

@@ -1,0 +1,190 @@
+"""File checks that need no image data: NIfTI headers, gzip integrity, .bval/.bvec content.
+
+Only headers are read (``nibabel.load`` is lazy): the image data are never decoded, so NaN/Inf
+voxels cannot be seen here; the processing steps check those when they read the data. A truncated
+``.nii.gz`` is found from the gzip trailer (the uncompressed size stored in its last 4 bytes); only
+when that does not match the header is the file decompressed (streamed) to decide.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from neuropeft.bids.problems import Problem, one_line
+
+#: b-values up to this count as b=0 volumes
+B0_MAX = 50.0
+#: allowed deviation of a diffusion-weighted gradient direction's length from 1
+UNIT_TOLERANCE = 0.1
+_CHUNK = 1 << 22
+
+
+def _missing_file_message(path: Path) -> str | None:
+    if path.is_symlink() and not path.exists():
+        return "is a broken symlink (annexed content not fetched?); fetch it (datalad get / git annex get) or replace it"
+    if not path.exists():
+        return "does not exist; add it or fix the path"
+    if path.stat().st_size == 0:
+        return "is empty (0 bytes); replace it with the real file (re-run the conversion or re-download it)"
+    return None
+
+
+def _gunzip_size(path: Path) -> int:
+    """Uncompressed size of a gzip file, found by streaming it (raises on corrupt data)."""
+    total = 0
+    with gzip.open(path, "rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            total += len(chunk)
+    return total
+
+
+def _truncation_message(path: Path, expected: int) -> str | None:
+    """Why the file holds fewer bytes than the header announces, or None when it is complete."""
+    if path.name.endswith(".gz"):
+        with open(path, "rb") as handle:
+            handle.seek(-4, 2)
+            trailer = int.from_bytes(handle.read(4), "little")
+        if trailer == expected % (1 << 32):
+            return None
+        try:
+            actual = _gunzip_size(path)
+        except (OSError, EOFError, zlib.error) as error:
+            return f"is corrupt or truncated ({one_line(str(error))}); re-download or re-convert it"
+    else:
+        actual = path.stat().st_size
+    if actual < expected:
+        return f"is truncated ({actual} of the {expected} bytes its header announces); re-download or re-convert it"
+    return None
+
+
+def nifti_shape(path: Path) -> tuple[tuple[int, ...] | None, list[Problem]]:
+    """The image shape from the header, and the problems of the file (empty, unreadable, truncated)."""
+    import nibabel as nib
+
+    message = _missing_file_message(path)
+    if message:
+        return None, [Problem(str(path), message)]
+    try:
+        image = nib.load(str(path))
+        if not isinstance(image, (nib.Nifti1Image, nib.Nifti2Image)):
+            raise nib.filebasedimages.ImageFileError(f"{type(image).__name__}, not NIfTI")
+        shape = tuple(int(n) for n in image.shape)
+        proxy = image.dataobj  # an ArrayProxy: the data offset and dtype as read from the header
+        expected = int(proxy.offset) + int(np.prod(shape)) * proxy.dtype.itemsize
+    except Exception as error:  # nibabel raises many types for bad files; all mean "unreadable"
+        reason = one_line(f"{type(error).__name__}: {error}")
+        return None, [Problem(str(path), f"cannot be read as NIfTI ({reason}); re-export it as .nii.gz (e.g. dcm2niix) or re-download it")]
+    message = _truncation_message(path, expected)
+    return shape, ([Problem(str(path), message)] if message else [])
+
+
+def check_t1w(path: Path) -> list[Problem]:
+    """A readable single-volume 3D NIfTI."""
+    shape, problems = nifti_shape(path)
+    if shape is not None and not (len(shape) == 3 or (len(shape) == 4 and shape[3] == 1)):
+        problems.append(Problem(str(path), f"T1w must be one 3D volume but has shape {shape}; keep a single volume"))
+    return problems
+
+
+def _numbers(path: Path, what: str) -> tuple[list[list[float]] | None, list[Problem]]:
+    """Rows of numbers from a whitespace-separated text file."""
+    message = _missing_file_message(path)
+    if message:
+        return None, [Problem(str(path), message)]
+    try:
+        lines = [line.split() for line in path.read_text().splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as error:
+        return None, [Problem(str(path), f"cannot be read ({one_line(str(error))}); regenerate the {what} with the NIfTI")]
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            rows.append([float(token) for token in line])
+        except ValueError:
+            bad = next(t for t in line if not _is_float(t))
+            return None, [Problem(str(path), f"is not numeric (line {number} has {bad!r}); the {what} must hold numbers only")]
+    if not rows:
+        return None, [Problem(str(path), f"holds no values; regenerate the {what} with the NIfTI")]
+    if not np.isfinite(np.concatenate([np.asarray(r) for r in rows])).all():
+        return None, [Problem(str(path), f"holds NaN or Inf; regenerate the {what} with the NIfTI")]
+    return rows, []
+
+
+def _is_float(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def read_bval(path: Path) -> tuple[np.ndarray | None, list[Problem]]:
+    """The b-values (one row; values on several lines are accepted) and the file's problems."""
+    rows, problems = _numbers(path, ".bval")
+    if rows is None:
+        return None, problems
+    bvals = np.asarray([value for row in rows for value in row])
+    if (bvals < 0).any():
+        return None, [Problem(str(path), "has negative b-values; b-values must be >= 0 (s/mm^2)")]
+    return bvals, []
+
+
+def read_bvec(path: Path) -> tuple[np.ndarray | None, list[Problem]]:
+    """The gradient directions as a (3, N) array and the file's problems."""
+    rows, problems = _numbers(path, ".bvec")
+    if rows is None:
+        return None, problems
+    lengths = {len(row) for row in rows}
+    if len(lengths) > 1:
+        return None, [Problem(str(path), f"rows have different lengths ({', '.join(str(len(r)) for r in rows)}); it must be 3 rows (x, y, z) of one value per volume")]
+    bvecs = np.asarray(rows)
+    if bvecs.shape[0] != 3:
+        if bvecs.shape[1] == 3:
+            fix = f"has {bvecs.shape[0]} rows of 3 values (transposed); BIDS wants 3 rows (x, y, z) of {bvecs.shape[0]} values: transpose it"
+        else:
+            fix = f"has {bvecs.shape[0]} rows of {bvecs.shape[1]} values; it must be 3 rows (x, y, z) of one value per volume"
+        return None, [Problem(str(path), fix)]
+    return bvecs, []
+
+
+def _gradient_problems(bvals: np.ndarray, bvecs: np.ndarray, bvec_path: Path) -> list[Problem]:
+    problems = []
+    weighted = bvals > B0_MAX
+    norms = np.linalg.norm(bvecs, axis=0)
+    zero = weighted & (norms == 0)
+    if zero.any():
+        volumes = ", ".join(str(i) for i in np.flatnonzero(zero)[:5])
+        problems.append(Problem(str(bvec_path), f"{int(zero.sum())} volume(s) with b > {B0_MAX:g} have an all-zero gradient direction (volumes {volumes}...); fix the .bvec or the .bval"))
+    off = weighted & (norms > 0) & (np.abs(norms - 1) > UNIT_TOLERANCE)
+    if off.any():
+        first = int(np.flatnonzero(off)[0])
+        problems.append(Problem(str(bvec_path), f"{int(off.sum())} gradient direction(s) with b > {B0_MAX:g} are not unit length (e.g. volume {first}: |g| = {norms[first]:.3f}); normalise them or regenerate the .bvec"))
+    return problems
+
+
+def check_dwi(nii: Path, bval: Path, bvec: Path) -> list[Problem]:
+    """A readable 4D NIfTI with a matching, valid gradient table; every problem is reported."""
+    shape, problems = nifti_shape(nii)
+    volumes = None
+    if shape is not None:
+        if len(shape) != 4:
+            problems.append(Problem(str(nii), f"DWI must be 4D (x, y, z, volumes) but has shape {shape}; give the whole diffusion series"))
+        else:
+            volumes = shape[3]
+    bvals, bval_problems = read_bval(bval)
+    bvecs, bvec_problems = read_bvec(bvec)
+    problems += bval_problems + bvec_problems
+    if volumes is not None and bvals is not None and len(bvals) != volumes:
+        problems.append(Problem(str(bval), f"has {len(bvals)} b-values but {nii.name} has {volumes} volumes; regenerate the .bval with the NIfTI (one value per volume)"))
+    if volumes is not None and bvecs is not None and bvecs.shape[1] != volumes:
+        problems.append(Problem(str(bvec), f"has {bvecs.shape[1]} directions but {nii.name} has {volumes} volumes; regenerate the .bvec with the NIfTI (one column per volume)"))
+    if volumes is None and bvals is not None and bvecs is not None and len(bvals) != bvecs.shape[1]:
+        problems.append(Problem(str(bvec), f"has {bvecs.shape[1]} directions but {bval.name} has {len(bvals)} b-values; regenerate both with the NIfTI"))
+    if bvals is not None and bvecs is not None and len(bvals) == bvecs.shape[1]:
+        problems += _gradient_problems(bvals, bvecs, bvec)
+    if bvals is not None and not (bvals <= B0_MAX).any():
+        problems.append(Problem(str(bval), f"has no b=0 volume (no b-value <= {B0_MAX:g}); tensor fitting needs one: use a series that includes b=0 volumes"))
+    return problems

@@ -1,0 +1,109 @@
+"""Loading foundation-model checkpoints safely and strictly.
+
+Reads ``torch.save`` files with ``weights_only=True`` (pickled code is refused) or safetensors,
+unwraps ``{"trunk_state_dict": ...}`` / ``{"state_dict": ...}``, strips the FMCIB prefixes, and loads
+strictly, naming every missing and unexpected key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from neuropeft.errors import NeuropeftError
+
+WRAPPER_KEYS = ("trunk_state_dict", "state_dict", "model_state_dict", "model")
+PREFIXES = ("module.", "model.trunk.", "model.backbone.")
+
+
+def sha256_of(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_state_dict(path: str | Path, sha256: str = "") -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint, unwrapped and with known prefixes stripped."""
+    path = Path(path)
+    if not path.is_file():
+        raise NeuropeftError(f"checkpoint {path} does not exist; download it or fix the path in the config")
+    if sha256:
+        actual = sha256_of(path)
+        if actual.lower() != sha256.lower():
+            raise NeuropeftError(f"checkpoint {path} has sha256 {actual}, expected {sha256}; re-download it")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        raw: object = load_file(str(path))
+    else:
+        try:
+            raw = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as error:
+            reason = next((line.strip() for line in str(error).splitlines() if "Unpickler error" in line), "")
+            reason = reason.split(". Please")[0]
+            raise NeuropeftError(
+                f"checkpoint {path} holds pickled code, refused by weights_only loading ({reason}); "
+                "re-save it as a plain state dict or safetensors"
+            ) from None
+    for key in WRAPPER_KEYS:
+        if isinstance(raw, dict) and key in raw and isinstance(raw[key], dict):
+            raw = raw[key]
+            break
+    if not isinstance(raw, dict) or not all(isinstance(v, torch.Tensor) for v in raw.values()):
+        raise NeuropeftError(f"checkpoint {path} is not a state dict of tensors; re-save it as one")
+    return {strip_prefix(k): v for k, v in raw.items()}
+
+
+def strip_prefix(key: str) -> str:
+    """A key without the first matching wrapper prefix."""
+    for prefix in PREFIXES:
+        if key.startswith(prefix):
+            return key[len(prefix) :]
+    return key
+
+
+def adapt_input_channels(state: dict[str, torch.Tensor], key: str, in_channels: int) -> dict[str, torch.Tensor]:
+    """Widen a 1-channel stem kernel to ``in_channels``: replicate it and divide by the channel count.
+
+    An image whose channels are all equal to a 1-channel image then gives exactly the pretrained
+    response, so the pretrained statistics downstream still hold at initialisation.
+    """
+    weight = state.get(key)
+    if weight is None or weight.shape[1] == in_channels or weight.shape[1] != 1:
+        return state
+    adapted = dict(state)
+    adapted[key] = weight.repeat(1, in_channels, *([1] * (weight.dim() - 2))) / in_channels
+    return adapted
+
+
+def _listing(keys: list[str], shown: int = 12) -> str:
+    """Keys as one line, the first ``shown`` of them and a count of the rest."""
+    more = f" ... and {len(keys) - shown} more" if len(keys) > shown else ""
+    return ", ".join(keys[:shown]) + more
+
+
+def load_strict(module: nn.Module, state: dict[str, torch.Tensor], source: str | Path) -> None:
+    """Load every tensor of ``module`` from ``state``, refusing missing, unexpected or mis-shaped keys."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing key(s) {_listing(missing)}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected key(s) {_listing(unexpected)}")
+        if shapes:
+            parts.append("shape mismatch " + ", ".join(f"{k} {tuple(state[k].shape)}≠{tuple(own[k].shape)}" for k in shapes))
+        raise NeuropeftError(
+            f"checkpoint {source} does not match the backbone: {'; '.join(parts)}; pick the matching backbone"
+        )
+    module.load_state_dict(state, strict=True)

@@ -1,0 +1,119 @@
+"""Volumes read from the memory-mapped cohort stack, with seeded light augmentation."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from neuropeft.errors import NeuropeftError
+
+
+@dataclass
+class Augment:
+    """Augmentation strengths (all off by default)."""
+
+    flip: bool = False  # left-right flip (first spatial axis) with probability 0.5
+    rotate_deg: float = 0.0  # rotation up to ± degrees about each axis
+    scale: float = 0.0  # isotropic scaling by a factor in [1 - scale, 1 + scale]
+    intensity: float = 0.0  # intensity scaling by a factor in [1 - intensity, 1 + intensity]
+
+    @property
+    def active(self) -> bool:
+        """Whether any augmentation is on."""
+        return self.flip or self.rotate_deg > 0 or self.scale > 0 or self.intensity > 0
+
+
+def _rotation(angles: torch.Tensor) -> torch.Tensor:
+    """3×3 rotation from three angles (radians) about the three axes."""
+    cx, cy, cz = torch.cos(angles)
+    sx, sy, sz = torch.sin(angles)
+    rx = torch.tensor([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
+    ry = torch.tensor([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rz = torch.tensor([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+def augment_volume(x: torch.Tensor, aug: Augment, generator: torch.Generator) -> torch.Tensor:
+    """Apply flip, affine (``affine_grid``/``grid_sample``, zero padding) and intensity scaling to (C, X, Y, Z)."""
+    u = torch.rand(6, generator=generator, dtype=torch.float64)
+    if aug.flip and u[0] < 0.5:
+        x = torch.flip(x, dims=(1,))
+    if aug.rotate_deg > 0 or aug.scale > 0:
+        angles = (u[1:4] * 2 - 1) * math.radians(aug.rotate_deg)
+        factor = 1 + (u[4].item() * 2 - 1) * aug.scale
+        theta = torch.zeros(1, 3, 4, dtype=torch.float32)
+        theta[0, :, :3] = (_rotation(angles) / factor).float()
+        grid = torch.nn.functional.affine_grid(theta, [1, *x.shape], align_corners=False)
+        x = torch.nn.functional.grid_sample(x[None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
+    if aug.intensity > 0:
+        x = x * float(1 + (u[5].item() * 2 - 1) * aug.intensity)
+    return x
+
+
+class VolumeDataset(Dataset):
+    """Rows of ``model_input.npy`` opened with ``mmap_mode="r"`` (per worker; never loaded whole).
+
+    Item ``i`` is ``(volume (C, X, Y, Z) float32, target, i)``; augmentation draws from a generator
+    seeded by (seed, epoch, i), so it is the same whatever the worker count or a resume.
+    """
+
+    def __init__(
+        self, array_path: str | Path, rows: Sequence[int], targets: torch.Tensor, augment: Augment | None = None, seed: int = 0
+    ) -> None:
+        self.array_path = str(array_path)
+        self.rows = [int(r) for r in rows]
+        self.targets = targets
+        self.augment = augment or Augment()
+        self.seed = seed
+        self.epoch = 0
+        self._array: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_array"] = None  # each worker maps the file itself
+        return state
+
+    @property
+    def array(self) -> np.ndarray:
+        """The memory-mapped stack."""
+        if self._array is None:
+            self._array = np.load(self.array_path, mmap_mode="r")
+        return self._array
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        x = torch.from_numpy(np.array(self.array[self.rows[i]], dtype=np.float32))
+        if self.augment.active:
+            generator = torch.Generator().manual_seed(((self.seed * 100_003 + self.epoch) * 1_000_003 + i) % 2**62)
+            x = augment_volume(x, self.augment, generator)
+        return x, self.targets[i], i
+
+
+def fold_tables(index: pd.DataFrame, folds: pd.DataFrame, fold: int, n_rows: int) -> dict[str, pd.DataFrame]:
+    """Index rows of one fold by role (train, val, test), refusing rows the folds table lacks."""
+    part = folds[folds["fold"].astype(int) == fold]
+    if part.empty:
+        raise NeuropeftError(f"fold {fold} is not in the folds table (folds: {sorted(set(folds['fold'].astype(int)))})")
+    merged = index.merge(part[["participant_id", "session", "role"]], on=["participant_id", "session"], how="left")
+    lost = merged[merged["role"].isna()]
+    if not lost.empty:
+        raise NeuropeftError(
+            f"{lost['participant_id'].iloc[0]} session {lost['session'].iloc[0]!r} has no role in fold {fold}; "
+            "recompute the folds for this index"
+        )
+    if (merged["row"] >= n_rows).any() or (merged["row"] < 0).any():
+        raise NeuropeftError(f"index rows exceed the array's {n_rows} volumes; rebuild model_input together")
+    tables = {role: merged[merged["role"] == role].reset_index(drop=True) for role in ("train", "val", "test")}
+    for role, table in tables.items():
+        if table.empty:
+            raise NeuropeftError(f"fold {fold} has no {role} subjects; check the folds table")
+    return tables

@@ -1,0 +1,138 @@
+"""Cross-validation folds by subject: stratified k-fold with an inner validation split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+
+from neuropeft.errors import NeuropeftError
+from neuropeft.learn.tasks import infer_task, normalise_label
+
+
+@dataclass
+class FoldSettings:
+    """Settings of ``neuropeft folds`` (config section ``folds``)."""
+
+    n_folds: int = 5  # number of outer folds (each subject is tested once)
+    seed: int = 0  # seed of the subject shuffling (same seed -> same folds)
+    val_fraction: float = 0.2  # fraction of each training part held out (stratified) for early stopping
+    group_by: str = "participant"  # "participant" (sessions of a subject stay together) or "site" (sites stay together)
+    split_column: str = ""  # optional index column giving each subject's test fold (predefined split); "" = computed
+    task: str = "auto"  # "auto", "classification" or "regression" (regression stratifies on quantile bins)
+    regression_bins: int = 5  # quantile bins of the target used to stratify a regression
+
+
+def read_index(path: str | Path) -> pd.DataFrame:
+    """The model-input index (row, participant_id, session, target, site) with text columns as text."""
+    frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    missing = {"row", "participant_id", "session", "target"} - set(frame.columns)
+    if missing:
+        raise NeuropeftError(f"{path}: index lacks column(s) {sorted(missing)}")
+    frame["row"] = frame["row"].astype(int)
+    return frame
+
+
+def _strata(subjects: pd.DataFrame, task: str, bins: int) -> np.ndarray:
+    """One stratification label per subject: the class, or the target's quantile bin."""
+    if task == "classification":
+        return subjects["target"].map(normalise_label).to_numpy()
+    values = subjects["target"].astype(float).to_numpy()
+    edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))
+    return np.digitize(values, edges).astype(str)
+
+
+def _outer_folds(subjects: pd.DataFrame, strata: np.ndarray, settings: FoldSettings) -> np.ndarray:
+    """Test fold of each subject."""
+    if settings.split_column:
+        try:
+            return subjects[settings.split_column].astype(int).to_numpy()
+        except ValueError:
+            raise NeuropeftError(f"split column {settings.split_column!r} must hold integer fold numbers") from None
+    groups = subjects["site"] if settings.group_by == "site" else subjects["participant_id"]
+    if groups.nunique() < settings.n_folds:
+        raise NeuropeftError(
+            f"{groups.nunique()} {settings.group_by} group(s) cannot fill {settings.n_folds} folds; lower n_folds"
+        )
+    splitter = StratifiedGroupKFold(n_splits=settings.n_folds, shuffle=True, random_state=settings.seed)
+    fold = np.full(len(subjects), -1)
+    for k, (_, test) in enumerate(splitter.split(np.zeros(len(subjects)), strata, groups.to_numpy())):
+        fold[test] = k
+    return fold
+
+
+def _check_classes(part: pd.Series, classes: set[str], fold: int, role: str) -> None:
+    """Refuse a test or validation part lacking a class."""
+    absent = sorted(classes - set(part))
+    if absent:
+        raise NeuropeftError(
+            f"fold {fold}: the {role} part has no subject of class {absent[0]}; use fewer folds "
+            f"(or a larger val_fraction) or more subjects of that class"
+        )
+
+
+def make_folds(index: pd.DataFrame, settings: FoldSettings) -> pd.DataFrame:
+    """The folds table (participant_id, session, fold, role) for every index row and fold."""
+    if settings.group_by not in ("participant", "site"):
+        raise NeuropeftError(f"group_by must be 'participant' or 'site', got {settings.group_by!r}")
+    if settings.group_by == "site" and "site" not in index.columns:
+        raise NeuropeftError("group_by 'site' needs a site column in the index")
+    if settings.split_column and settings.split_column not in index.columns:
+        raise NeuropeftError(f"split column {settings.split_column!r} is not in the index")
+    task = infer_task(index["target"].tolist()) if settings.task == "auto" else settings.task
+    subjects = index.drop_duplicates("participant_id").reset_index(drop=True)
+    if settings.split_column:
+        per_subject = index.groupby("participant_id")[settings.split_column].nunique()
+        if (per_subject > 1).any():
+            raise NeuropeftError(
+                f"{per_subject[per_subject > 1].index[0]} has sessions in different {settings.split_column!r} folds"
+            )
+    strata = _strata(subjects, task, settings.regression_bins)
+    test_fold = _outer_folds(subjects, strata, settings)
+    classes = set(strata) if task == "classification" else set()
+    rows = []
+    for k in sorted(set(test_fold)):
+        train_idx = np.flatnonzero(test_fold != k)
+        inner = strata[train_idx]
+        if task == "regression":  # re-bin the training part so every bin can reach the validation part
+            n_val = int(np.ceil(settings.val_fraction * len(train_idx)))
+            inner = _strata(subjects.iloc[train_idx], task, max(1, min(settings.regression_bins, n_val)))
+        try:
+            _, val_idx = train_test_split(
+                train_idx, test_size=settings.val_fraction, stratify=inner, random_state=settings.seed + k
+            )
+        except ValueError as error:
+            raise NeuropeftError(
+                f"fold {k}: cannot split a stratified validation part ({error}); use fewer folds or more subjects"
+            ) from None
+        role = np.full(len(subjects), "train", dtype=object)
+        role[test_fold == k] = "test"
+        role[val_idx] = "val"
+        if classes:
+            _check_classes(pd.Series(strata[role == "test"]), classes, k, "test")
+            _check_classes(pd.Series(strata[role == "val"]), classes, k, "validation")
+        role_of = dict(zip(subjects["participant_id"], role))
+        for participant, session in zip(index["participant_id"], index["session"]):
+            rows.append((participant, session, int(k), role_of[participant]))
+    folds = pd.DataFrame(rows, columns=["participant_id", "session", "fold", "role"])
+    check_folds(folds)
+    return folds
+
+
+def check_folds(folds: pd.DataFrame) -> None:
+    """Refuse a folds table where a subject (any of its sessions) has two roles in one fold."""
+    roles = folds.groupby(["fold", "participant_id"])["role"].nunique()
+    leaking = roles[roles > 1]
+    if not leaking.empty:
+        fold, participant = leaking.index[0]
+        raise NeuropeftError(f"fold {fold}: {participant} is in more than one role (train/val/test); fix the folds table")
+    counts = folds.groupby(["fold", "participant_id", "session"]).size()
+    if (counts > 1).any():
+        fold, participant, session = counts[counts > 1].index[0]
+        raise NeuropeftError(f"fold {fold}: {participant} session {session!r} appears twice; fix the folds table")
+    bad = set(folds["role"]) - {"train", "val", "test"}
+    if bad:
+        raise NeuropeftError(f"folds table has unknown role(s) {sorted(bad)}; allowed: train, val, test")

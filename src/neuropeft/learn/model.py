@@ -1,0 +1,56 @@
+"""The trained network: a backbone and a head, keeping frozen BatchNorm layers in eval mode."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from neuropeft.learn.backbones import Backbone, build_backbone
+from neuropeft.learn.heads import MAP_HEADS, build_head
+
+
+class Classifier(nn.Module):
+    """``head(backbone(x))``, or ``head(backbone.feature_map(x))`` for a map head.
+
+    ``train()`` leaves every BatchNorm whose parameters are all frozen in eval mode, so methods that
+    freeze the backbone never change its running statistics (they are not saved with adapters).
+    """
+
+    def __init__(self, backbone: Backbone, head: nn.Module, use_map: bool) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.use_map = use_map
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Outputs (B, K)."""
+        features = self.backbone.feature_map(x) if self.use_map else self.backbone(x)
+        return self.head(features)
+
+    def train(self, mode: bool = True) -> "Classifier":
+        """Set train/eval mode, keeping frozen BatchNorm layers in eval mode."""
+        super().train(mode)
+        if mode:
+            for module in self.modules():
+                if isinstance(module, _BatchNorm) and not any(p.requires_grad for p in module.parameters()):
+                    module.eval()
+        return self
+
+
+def build_model(
+    backbone_name: str,
+    head_name: str,
+    in_channels: int,
+    input_shape: tuple[int, ...],
+    out_features: int,
+    head_hidden: int = 256,
+    head_dropout: float = 0.0,
+) -> Classifier:
+    """A randomly initialised backbone + head."""
+    backbone = build_backbone(backbone_name, in_channels, input_shape)
+    return Classifier(
+        backbone,
+        build_head(head_name, backbone.feature_dim, out_features, head_hidden, head_dropout),
+        use_map=head_name in MAP_HEADS,
+    )

@@ -1,0 +1,175 @@
+"""Performance metrics from one predictions table (scikit-learn / scipy), for any task.
+
+A predictions table has ``y_true`` and ``y_pred``; classification tables also have one
+``prob_<class>`` column per class (the task is inferred from those columns). In the binary case
+the positive class is the larger label (``1`` for 0/1 labels).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.stats import pearsonr
+from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    mean_absolute_error,
+    multilabel_confusion_matrix,
+    precision_recall_fscore_support,
+    roc_auc_score,
+    root_mean_squared_error,
+)
+
+from neuropeft.errors import NeuropeftError
+
+PROB_PREFIX = "prob_"
+CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "auc", "sensitivity", "specificity", "f1")
+REGRESSION_METRICS = ("mae", "rmse", "pearson_r")
+#: metric -> True where larger values are better
+HIGHER_IS_BETTER = {name: True for name in CLASSIFICATION_METRICS} | {"mae": False, "rmse": False, "pearson_r": True}
+
+
+def label_text(value: object) -> str:
+    """A class label as text: integral numbers lose their ``.0`` so ``1.0``, ``1`` and ``"1"`` agree."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _sort_key(label: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(label), label)
+    except ValueError:
+        return (1, 0.0, label)
+
+
+@dataclass(frozen=True)
+class Classes:
+    """The class labels of a classification table (sorted; numeric labels numerically)."""
+
+    labels: tuple[str, ...]
+
+    @property
+    def positive(self) -> str:
+        """The positive class of a binary task: the larger label."""
+        return self.labels[-1]
+
+    @property
+    def prob_columns(self) -> list[str]:
+        """The ``prob_<class>`` columns in label order."""
+        return [PROB_PREFIX + label for label in self.labels]
+
+
+def infer_task(frame: pd.DataFrame) -> str:
+    """``"classification"`` when the table has ``prob_*`` columns, else ``"regression"``."""
+    return "classification" if any(str(c).startswith(PROB_PREFIX) for c in frame.columns) else "regression"
+
+
+def classes_of(frame: pd.DataFrame) -> Classes:
+    """The classes named by the ``prob_<class>`` columns."""
+    labels = [str(c)[len(PROB_PREFIX):] for c in frame.columns if str(c).startswith(PROB_PREFIX)]
+    if len(labels) < 2:
+        raise NeuropeftError(f"a classification predictions table needs >= 2 prob_<class> columns, found {labels}")
+    return Classes(tuple(sorted(labels, key=_sort_key)))
+
+
+def metric_names(task: str) -> tuple[str, ...]:
+    """The metrics reported for ``task``."""
+    return CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+
+
+def check_predictions(frame: pd.DataFrame, source: str) -> None:
+    """Refuse a predictions table missing ``y_true``/``y_pred``, with empty values, or with unknown labels."""
+    missing = [c for c in ("y_true", "y_pred") if c not in frame.columns]
+    if missing:
+        raise NeuropeftError(f"{source}: missing column(s) {missing}; predictions.tsv needs y_true and y_pred")
+    if frame.empty:
+        raise NeuropeftError(f"{source}: no prediction rows")
+    needed = ["y_true", "y_pred"] + [c for c in frame.columns if str(c).startswith(PROB_PREFIX)]
+    if frame[needed].isna().any().any():
+        raise NeuropeftError(f"{source}: empty values in {needed}; every test subject needs a prediction")
+    if infer_task(frame) == "classification":
+        known = set(classes_of(frame).labels)
+        unknown = sorted({label_text(v) for v in pd.concat([frame["y_true"], frame["y_pred"]])} - known)
+        if unknown:
+            raise NeuropeftError(f"{source}: labels {unknown} have no prob_<class> column (columns: {sorted(known)})")
+
+
+def _probabilities(frame: pd.DataFrame, classes: Classes) -> np.ndarray:
+    """Class probabilities in label order, rows rescaled to sum to 1 (undoes rounding in the TSV)."""
+    probs = frame[classes.prob_columns].to_numpy(dtype=float)
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+def _codes(values: pd.Series, classes: Classes) -> np.ndarray:
+    """Labels as indices into ``classes.labels`` (integers keep scikit-learn's input checks fast)."""
+    return pd.Categorical(values.map(label_text), categories=list(classes.labels)).codes.astype(int)
+
+
+def _auc(y_true: np.ndarray, probs: np.ndarray) -> float:
+    """ROC AUC (binary: of the positive class; multi-class: one-vs-rest macro); NaN when undefined."""
+    k = probs.shape[1]
+    try:
+        if k == 2:
+            return float(roc_auc_score(y_true == 1, probs[:, 1]))
+        return float(roc_auc_score(y_true, probs, multi_class="ovr", average="macro", labels=list(range(k))))
+    except ValueError:  # a class absent from y_true (older scikit-learn raises, newer warns and gives NaN)
+        return float("nan")
+
+
+def classification_metrics(frame: pd.DataFrame) -> dict[str, float]:
+    """Accuracy, balanced accuracy, AUC, sensitivity, specificity and F1 of one table."""
+    classes = classes_of(frame)
+    labels = list(range(len(classes.labels)))
+    y_true = _codes(frame["y_true"], classes)
+    y_pred = _codes(frame["y_pred"], classes)
+    per_class = multilabel_confusion_matrix(y_true, y_pred, labels=labels)  # [tn, fp], [fn, tp] per class
+    tn, fp = per_class[:, 0, 0], per_class[:, 0, 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        specificity_per_class = tn / (tn + fp)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        warnings.simplefilter("ignore", UserWarning)  # balanced accuracy with a class absent from y_true
+        warnings.simplefilter("ignore", RuntimeWarning)  # nanmean of classes all undefined
+        # recall (F1) is NaN for a class absent from y_true (from y_true and y_pred); macro means skip NaN
+        _, recall, f1, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=np.nan)
+        if len(labels) == 2:  # positive class: the larger label, index 1
+            sensitivity, specificity, f1_value = recall[1], specificity_per_class[1], f1[1]
+        else:
+            sensitivity, specificity, f1_value = np.nanmean(recall), np.nanmean(specificity_per_class), np.nanmean(f1)
+        balanced = balanced_accuracy_score(y_true, y_pred)
+        auc = _auc(y_true, _probabilities(frame, classes))
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": float(balanced),
+        "auc": auc,
+        "sensitivity": float(sensitivity),
+        "specificity": float(specificity),
+        "f1": float(f1_value),
+    }
+
+
+def regression_metrics(frame: pd.DataFrame) -> dict[str, float]:
+    """MAE, RMSE and Pearson r of one table (r is NaN for fewer than 2 rows or constant values)."""
+    y_true = frame["y_true"].to_numpy(dtype=float)
+    y_pred = frame["y_pred"].to_numpy(dtype=float)
+    if len(y_true) < 2 or np.ptp(y_true) == 0 or np.ptp(y_pred) == 0:
+        r = float("nan")
+    else:
+        r = float(pearsonr(y_true, y_pred).statistic)
+    return {
+        "mae": float(mean_absolute_error(y_true, y_pred)),
+        "rmse": float(root_mean_squared_error(y_true, y_pred)),
+        "pearson_r": r,
+    }
+
+
+def compute_metrics(frame: pd.DataFrame) -> dict[str, float]:
+    """All metrics of one predictions table; the task is inferred from its columns."""
+    if infer_task(frame) == "classification":
+        return classification_metrics(frame)
+    return regression_metrics(frame)

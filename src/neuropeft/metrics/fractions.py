@@ -1,0 +1,70 @@
+"""``neuropeft plot-fractions``: a metric against the fraction of training data used (data-size ablation).
+
+Takes the ``summary.json`` of experiments whose run.json carried ``train_fraction`` (0 < f <= 1);
+one line per model (backbone / method / head), mean ± SD across folds at each fraction.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from neuropeft.atomic import write_tsv
+from neuropeft.errors import NeuropeftError
+from neuropeft.metrics.config import MetricsSettings
+from neuropeft.metrics.plots import fractions_figure, save_figure
+from neuropeft.metrics.table import read_json
+from neuropeft.settings import add_settings_argument, parse_settings
+
+DEFAULT_METRIC = {"classification": "auc", "regression": "mae"}
+
+
+def fraction_points(summary_paths: list[Path], metric: str) -> tuple[pd.DataFrame, str]:
+    """Columns model, train_fraction, experiment, mean, sd of ``metric`` ("" = the task's default)."""
+    rows, tasks = [], set()
+    for path in summary_paths:
+        summary = read_json(path)
+        if summary.get("train_fraction") is None:
+            raise NeuropeftError(f"{path}: experiment {summary['experiment']} has no train_fraction; "
+                                 "record it in the fold run.json files or leave it out of --summaries")
+        tasks.add(summary["task"])
+        rows.append((path, summary))
+    if len(tasks) != 1:
+        raise NeuropeftError(f"--summaries mix tasks {sorted(tasks)}; plot one task at a time")
+    metric = metric or DEFAULT_METRIC[tasks.pop()]
+    points = []
+    for path, summary in rows:
+        if metric not in summary["metrics"]:
+            raise NeuropeftError(f"{path}: no metric {metric!r} (has {sorted(summary['metrics'])}); "
+                                 "set metrics.fraction_metric")
+        values = summary["metrics"][metric]
+        points.append({
+            "model": f"{summary.get('backbone')} / {summary.get('method')} / {summary.get('head')}",
+            "train_fraction": float(summary["train_fraction"]),
+            "experiment": summary["experiment"],
+            "mean": values["mean"],
+            "sd": values["sd"],
+        })
+    frame = pd.DataFrame(points).astype({"mean": float, "sd": float})
+    return frame.sort_values(["model", "train_fraction"], kind="stable").reset_index(drop=True), metric
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``neuropeft plot-fractions``."""
+    parser.add_argument("--summaries", required=True, nargs="+", type=Path,
+                        help="summary.json of each experiment of the ablation (each with a train_fraction)")
+    parser.add_argument("--out-png", required=True, type=Path, help="figure (PNG)")
+    parser.add_argument("--out-svg", required=True, type=Path, help="figure (SVG)")
+    parser.add_argument("--out-tsv", required=True, type=Path, help="the plotted points (TSV)")
+    add_settings_argument(parser)
+
+
+def main(args: argparse.Namespace) -> None:
+    """Run the step."""
+    settings = parse_settings(MetricsSettings, args.settings)
+    points, metric = fraction_points(args.summaries, settings.fraction_metric)
+    figure = fractions_figure(points, metric)
+    write_tsv(points, args.out_tsv)
+    save_figure(figure, [args.out_png, args.out_svg])

@@ -1,0 +1,164 @@
+"""``neuropeft compare``: one table row per experiment — metrics (mean ± SD), parameters, time, memory.
+
+Inputs are the ``summary.json`` of each experiment (from ``aggregate-experiment``) and the
+``run.json`` files of their folds (``--run-jsons`` or ``--runs-glob``; run.json files of experiments
+without a summary are ignored). Writes a TSV (formatted and raw numeric columns) and a Markdown
+table with the best value of each metric in bold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from neuropeft.atomic import write_text, write_tsv
+from neuropeft.errors import NeuropeftError
+from neuropeft.metrics.compute import CLASSIFICATION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS
+from neuropeft.metrics.config import MetricsSettings
+from neuropeft.settings import add_settings_argument, parse_settings
+
+RUN_FIELDS = ("experiment", "trainable_params", "total_params", "wall_seconds", "peak_memory_mb")
+METRIC_TITLES = {
+    "accuracy": "Accuracy", "balanced_accuracy": "Balanced acc.", "auc": "AUC", "sensitivity": "Sensitivity",
+    "specificity": "Specificity", "f1": "F1", "mae": "MAE", "rmse": "RMSE", "pearson_r": "Pearson r",
+}
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; missing or invalid files are errors naming the file."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise NeuropeftError(f"missing file {path}; run the step that writes it first") from None
+    except json.JSONDecodeError as error:
+        raise NeuropeftError(f"{path} is not valid JSON ({error}); rerun the step that writes it") from None
+
+
+def _runs_by_experiment(run_paths: list[Path]) -> dict[str, list[dict[str, Any]]]:
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for path in run_paths:
+        run = read_json(path)
+        missing = [field for field in RUN_FIELDS if field not in run]
+        if missing:
+            raise NeuropeftError(f"{path}: missing field(s) {missing}")
+        runs.setdefault(str(run["experiment"]), []).append(run)
+    return runs
+
+
+def _format(mean: float | None, sd: float | None, decimals: int) -> str:
+    if mean is None:
+        return "n/a"
+    return f"{mean:.{decimals}f} ± {sd:.{decimals}f}" if sd is not None else f"{mean:.{decimals}f}"
+
+
+def _percent(value: float) -> str:
+    """A percentage with two significant digits below 10 % (as in the seeds' tables: 32%, 1.3%, 0.04%)."""
+    if math.isnan(value):
+        return "n/a"
+    return f"{value:.0f}%" if value >= 10 else f"{value:.2g}%"
+
+
+def comparison_frame(summary_paths: list[Path], run_paths: list[Path], settings: MetricsSettings) -> pd.DataFrame:
+    """One row per experiment: identity, metrics (formatted + raw), parameters, time and memory."""
+    runs = _runs_by_experiment(run_paths)
+    summaries = [read_json(path) for path in summary_paths]
+    names = [summary["experiment"] for summary in summaries]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise NeuropeftError(f"--summaries repeat experiment(s) {repeated}; pass each summary.json once")
+    present = [m for m in CLASSIFICATION_METRICS + REGRESSION_METRICS if any(m in s["metrics"] for s in summaries)]
+    rows = []
+    for path, summary in zip(summary_paths, summaries):
+        experiment = summary["experiment"]
+        fold_runs = runs.get(experiment)
+        if not fold_runs:
+            raise NeuropeftError(f"no run.json for experiment {experiment} ({path}); "
+                                 f"pass results/models/{experiment}/fold-*/run.json")
+        if len(fold_runs) != summary["n_folds"]:
+            raise NeuropeftError(f"experiment {experiment}: {len(fold_runs)} run.json files for "
+                                 f"{summary['n_folds']} folds in {path}; pass one run.json per fold")
+        trainable = sum(r["trainable_params"] for r in fold_runs) / len(fold_runs)
+        total = sum(r["total_params"] for r in fold_runs) / len(fold_runs)
+        row: dict[str, Any] = {
+            "experiment": experiment,
+            **{field: summary.get(field) for field in ("backbone", "method", "head", "task", "train_fraction")},
+            "n_folds": summary["n_folds"],
+        }
+        for metric in present:
+            values = summary["metrics"].get(metric, {})
+            row[metric] = _format(values.get("mean"), values.get("sd"), settings.decimals)
+            for key in ("mean", "sd", "pooled", "ci_low", "ci_high"):
+                row[f"{metric}_{key}"] = values.get(key)
+        row.update({
+            "trainable_params": int(round(trainable)),
+            "total_params": int(round(total)),
+            "trainable_percent": trainable / total * 100.0 if total else math.nan,
+            "train_seconds_mean": sum(r["wall_seconds"] for r in fold_runs) / len(fold_runs),
+            "peak_memory_mb": max(r["peak_memory_mb"] for r in fold_runs),
+        })
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame["train_fraction"].isna().all():
+        frame = frame.drop(columns="train_fraction")
+    return frame
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """The comparison as a Markdown pipe table; the best mean of each metric is bold."""
+    metrics = [m for m in METRIC_TITLES if m in frame.columns]
+    header = ["Experiment", "Backbone", "Method", "Head"] + (["Train %"] if "train_fraction" in frame else [])
+    header += [METRIC_TITLES[m] for m in metrics] + ["Trainable params (% of full)", "Time/fold (s)", "Peak memory (MB)"]
+    best = {}
+    for metric in metrics:
+        means = frame[f"{metric}_mean"].astype(float)
+        if means.notna().any():
+            best[metric] = means.max() if HIGHER_IS_BETTER[metric] else means.min()
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 4 + ["---:"] * (len(header) - 4)) + "|"]
+    for _, row in frame.iterrows():
+        cells = [str(row["experiment"]), str(row["backbone"]), str(row["method"]), str(row["head"])]
+        if "train_fraction" in frame:
+            cells.append("" if pd.isna(row["train_fraction"]) else f"{row['train_fraction'] * 100:g}")
+        for metric in metrics:
+            text = row[metric] if isinstance(row[metric], str) else "n/a"
+            cells.append(f"**{text}**" if metric in best and row[f"{metric}_mean"] == best[metric] else text)
+        cells += [f"{row['trainable_params']:,} ({_percent(row['trainable_percent'])})",
+                  f"{row['train_seconds_mean']:.1f}", f"{row['peak_memory_mb']:.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def resolve_runs(run_jsons: list[Path] | None, runs_glob: str | None) -> list[Path]:
+    """The run.json paths from an explicit list or a glob pattern (``**`` allowed)."""
+    if run_jsons is not None:
+        return list(run_jsons)
+    paths = sorted(Path(p) for p in glob.glob(runs_glob, recursive=True))
+    if not paths:
+        raise NeuropeftError(f"--runs-glob {runs_glob!r} matches no file; e.g. 'results/models/*/fold-*/run.json'")
+    return paths
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``neuropeft compare``."""
+    parser.add_argument("--summaries", required=True, nargs="+", type=Path,
+                        help="summary.json of each experiment (one table row each, in this order)")
+    runs = parser.add_mutually_exclusive_group(required=True)
+    runs.add_argument("--run-jsons", nargs="+", type=Path, help="run.json of every fold of those experiments")
+    runs.add_argument("--runs-glob", help="glob for the run.json files, e.g. 'results/models/*/fold-*/run.json'")
+    parser.add_argument("--out-tsv", required=True, type=Path, help="comparison table (TSV, raw numeric columns too)")
+    parser.add_argument("--out-md", required=True, type=Path, help="comparison table (Markdown)")
+    add_settings_argument(parser)
+
+
+def main(args: argparse.Namespace) -> None:
+    """Run the step."""
+    settings = parse_settings(MetricsSettings, args.settings)
+    frame = comparison_frame(args.summaries, resolve_runs(args.run_jsons, args.runs_glob), settings)
+    markdown = markdown_table(frame)
+    write_tsv(frame, args.out_tsv)
+    write_text(args.out_md, markdown)

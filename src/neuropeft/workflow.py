@@ -1,0 +1,117 @@
+"""Parse-time helpers for the Snakefile: cheap, import-light, and testable outside Snakemake."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+DEMO_DIR = "results/demo"
+
+
+def settings_json(section: dict[str, Any]) -> str:
+    """One step's config section as compact JSON, for ``--settings`` (stable key order)."""
+    return json.dumps(section, sort_keys=True, separators=(",", ":"))
+
+
+def uses_demo(config: dict[str, Any]) -> bool:
+    """True when no ``bids_dir`` is configured: the built-in demo cohort is synthesised and used."""
+    return not config.get("bids_dir")
+
+
+def bids_dir(config: dict[str, Any]) -> str:
+    """The BIDS dataset the workflow reads: the user's, or the demo cohort's."""
+    return str(config["bids_dir"]) if not uses_demo(config) else f"{DEMO_DIR}/bids"
+
+
+def demo_subjects(n_subjects: int) -> list[str]:
+    """The demo cohort's participant IDs (``sub-001`` ...), known without generating it."""
+    return [f"sub-{index:03d}" for index in range(1, n_subjects + 1)]
+
+
+def demo_files(config: dict[str, Any]) -> list[str]:
+    """Every file the demo rule writes that later rules read (its declared outputs)."""
+    root = f"{DEMO_DIR}/bids"
+    files = [f"{root}/participants.tsv", f"{root}/dataset_description.json"]
+    for sub in demo_subjects(int(config["demo"]["n_subjects"])):
+        files.append(f"{root}/{sub}/anat/{sub}_T1w.nii.gz")
+        files += [f"{root}/{sub}/dwi/{sub}_dwi.{ext}" for ext in ("nii.gz", "bval", "bvec")]
+    return files
+
+
+DEMO_TARGET_KINDS = {"diagnosis": "binary", "age": "continuous", "sex": "binary", "site": "multiclass"}
+
+
+def resolve_task(config: dict[str, Any], target_kind: str) -> str:
+    """``classification`` or ``regression``: the configured task, or the target's kind when ``auto``."""
+    if config["task"] != "auto":
+        return str(config["task"])
+    return "regression" if target_kind == "continuous" else "classification"
+
+
+def subject_table(config: dict[str, Any], cache_dir: str | Path) -> tuple[list[dict[str, str]], str]:
+    """One record per (subject, session) — key, stem and input paths — and the task.
+
+    For the demo the records follow from the config alone (the dataset may not exist yet); for a
+    user's dataset they come from the cached BIDS index, which also reports every problem found.
+    """
+    if uses_demo(config):
+        if config["target"] not in DEMO_TARGET_KINDS:
+            raise ValueError(f"target {config['target']!r} is not a demo column; use one of {sorted(DEMO_TARGET_KINDS)}")
+        root = f"{DEMO_DIR}/bids"
+        records = [
+            {
+                "participant_id": sub,
+                "session": "",
+                "key": sub,
+                "stem": sub,
+                "t1w": f"{root}/{sub}/anat/{sub}_T1w.nii.gz",
+                "dwi": f"{root}/{sub}/dwi/{sub}_dwi.nii.gz",
+                "bval": f"{root}/{sub}/dwi/{sub}_dwi.bval",
+                "bvec": f"{root}/{sub}/dwi/{sub}_dwi.bvec",
+            }
+            for sub in demo_subjects(int(config["demo"]["n_subjects"]))
+        ]
+        return records, resolve_task(config, DEMO_TARGET_KINDS[config["target"]])
+    from neuropeft.bids.index import format_problems, load_cohort
+
+    cohort = load_cohort(
+        config["bids_dir"],
+        cache_dir,
+        target=config["target"],
+        modalities=list(config["modalities"]),
+        site_column=config["site_column"],
+        run_policy=config["run_policy"],
+    )
+    if cohort.problems:
+        message = format_problems(cohort.problems)
+        if config["on_invalid"] == "stop":
+            raise ValueError(
+                f"{len(cohort.problems)} problem(s) in {config['bids_dir']}; fix them or set "
+                f"on_invalid: exclude to run without those subjects:\n{message}"
+            )
+        print(f"neuropeft: excluding subjects with problems (see results/cohort/excluded.tsv):\n{message}")
+    columns = ["participant_id", "session", "key", "stem", "t1w", "dwi", "bval", "bvec"]
+    records = [{c: str(row[c]) for c in columns} for _, row in cohort.rows.iterrows()]
+    return records, resolve_task(config, cohort.target_kind)
+
+
+def experiment_settings(config: dict[str, Any], task: str) -> dict[str, dict[str, Any]]:
+    """Each configured experiment's settings by name, with the workflow's resolved ``task``."""
+    experiments: dict[str, dict[str, Any]] = {}
+    for entry in config["experiments"]:
+        if entry["name"] in experiments:
+            raise ValueError(f"experiment name {entry['name']!r} is used twice in experiments; names must be unique")
+        experiments[entry["name"]] = {**entry, "task": task}
+    return experiments
+
+
+def train_uses_gpu(config: dict[str, Any]) -> bool:
+    """Whether training jobs hold a GPU: ``device: cuda``, or ``auto`` on a machine with an NVIDIA driver.
+
+    Checked without importing torch (parsing runs again in every cluster job); on a cluster whose
+    submit host has no GPU, set ``device: cuda`` explicitly.
+    """
+    if config["device"] == "auto":
+        return Path("/proc/driver/nvidia/version").exists()
+    return config["device"] == "cuda"

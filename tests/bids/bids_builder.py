@@ -1,0 +1,68 @@
+"""Tiny BIDS datasets (4x4x4 voxel NIfTIs) built on disk, to be broken one way at a time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+BVALS = [0, 1000, 1000, 1000, 0, 1000, 1000]
+BVECS = np.array(
+    [
+        [0, 1, 0, 0, 0, 0.7071068, 0],
+        [0, 0, 1, 0, 0, 0.7071068, 0.6],
+        [0, 0, 0, 1, 0, 0, 0.8],
+    ]
+)
+
+
+def write_nifti(path: Path, shape: tuple[int, ...]) -> Path:
+    """A small float32 NIfTI of ``shape`` at ``path`` (.nii or .nii.gz)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = np.arange(int(np.prod(shape)), dtype=np.float32).reshape(shape)
+    nib.save(nib.Nifti1Image(data, np.eye(4)), str(path))
+    return path
+
+
+def write_table(path: Path, rows: list[list[float]] | np.ndarray) -> Path:
+    """Rows of numbers, space-separated (the .bval/.bvec format)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(" ".join(f"{v:g}" for v in row) + "\n" for row in rows))
+    return path
+
+
+class Bids:
+    """Builder of a BIDS dataset: participants.tsv plus per-subject T1w and DWI."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def participants(self, rows: list[dict[str, str]], columns: list[str] | None = None) -> None:
+        columns = columns or ["participant_id", "diagnosis", "age", "site"]
+        lines = ["\t".join(columns)] + ["\t".join(str(row.get(c, "")) for c in columns) for row in rows]
+        (self.root / "participants.tsv").write_text("\n".join(lines) + "\n")
+
+    def folder(self, sub: str, ses: str = "") -> Path:
+        return self.root / sub / ses if ses else self.root / sub
+
+    def stem(self, sub: str, ses: str = "", entities: str = "") -> str:
+        return "_".join(part for part in (sub, ses, entities) if part)
+
+    def t1w(self, sub: str, ses: str = "", entities: str = "", shape: tuple[int, ...] = (4, 4, 4)) -> Path:
+        return write_nifti(self.folder(sub, ses) / "anat" / f"{self.stem(sub, ses, entities)}_T1w.nii.gz", shape)
+
+    def dwi(self, sub: str, ses: str = "", entities: str = "", volumes: int = 7) -> Path:
+        stem = self.stem(sub, ses, entities)
+        folder = self.folder(sub, ses) / "dwi"
+        write_table(folder / f"{stem}_dwi.bval", [BVALS[:volumes]])
+        write_table(folder / f"{stem}_dwi.bvec", BVECS[:, :volumes])
+        return write_nifti(folder / f"{stem}_dwi.nii.gz", (4, 4, 4, volumes))
+
+    def subject(self, sub: str, ses: str = "") -> None:
+        self.t1w(sub, ses)
+        self.dwi(sub, ses)
+
+    def path(self, rel: str) -> Path:
+        return self.root / rel

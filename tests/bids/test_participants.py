@@ -1,0 +1,77 @@
+"""participants.tsv reading and target kind detection."""
+
+from pathlib import Path
+
+import pytest
+
+from neuropeft.bids.participants import read_participants, target_kind
+from neuropeft.errors import NeuropeftError
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_reads_targets_and_sites(tmp_path: Path) -> None:
+    path = write(tmp_path / "participants.tsv", "participant_id\tdiagnosis\tsite\nsub-01\t1\tA\nsub-02\t0\tB\r\n")
+    result = read_participants(path, "diagnosis", "site")
+    assert result.targets == {"sub-01": "1", "sub-02": "0"}
+    assert result.sites == {"sub-01": "A", "sub-02": "B"}
+    assert result.problems == []
+
+
+def test_site_column_is_optional(tmp_path: Path) -> None:
+    path = write(tmp_path / "participants.tsv", "participant_id\tdiagnosis\nsub-01\t1\n")
+    assert read_participants(path, "diagnosis", "site").sites == {"sub-01": ""}
+    assert read_participants(path, "diagnosis", "").sites == {"sub-01": ""}
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("participant_id\tage\nsub-01\t3\n", "no column 'diagnosis' for the target (columns: participant_id, age)"),
+        ("subject\tdiagnosis\nsub-01\t1\n", "no participant_id column (columns: subject, diagnosis)"),
+        ("participant_id,diagnosis\nsub-01,1\n", "comma-separated"),
+    ],
+)
+def test_fatal_column_errors(tmp_path: Path, text: str, fragment: str) -> None:
+    with pytest.raises(NeuropeftError, match="participants.tsv") as error:
+        read_participants(write(tmp_path / "participants.tsv", text), "diagnosis", "site")
+    assert fragment in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_missing_file_is_fatal(tmp_path: Path) -> None:
+    with pytest.raises(NeuropeftError, match="participants.tsv not found"):
+        read_participants(tmp_path / "participants.tsv", "diagnosis", "site")
+
+
+def test_row_problems(tmp_path: Path) -> None:
+    text = "participant_id\tdiagnosis\nsub-01\t1\nsub-01\t0\nsub-02\tn/a\nsub-0_3\t1\n04\t1\nsub-05\t\nsub-06\t1\n"
+    result = read_participants(write(tmp_path / "participants.tsv", text), "diagnosis", "site")
+    messages = dict(result.problems)
+    assert "appears 2 times in participants.tsv (lines 2, 3)" in messages["sub-01"]
+    assert "has no value for the target 'diagnosis'" in messages["sub-02"]
+    assert "not a valid BIDS label" in messages["sub-0_3"]
+    assert "must start with 'sub-'" in messages["04"]
+    assert "has no value" in messages["sub-05"]
+    assert len(result.problems) == 5
+    assert result.targets == {"sub-06": "1"}
+    assert result.listed == {"sub-01", "sub-02", "sub-0_3", "04", "sub-05", "sub-06"}
+
+
+@pytest.mark.parametrize(
+    ("values", "kind"),
+    [
+        (["0", "1", "1", "0"], "binary"),
+        (["AD", "CN", "AD", "n/a"], "binary"),
+        (["AD", "CN", "MCI"], "multiclass"),
+        (["0", "1", "2", "0", "1", "2"], "multiclass"),
+        (["61", "62", "63", "64", "65", "66"], "continuous"),
+        (["0.5", "1.5", "2.25", "0.5", "1.5", "2.25"], "continuous"),
+        ([str(v) for v in range(12)] * 3, "continuous"),
+    ],
+)
+def test_target_kind(values: list[str], kind: str) -> None:
+    assert target_kind(values) == kind

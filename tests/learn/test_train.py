@@ -1,0 +1,101 @@
+"""Training: it learns a planted effect, resumes exactly, and writes the output contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from safetensors.torch import load_file
+from sklearn.metrics import roc_auc_score
+
+from neuropeft.cli import main as cli_main
+from neuropeft.learn.folds import FoldSettings, make_folds, read_index
+
+from learn_synthetic import make_synthetic
+
+
+def _folds(index_path: Path, n_folds: int, val_fraction: float = 0.25) -> Path:
+    out = index_path.parent / "folds.tsv"
+    make_folds(read_index(index_path), FoldSettings(n_folds=n_folds, val_fraction=val_fraction)).to_csv(out, sep="\t", index=False)
+    return out
+
+
+def _train(array: Path, index: Path, folds: Path, out: Path, settings: dict, fold: int = 0) -> int:
+    return cli_main([
+        "train", "--array", str(array), "--index", str(index), "--folds", str(folds), "--fold", str(fold),
+        "--out-dir", str(out), "--device", "cpu", "--settings", json.dumps(settings),
+    ])
+
+
+@pytest.mark.slow
+def test_resnet10_lora_learns_a_planted_effect(tmp_path: Path) -> None:
+    array, index = make_synthetic(tmp_path, n_subjects=30, side=32, effect=0.6)
+    folds = _folds(index, n_folds=3)
+    settings = {"backbone": "resnet10", "method": "lora", "lora_rank": 4, "epochs": 4, "lr": 1e-3, "warmup_epochs": 1}
+    assert _train(array, index, folds, tmp_path / "out", settings) == 0
+    predictions = pd.read_csv(tmp_path / "out" / "predictions.tsv", sep="\t")
+    assert list(predictions.columns) == ["participant_id", "session", "fold", "y_true", "prob_0", "prob_1", "y_pred"]
+    assert len(predictions) == 10
+    assert roc_auc_score(predictions.y_true, predictions.prob_1) > 0.8
+    history = pd.read_csv(tmp_path / "out" / "history.tsv", sep="\t")
+    assert list(history.columns) == ["epoch", "train_loss", "val_loss", "val_metric", "lr", "seconds"]
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["trainable_params"] < run["total_params"] and run["device"].startswith("cpu")
+    assert {"experiment", "fold", "backbone", "method", "head", "task", "wall_seconds", "peak_memory_mb", "seed", "versions"} <= set(run)
+    assert not (tmp_path / "out" / "checkpoint.pt").exists()
+
+
+def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path) -> None:
+    array, index = make_synthetic(tmp_path, n_subjects=16, side=16)
+    folds = _folds(index, n_folds=2)
+    settings = {
+        "backbone": "resnet10", "method": "lora", "lora_rank": 2, "lora_dropout": 0.2, "head_dropout": 0.3, "epochs": 4,
+        "patience": 10, "lr": 1e-3, "augment_flip": True, "augment_rotate_deg": 10, "augment_scale": 0.1,
+        "augment_intensity": 0.1, "head_hidden": 32,
+    }
+    assert _train(array, index, folds, tmp_path / "whole", settings) == 0
+    assert _train(array, index, folds, tmp_path / "split", {**settings, "max_epochs_this_run": 2}) == 0
+    assert (tmp_path / "split" / "checkpoint.pt").exists()
+    assert not (tmp_path / "split" / "predictions.tsv").exists()
+    assert len(pd.read_csv(tmp_path / "whole" / "history.tsv", sep="\t")) == 4
+    assert _train(array, index, folds, tmp_path / "split", settings) == 0
+    whole = load_file(tmp_path / "whole" / "adapter" / "adapter_model.safetensors")
+    split = load_file(tmp_path / "split" / "adapter" / "adapter_model.safetensors")
+    assert whole.keys() == split.keys()
+    for key in whole:
+        assert np.array_equal(whole[key].numpy(), split[key].numpy()), key
+    a = pd.read_csv(tmp_path / "whole" / "predictions.tsv", sep="\t")
+    b = pd.read_csv(tmp_path / "split" / "predictions.tsv", sep="\t")
+    pd.testing.assert_frame_equal(a, b)
+    h = pd.read_csv(tmp_path / "split" / "history.tsv", sep="\t")
+    assert h.epoch.tolist() == [1, 2, 3, 4]
+    assert np.array_equal(h.train_loss, pd.read_csv(tmp_path / "whole" / "history.tsv", sep="\t").train_loss)
+
+
+def test_resume_with_changed_settings_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    array, index = make_synthetic(tmp_path, n_subjects=16, side=16)
+    folds = _folds(index, n_folds=2)
+    settings = {"backbone": "vit-tiny", "method": "linear_probe", "epochs": 3, "max_epochs_this_run": 1}
+    assert _train(array, index, folds, tmp_path / "out", settings) == 0
+    assert _train(array, index, folds, tmp_path / "out", {**settings, "lr": 0.5}) == 1
+    assert "delete it to restart" in capsys.readouterr().err
+
+
+def test_regression_predicts_in_target_units(tmp_path: Path) -> None:
+    array, index = make_synthetic(tmp_path, n_subjects=20, side=16)
+    table = pd.read_csv(index, sep="\t")
+    table["target"] = 40 + 2.5 * np.arange(20) + 0.25
+    table.to_csv(index, sep="\t", index=False)
+    folds = _folds(index, n_folds=4)
+    settings = {"backbone": "vit-tiny", "method": "full", "head": "linear", "epochs": 2, "lr": 1e-3}
+    assert _train(array, index, folds, tmp_path / "out", settings, fold=1) == 0
+    predictions = pd.read_csv(tmp_path / "out" / "predictions.tsv", sep="\t")
+    assert list(predictions.columns) == ["participant_id", "session", "fold", "y_true", "y_pred"]
+    assert (predictions.fold == 1).all()
+    assert 20 < predictions.y_pred.mean() < 100  # standardisation inverted
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["task"] == "regression" and run["trainable_params"] == run["total_params"]
+    assert (tmp_path / "out" / "weights.safetensors").exists()

@@ -1,0 +1,16 @@
+"""Fixtures of the metrics tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from metrics_helpers import make_experiment_dirs
+
+
+@pytest.fixture
+def make_experiment(tmp_path: Path) -> Callable[..., list[Path]]:
+    """Factory: :func:`make_experiment_dirs` under ``tmp_path``."""
+    return lambda experiment, **kwargs: make_experiment_dirs(tmp_path, experiment, **kwargs)

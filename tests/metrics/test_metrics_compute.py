@@ -1,0 +1,119 @@
+"""Metrics on hand-made prediction tables against values worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuropeft.errors import NeuropeftError
+from neuropeft.metrics.bootstrap import bootstrap_ci
+from neuropeft.metrics.compute import check_predictions, compute_metrics, infer_task
+
+
+def binary_table() -> pd.DataFrame:
+    """5 negatives, 3 positives: TN 4, FP 1, TP 2, FN 1; 12 of the 15 positive/negative pairs ranked right."""
+    prob_1 = [0.1, 0.2, 0.3, 0.45, 0.7, 0.8, 0.6, 0.4]
+    return pd.DataFrame({
+        "participant_id": [f"sub-{i:03d}" for i in range(8)],
+        "y_true": [0, 0, 0, 0, 0, 1, 1, 1],
+        "prob_0": [1 - p for p in prob_1],
+        "prob_1": prob_1,
+        "y_pred": [0, 0, 0, 0, 1, 1, 1, 0],
+    })
+
+
+def test_binary_metrics_match_hand_counts() -> None:
+    metrics = compute_metrics(binary_table())
+    assert metrics["accuracy"] == pytest.approx(6 / 8)
+    assert metrics["sensitivity"] == pytest.approx(2 / 3)  # TP / (TP + FN)
+    assert metrics["specificity"] == pytest.approx(4 / 5)  # TN / (TN + FP)
+    assert metrics["balanced_accuracy"] == pytest.approx((2 / 3 + 4 / 5) / 2)
+    assert metrics["auc"] == pytest.approx(12 / 15)
+    assert metrics["f1"] == pytest.approx(2 / 3)  # precision 2/3, recall 2/3
+
+
+def test_positive_class_is_the_larger_label_whatever_the_label_type() -> None:
+    table = binary_table()
+    relabelled = table.rename(columns={"prob_0": "prob_1", "prob_1": "prob_2"})
+    relabelled["y_true"] += 1
+    relabelled["y_pred"] += 1
+    as_float = table.astype({"y_true": float, "y_pred": float})  # labels read back as 0.0 / 1.0
+    expected = compute_metrics(table)
+    assert compute_metrics(relabelled) == pytest.approx(expected)
+    assert compute_metrics(as_float) == pytest.approx(expected)
+
+
+def test_multiclass_metrics_are_macro_averages() -> None:
+    table = pd.DataFrame({
+        "y_true": [0, 0, 1, 1, 2, 2],
+        "y_pred": [0, 1, 1, 1, 2, 0],
+        "prob_0": [0.6, 0.3, 0.2, 0.1, 0.1, 0.5],
+        "prob_1": [0.3, 0.5, 0.7, 0.6, 0.2, 0.1],
+        "prob_2": [0.1, 0.2, 0.1, 0.3, 0.7, 0.4],
+    })
+    metrics = compute_metrics(table)
+    assert metrics["accuracy"] == pytest.approx(4 / 6)
+    assert metrics["sensitivity"] == pytest.approx((1 / 2 + 1 + 1 / 2) / 3)  # recall per class
+    assert metrics["balanced_accuracy"] == pytest.approx((1 / 2 + 1 + 1 / 2) / 3)
+    assert metrics["specificity"] == pytest.approx((3 / 4 + 3 / 4 + 1) / 3)  # TN/(TN+FP) per class
+    assert metrics["f1"] == pytest.approx((1 / 2 + 4 / 5 + 2 / 3) / 3)
+    assert metrics["auc"] == pytest.approx((7 / 8 + 1 + 1) / 3)  # one-vs-rest pair counts
+
+
+def test_regression_metrics() -> None:
+    table = pd.DataFrame({"y_true": [1.0, 2.0, 3.0, 4.0], "y_pred": [2.0, 2.0, 4.0, 4.0]})
+    assert infer_task(table) == "regression"
+    metrics = compute_metrics(table)
+    assert metrics["mae"] == pytest.approx(0.5)
+    assert metrics["rmse"] == pytest.approx(math.sqrt(0.5))
+    # deviations (-1.5, -0.5, 0.5, 1.5) and (-1, -1, 1, 1): r = 4 / sqrt(5 * 4)
+    assert metrics["pearson_r"] == pytest.approx(4 / math.sqrt(20))
+
+
+def test_auc_of_a_single_class_table_is_nan_not_an_error() -> None:
+    table = binary_table().iloc[:5]  # negatives only
+    assert math.isnan(compute_metrics(table)["auc"])
+
+
+def test_check_predictions_names_unknown_labels_and_missing_columns() -> None:
+    table = binary_table()
+    table.loc[0, "y_true"] = 3
+    with pytest.raises(NeuropeftError, match=r"preds\.tsv: labels \['3'\]"):
+        check_predictions(table, "preds.tsv")
+    with pytest.raises(NeuropeftError, match="y_pred"):
+        check_predictions(binary_table().drop(columns="y_pred"), "preds.tsv")
+
+
+def _larger_binary(seed: int = 3, n: int = 80) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    y_true = rng.integers(0, 2, n)
+    prob_1 = np.clip(0.5 + 0.25 * (y_true - 0.5) + rng.normal(0, 0.2, n), 0, 1)
+    return pd.DataFrame({"y_true": y_true, "prob_0": 1 - prob_1, "prob_1": prob_1, "y_pred": (prob_1 >= 0.5).astype(int)})
+
+
+def test_bootstrap_is_seeded_and_contains_the_point_estimate() -> None:
+    table = _larger_binary()
+    first = bootstrap_ci(table, n=60, seed=7, level=0.95)
+    again = bootstrap_ci(table, n=60, seed=7, level=0.95)
+    other = bootstrap_ci(table, n=60, seed=8, level=0.95)
+    narrow = bootstrap_ci(table, n=60, seed=7, level=0.5)
+    assert first == again
+    assert first != other
+    point = compute_metrics(table)
+    for name, (low, high) in first.items():
+        assert low < point[name] < high, name
+        assert narrow[name][0] >= low and narrow[name][1] <= high
+
+
+def test_bootstrap_regression_and_bad_level() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.normal(50, 10, 60)
+    table = pd.DataFrame({"y_true": y, "y_pred": y + rng.normal(0, 3, 60)})
+    ci = bootstrap_ci(table, n=100, seed=1, level=0.9)
+    assert set(ci) == {"mae", "rmse", "pearson_r"}
+    assert ci["mae"][0] < compute_metrics(table)["mae"] < ci["mae"][1]
+    with pytest.raises(NeuropeftError, match="ci_level"):
+        bootstrap_ci(table, n=10, seed=1, level=95)

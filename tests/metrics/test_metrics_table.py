@@ -1,0 +1,102 @@
+"""``compare`` (comparison table) and ``plot-fractions`` (data-size ablation) from experiment summaries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from neuropeft.cli import main as cli_main
+from neuropeft.errors import NeuropeftError
+from neuropeft.atomic import write_json
+from neuropeft.metrics.aggregate import aggregate_experiment, load_folds, summarise
+from neuropeft.metrics.config import MetricsSettings
+from neuropeft.metrics.table import comparison_frame
+
+from metrics_helpers import make_experiment_dirs
+
+FAST = MetricsSettings(bootstrap=30, seed=0)
+
+
+@pytest.fixture(scope="module")
+def summaries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Summaries of a LoRA and a full fine-tuning experiment (3 folds each), under ``paths["root"]``."""
+    root = tmp_path_factory.mktemp("experiments")
+    paths = {"root": root}
+    for name, extra in {
+        "lora": {"trainable_params": 1_640_000, "total_params": 185_000_000},
+        "full": {"method": "full", "trainable_params": 185_000_000, "total_params": 185_000_000,
+                 "peak_memory_mb": 5000.0},
+    }.items():
+        dirs = make_experiment_dirs(root, name, **extra)
+        aggregate_experiment(name, dirs, root / "metrics" / name, FAST)
+        paths[name] = root / "metrics" / name / "summary.json"
+    return paths
+
+
+def test_comparison_rows_columns_and_percent(summaries, tmp_path: Path) -> None:
+    out_tsv, out_md = tmp_path / "comparison.tsv", tmp_path / "comparison.md"
+    status = cli_main(["compare", "--summaries", str(summaries["lora"]), str(summaries["full"]),
+                       "--runs-glob", str(summaries["root"] / "models" / "*" / "fold-*" / "run.json"),
+                       "--out-tsv", str(out_tsv), "--out-md", str(out_md), "--settings", '{"decimals": 2}'])
+    assert status == 0
+    table = pd.read_csv(out_tsv, sep="\t")
+    assert table["experiment"].tolist() == ["lora", "full"]
+    assert table["method"].tolist() == ["lora", "full"]
+    assert table["trainable_percent"].tolist() == pytest.approx([1_640_000 / 185_000_000 * 100, 100.0])
+    assert table["train_seconds_mean"].tolist() == pytest.approx([110.0, 110.0])  # folds 0..2: 100, 110, 120 s
+    assert table["peak_memory_mb"].tolist() == pytest.approx([1002.0, 5000.0])
+    for metric in ("accuracy", "auc", "sensitivity", "specificity", "f1", "balanced_accuracy"):
+        assert {metric, f"{metric}_mean", f"{metric}_sd", f"{metric}_pooled", f"{metric}_ci_low"} <= set(table.columns)
+    lora = json.loads(summaries["lora"].read_text())["metrics"]["auc"]
+    assert table.loc[0, "auc"] == f"{lora['mean']:.2f} ± {lora['sd']:.2f}"
+    assert table.loc[0, "auc_mean"] == pytest.approx(lora["mean"])
+    assert "train_fraction" not in table.columns
+
+    markdown = out_md.read_text().splitlines()
+    assert markdown[0].startswith("| Experiment | Backbone | Method | Head | Accuracy |")
+    assert len(markdown) == 4  # header, rule, two rows
+    assert "1,640,000 (0.89%)" in markdown[2] and "185,000,000 (100%)" in markdown[3]
+    best = "lora" if table.loc[0, "auc_mean"] >= table.loc[1, "auc_mean"] else "full"
+    auc_column = markdown[0].split(" | ").index("AUC")
+    best_row = markdown[2] if best == "lora" else markdown[3]
+    assert best_row.split(" | ")[auc_column].startswith("**")
+
+
+def test_comparison_needs_the_run_jsons_of_each_experiment(summaries, tmp_path: Path) -> None:
+    lora_runs = sorted((summaries["root"] / "models" / "lora").glob("fold-*/run.json"))
+    with pytest.raises(NeuropeftError, match="no run.json for experiment full"):
+        comparison_frame([summaries["lora"], summaries["full"]], lora_runs, FAST)
+    with pytest.raises(NeuropeftError, match="2 run.json files for 3 folds"):
+        comparison_frame([summaries["lora"]], lora_runs[:2], FAST)
+
+
+def test_plot_fractions(make_experiment, tmp_path: Path) -> None:
+    paths = []
+    for fraction in (0.1, 0.5, 1.0):
+        name = f"lora_frac{int(fraction * 100)}"
+        dirs = make_experiment(name, n_folds=2, train_fraction=fraction)
+        paths.append(tmp_path / "metrics" / name / "summary.json")
+        write_json(paths[-1], summarise(name, load_folds(name, dirs), FAST)[2])  # no plots: faster
+    out = tmp_path / "fractions"
+    status = cli_main(["plot-fractions", "--summaries", *map(str, reversed(paths)), "--out-png", str(out / "f.png"),
+                       "--out-svg", str(out / "f.svg"), "--out-tsv", str(out / "f.tsv")])
+    assert status == 0
+    points = pd.read_csv(out / "f.tsv", sep="\t")
+    assert points["train_fraction"].tolist() == [0.1, 0.5, 1.0]
+    expected = [json.loads(p.read_text())["metrics"]["auc"]["mean"] for p in paths]
+    assert points["mean"].tolist() == pytest.approx(expected)
+    assert (out / "f.png").read_bytes()[:4] == b"\x89PNG" and (out / "f.png").stat().st_size > 1000
+
+    table = comparison_frame(paths, sorted((tmp_path / "models").glob("*/fold-*/run.json")), FAST)
+    assert table["train_fraction"].tolist() == [0.1, 0.5, 1.0]
+
+
+def test_plot_fractions_refuses_untagged_experiments(summaries, tmp_path: Path, capsys) -> None:
+    status = cli_main(["plot-fractions", "--summaries", str(summaries["lora"]), "--out-png", str(tmp_path / "f.png"),
+                       "--out-svg", str(tmp_path / "f.svg"), "--out-tsv", str(tmp_path / "f.tsv")])
+    assert status == 1
+    assert "has no train_fraction" in capsys.readouterr().err
+    assert not (tmp_path / "f.png").exists()

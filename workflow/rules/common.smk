@@ -1,0 +1,49 @@
+# Parse-time helpers shared by every rule file. Kept cheap: this runs again in every cluster job.
+import os
+
+from neuropeft.workflow import bids_dir, settings_json, subject_table, uses_demo
+
+# Rules run the package's CLI with the interpreter of their environment; the package is found on
+# PYTHONPATH, so conda environments (--sdm conda) need not install it.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [os.path.join(workflow.basedir, "src"), os.environ.get("PYTHONPATH")])
+)
+NP = "python -m neuropeft"
+RESULTS = "results"
+BIDS = bids_dir(config)
+SUBJECTS, TASK = subject_table(config, f"{RESULTS}/cohort/cache")
+KEYS = [s["key"] for s in SUBJECTS]
+BY_STEM = {s["stem"]: s for s in SUBJECTS}
+MODEL_GRID = config["demo_model_grid"] if uses_demo(config) else config["model_grid"]
+
+
+wildcard_constraints:
+    key=r"sub-[A-Za-z0-9]+(/ses-[A-Za-z0-9]+)?",
+    stem=r"sub-[A-Za-z0-9]+(_ses-[A-Za-z0-9]+)?",
+
+
+def subject_input(field):
+    """Input function: the subject's raw BIDS file `field` (t1w, dwi, bval, bvec)."""
+    return lambda wildcards: BY_STEM[wildcards.stem][field]
+
+
+def per_subject(pattern):
+    """Expand a path pattern with {key} and {stem} over every included subject."""
+    return [pattern.format(key=s["key"], stem=s["stem"]) for s in SUBJECTS]
+
+
+def raw_inputs():
+    """Every raw file of the included subjects that the configured modalities need."""
+    fields = (["t1w"] if "t1w" in config["modalities"] else []) + (
+        ["dwi", "bval", "bvec"] if "dwi" in config["modalities"] else []
+    )
+    return [s[field] for s in SUBJECTS for field in fields]
+
+
+def final_outputs():
+    """What `snakemake` builds by default: QC, the comparison table and every experiment's metrics."""
+    qc = {"dwi": "{key}/{stem}_dwi_colorFA.png", "t1w": "{key}/{stem}_T1w_registration.png"}
+    return (
+        [f"{RESULTS}/qc/qc.tsv", f"{RESULTS}/metrics/comparison.md"]
+        + [f for m in config["modalities"] for f in per_subject(f"{RESULTS}/qc/{qc[m]}")]
+    )

@@ -1,0 +1,60 @@
+# Metrics per experiment (per fold, across folds, pooled with a bootstrap CI), plots and the comparison table.
+METRICS = f"{RESULTS}/metrics"
+PERFORMANCE_PLOT = "roc" if TASK == "classification" else "pred_vs_true"
+
+
+def fold_files(name):
+    """Input function: one fold file (predictions.tsv, history.tsv, run.json) of every fold."""
+    return lambda wildcards: [f"{RESULTS}/models/{wildcards.experiment}/fold-{k}/{name}" for k in FOLDS]
+
+
+rule aggregate_experiment:
+    input:
+        predictions=fold_files("predictions.tsv"),
+        history=fold_files("history.tsv"),
+        run=fold_files("run.json"),
+    output:
+        summary=f"{METRICS}/{{experiment}}/summary.json",
+        folds=f"{METRICS}/{{experiment}}/fold_metrics.tsv",
+        oof=f"{METRICS}/{{experiment}}/oof_predictions.tsv",
+        performance=report(
+            f"{METRICS}/{{experiment}}/{PERFORMANCE_PLOT}.png",
+            caption="../report/performance.rst",
+            category="Performance",
+            subcategory="{experiment}",
+        ),
+        curves=report(
+            f"{METRICS}/{{experiment}}/curves.png",
+            caption="../report/curves.rst",
+            category="Training curves",
+            subcategory="{experiment}",
+        ),
+    params:
+        settings=settings_json(config["metrics"]),
+        fold_dirs=lambda wildcards, input: " ".join(os.path.dirname(p) for p in input.predictions),
+        out_dir=lambda wildcards, output: os.path.dirname(output.summary),
+    log:
+        f"{RESULTS}/logs/metrics/{{experiment}}.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "{NP} aggregate-experiment --experiment {wildcards.experiment} --fold-dirs {params.fold_dirs}"
+        " --out-dir {params.out_dir} --settings {params.settings:q} 2> {log}"
+
+
+rule compare_experiments:
+    input:
+        summaries=expand(f"{METRICS}/{{experiment}}/summary.json", experiment=EXPERIMENTS),
+        runs=expand(f"{RESULTS}/models/{{experiment}}/fold-{{fold}}/run.json", experiment=EXPERIMENTS, fold=FOLDS),
+    output:
+        tsv=f"{METRICS}/comparison.tsv",
+        md=report(f"{METRICS}/comparison.md", caption="../report/comparison.rst", category="Comparison"),
+    params:
+        settings=settings_json(config["metrics"]),
+    log:
+        f"{RESULTS}/logs/metrics/compare.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "{NP} compare --summaries {input.summaries} --run-jsons {input.runs}"
+        " --out-tsv {output.tsv} --out-md {output.md} --settings {params.settings:q} 2> {log}"

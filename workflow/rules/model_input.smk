@@ -1,0 +1,76 @@
+# Model-ready volumes per subject, the cohort stack read by training, and the cohort QC table.
+MODEL_DIR = f"{RESULTS}/model_input/{{key}}/{{stem}}_space-MNI152NLin2009aSym"
+CHANNELS = {"dwi": ["FA", "MD"], "t1w": ["T1w"]}
+
+
+def model_volume():
+    """The per-subject model-ready volume pattern: one modality's volume, or their channel stack."""
+    if len(config["modalities"]) == 1:
+        return f"{MODEL_DIR}_desc-{config['modalities'][0]}_model.nii.gz"
+    return f"{MODEL_DIR}_desc-combined_model.nii.gz"
+
+
+rule combine_channels:
+    input:
+        [f"{MODEL_DIR}_desc-{modality}_model.nii.gz" for modality in config["modalities"]],
+    output:
+        f"{MODEL_DIR}_desc-combined_model.nii.gz",
+    group: "subject"
+    log:
+        f"{RESULTS}/logs/combine_channels/{{key}}/{{stem}}.log",
+    conda:
+        "../../envs/preproc.yaml"
+    shell:
+        "{NP} combine-channels --volumes {input} --out {output} 2> {log}"
+
+
+rule stack_model_input:
+    input:
+        volumes=per_subject(model_volume()),
+        cohort=rules.validate_cohort.output.cohort,
+    output:
+        array=f"{RESULTS}/cohort/model_input.npy",
+        index=f"{RESULTS}/cohort/model_input.tsv",
+    log:
+        f"{RESULTS}/logs/stack_model_input.log",
+    conda:
+        "../../envs/preproc.yaml"
+    shell:
+        "{NP} stack --volumes {input.volumes} --cohort {input.cohort} --target target"
+        " --out-array {output.array} --out-index {output.index} 2> {log}"
+
+
+def qc_table_inputs():
+    """Per-subject files the QC table summarises (DWI masks and registration when DWI is used)."""
+    space = "dwi" if "dwi" in config["modalities"] else "anat"
+    prefix = f"{RESULTS}/preproc/{{key}}/{space}/{{stem}}"
+    moving = "dwiref" if space == "dwi" else "T1w"
+    return {
+        "masks": per_subject(f"{prefix}_desc-brain_mask.nii.gz"),
+        "registrations": per_subject(f"{prefix}_from-{moving}_{TO_MNI}_transforms.json"),
+        "volumes": per_subject(model_volume()),
+    }
+
+
+rule qc_table:
+    input:
+        **qc_table_inputs(),
+    output:
+        report(f"{RESULTS}/qc/qc.tsv", caption="../report/qc_table.rst", category="QC"),
+    params:
+        subjects=[s["stem"] for s in SUBJECTS],
+        settings=settings_json(
+            {
+                **config["qc"],
+                "channel_names": [c for m in config["modalities"] for c in CHANNELS[m]],
+                "template_voxel_mm": MODEL_GRID["voxel_mm"],
+            }
+        ),
+    log:
+        f"{RESULTS}/logs/qc_table.log",
+    conda:
+        "../../envs/preproc.yaml"
+    shell:
+        "{NP} qc-table --subjects {params.subjects} --brain-masks {input.masks}"
+        " --registrations {input.registrations} --model-volumes {input.volumes}"
+        " --out {output} --settings {params.settings:q} 2> {log}"

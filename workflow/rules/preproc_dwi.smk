@@ -1,0 +1,136 @@
+# DWI preprocessing, one job per subject (and session) and step, under results/preproc/{key}/dwi/.
+DWI = f"{RESULTS}/preproc/{{key}}/dwi/{{stem}}"
+TO_MNI = "to-MNI152NLin2009aSym"
+
+
+rule n4_dwi:
+    input:
+        dwi=subject_input("dwi"),
+        bval=subject_input("bval"),
+    output:
+        dwi=f"{DWI}_desc-n4_dwi.nii.gz",
+        field=f"{DWI}_desc-biasfield_dwiref.nii.gz",
+    params:
+        settings=settings_json(config["n4_dwi"]),
+    threads: config["threads"]["preproc"]
+    group: "subject"
+    benchmark:
+        f"{RESULTS}/benchmarks/n4_dwi/{{key}}/{{stem}}.tsv"
+    log:
+        f"{RESULTS}/logs/n4_dwi/{{key}}/{{stem}}.log",
+    conda:
+        "../../envs/preproc.yaml"
+    shell:
+        "{NP} n4-dwi --dwi {input.dwi} --bval {input.bval} --out {output.dwi} --field {output.field}"
+        " --settings {params.settings:q} 2> {log}"
+
+
+rule skullstrip_dwi:
+    input:
+        dwi=rules.n4_dwi.output.dwi,
+        bval=subject_input("bval"),
+    output:
+        mask=f"{DWI}_desc-brain_mask.nii.gz",
+        meanb0=f"{DWI}_desc-brain_dwiref.nii.gz",
+    params:
+        settings=settings_json(config["skullstrip_dwi"]),
+    threads: config["threads"]["preproc"]
+    group: "subject"
+    log:
+        f"{RESULTS}/logs/skullstrip_dwi/{{key}}/{{stem}}.log",
+    conda:
+        "../../envs/preproc.yaml"
+    shell:
+        "{NP} skullstrip-dwi --dwi {input.dwi} --bval {input.bval} --out-mask {output.mask}"
+        " --out-meanb0 {output.meanb0} --settings {params.settings:q} 2> {log}"
+
+
+rule fit_tensor:
+    input:
+        dwi=rules.n4_dwi.output.dwi,
+        bval=subject_input("bval"),
+        bvec=subject_input("bvec"),
+        mask=rules.skullstrip_dwi.output.mask,
+    output:
+        multiext(f"{DWI}_model-DTI_", "FA.nii.gz", "MD.nii.gz", "AD.nii.gz", "RD.nii.gz", "colorFA.nii.gz"),
+    params:
+        settings=settings_json(config["tensor"]),
+        prefix=f"{DWI}_model-DTI",
+    threads: config["threads"]["preproc"]
+    group: "subject"
+    benchmark:
+        f"{RESULTS}/benchmarks/fit_tensor/{{key}}/{{stem}}.tsv"
+    log:
+        f"{RESULTS}/logs/fit_tensor/{{key}}/{{stem}}.log",
+    conda:
+        "../../envs/preproc.yaml"
+    shell:
+        "{NP} fit-tensor --dwi {input.dwi} --bval {input.bval} --bvec {input.bvec} --mask {input.mask}"
+        " --out-prefix {params.prefix} --settings {params.settings:q} 2> {log}"
+
+
+rule register_dwi:
+    input:
+        rules.skullstrip_dwi.output.meanb0,
+    output:
+        transforms=f"{DWI}_from-dwiref_{TO_MNI}_transforms.json",
+        registered=f"{DWI}_from-dwiref_{TO_MNI}_space-MNI152NLin2009aSym_b0.nii.gz",
+    params:
+        settings=settings_json(config["registration_dwi"]),
+        prefix=f"{DWI}_from-dwiref_{TO_MNI}",
+    threads: config["threads"]["preproc"]
+    group: "subject"
+    benchmark:
+        f"{RESULTS}/benchmarks/register_dwi/{{key}}/{{stem}}.tsv"
+    log:
+        f"{RESULTS}/logs/register_dwi/{{key}}/{{stem}}.log",
+    conda:
+        "../../envs/preproc.yaml"
+    shell:
+        "{NP} register --moving {input} --modality dwi --out-prefix {params.prefix}"
+        " --settings {params.settings:q} 2> {log}"
+
+
+rule resample_dwi:
+    input:
+        fa=f"{DWI}_model-DTI_FA.nii.gz",
+        md=f"{DWI}_model-DTI_MD.nii.gz",
+        mask=rules.skullstrip_dwi.output.mask,
+        transforms=rules.register_dwi.output.transforms,
+    output:
+        f"{RESULTS}/model_input/{{key}}/{{stem}}_space-MNI152NLin2009aSym_desc-dwi_model.nii.gz",
+    params:
+        settings=settings_json({**MODEL_GRID, "normalise": ["fa", "md"]}),
+    threads: config["threads"]["preproc"]
+    group: "subject"
+    log:
+        f"{RESULTS}/logs/resample_dwi/{{key}}/{{stem}}.log",
+    conda:
+        "../../envs/preproc.yaml"
+    shell:
+        "{NP} resample --image {input.fa} --image {input.md} --mask {input.mask}"
+        " --transforms-json {input.transforms} --out {output} --settings {params.settings:q} 2> {log}"
+
+
+rule qc_dwi:
+    input:
+        dwi=rules.n4_dwi.output.dwi,
+        mask=rules.skullstrip_dwi.output.mask,
+        registered=rules.register_dwi.output.registered,
+        color_fa=f"{DWI}_model-DTI_colorFA.nii.gz",
+    output:
+        n4=report(f"{RESULTS}/qc/{{key}}/{{stem}}_dwi_n4.png", caption="../report/qc_n4.rst", category="QC", subcategory="{stem}"),
+        mask=report(f"{RESULTS}/qc/{{key}}/{{stem}}_dwi_mask.png", caption="../report/qc_mask.rst", category="QC", subcategory="{stem}"),
+        registration=report(f"{RESULTS}/qc/{{key}}/{{stem}}_dwi_registration.png", caption="../report/qc_registration.rst", category="QC", subcategory="{stem}"),
+        color_fa=report(f"{RESULTS}/qc/{{key}}/{{stem}}_dwi_colorFA.png", caption="../report/qc_colorfa.rst", category="QC", subcategory="{stem}"),
+    group: "subject"
+    log:
+        f"{RESULTS}/logs/qc_dwi/{{key}}/{{stem}}.log",
+    conda:
+        "../../envs/preproc.yaml"
+    shell:
+        "({NP} qc-image --image {input.dwi} --out {output.n4} --title '{wildcards.stem} DWI b=0 after N4'"
+        " && {NP} qc-image --image {input.dwi} --mask {input.mask} --out {output.mask} --title '{wildcards.stem} DWI brain mask'"
+        " && {NP} qc-image --image {input.registered} --overlay-edges mni --out {output.registration}"
+        " --title '{wildcards.stem} b=0 in MNI152 space, template edges'"
+        " && {NP} qc-image --image {input.color_fa} --rgb --out {output.color_fa} --title '{wildcards.stem} colour FA') 2> {log}"

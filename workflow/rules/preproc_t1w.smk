@@ -1,0 +1,106 @@
+# T1w preprocessing, one job per subject (and session) and step, under results/preproc/{key}/anat/.
+ANAT = f"{RESULTS}/preproc/{{key}}/anat/{{stem}}"
+
+
+rule n4_t1w:
+    input:
+        subject_input("t1w"),
+    output:
+        t1w=f"{ANAT}_desc-n4_T1w.nii.gz",
+        field=f"{ANAT}_desc-biasfield_T1w.nii.gz",
+    params:
+        settings=settings_json(config["n4_t1w"]),
+    threads: config["threads"]["preproc"]
+    group: "subject"
+    benchmark:
+        f"{RESULTS}/benchmarks/n4_t1w/{{key}}/{{stem}}.tsv"
+    log:
+        f"{RESULTS}/logs/n4_t1w/{{key}}/{{stem}}.log",
+    conda:
+        "../../envs/preproc.yaml"
+    shell:
+        "{NP} n4-t1w --t1w {input} --out {output.t1w} --field {output.field} --settings {params.settings:q} 2> {log}"
+
+
+rule skullstrip_t1w:
+    input:
+        rules.n4_t1w.output.t1w,
+    output:
+        mask=f"{ANAT}_desc-brain_mask.nii.gz",
+        brain=f"{ANAT}_desc-brain_T1w.nii.gz",
+    params:
+        settings=settings_json(config["skullstrip_t1w"]),
+    threads: config["threads"]["preproc"]
+    group: "subject"
+    benchmark:
+        f"{RESULTS}/benchmarks/skullstrip_t1w/{{key}}/{{stem}}.tsv"
+    log:
+        f"{RESULTS}/logs/skullstrip_t1w/{{key}}/{{stem}}.log",
+    conda:
+        "../../envs/preproc.yaml"
+    shell:
+        "{NP} skullstrip-t1w --t1w {input} --out-mask {output.mask} --out-brain {output.brain}"
+        " --settings {params.settings:q} 2> {log}"
+
+
+rule register_t1w:
+    input:
+        rules.skullstrip_t1w.output.brain,
+    output:
+        transforms=f"{ANAT}_from-T1w_{TO_MNI}_transforms.json",
+        registered=f"{ANAT}_from-T1w_{TO_MNI}_space-MNI152NLin2009aSym_T1w.nii.gz",
+    params:
+        settings=settings_json(config["registration_t1w"]),
+        prefix=f"{ANAT}_from-T1w_{TO_MNI}",
+    threads: config["threads"]["preproc"]
+    group: "subject"
+    benchmark:
+        f"{RESULTS}/benchmarks/register_t1w/{{key}}/{{stem}}.tsv"
+    log:
+        f"{RESULTS}/logs/register_t1w/{{key}}/{{stem}}.log",
+    conda:
+        "../../envs/preproc.yaml"
+    shell:
+        "{NP} register --moving {input} --modality t1w --out-prefix {params.prefix}"
+        " --settings {params.settings:q} 2> {log}"
+
+
+rule resample_t1w:
+    input:
+        brain=rules.skullstrip_t1w.output.brain,
+        mask=rules.skullstrip_t1w.output.mask,
+        transforms=rules.register_t1w.output.transforms,
+    output:
+        f"{RESULTS}/model_input/{{key}}/{{stem}}_space-MNI152NLin2009aSym_desc-t1w_model.nii.gz",
+    params:
+        settings=settings_json({**MODEL_GRID, "normalise": ["zscore"]}),
+    threads: config["threads"]["preproc"]
+    group: "subject"
+    log:
+        f"{RESULTS}/logs/resample_t1w/{{key}}/{{stem}}.log",
+    conda:
+        "../../envs/preproc.yaml"
+    shell:
+        "{NP} resample --image {input.brain} --mask {input.mask} --transforms-json {input.transforms}"
+        " --out {output} --settings {params.settings:q} 2> {log}"
+
+
+rule qc_t1w:
+    input:
+        t1w=rules.n4_t1w.output.t1w,
+        mask=rules.skullstrip_t1w.output.mask,
+        registered=rules.register_t1w.output.registered,
+    output:
+        n4=report(f"{RESULTS}/qc/{{key}}/{{stem}}_T1w_n4.png", caption="../report/qc_n4.rst", category="QC", subcategory="{stem}"),
+        mask=report(f"{RESULTS}/qc/{{key}}/{{stem}}_T1w_mask.png", caption="../report/qc_mask.rst", category="QC", subcategory="{stem}"),
+        registration=report(f"{RESULTS}/qc/{{key}}/{{stem}}_T1w_registration.png", caption="../report/qc_registration.rst", category="QC", subcategory="{stem}"),
+    group: "subject"
+    log:
+        f"{RESULTS}/logs/qc_t1w/{{key}}/{{stem}}.log",
+    conda:
+        "../../envs/preproc.yaml"
+    shell:
+        "({NP} qc-image --image {input.t1w} --out {output.n4} --title '{wildcards.stem} T1w after N4'"
+        " && {NP} qc-image --image {input.t1w} --mask {input.mask} --out {output.mask} --title '{wildcards.stem} T1w brain mask'"
+        " && {NP} qc-image --image {input.registered} --overlay-edges mni --out {output.registration}"
+        " --title '{wildcards.stem} T1w in MNI152 space, template edges') 2> {log}"
