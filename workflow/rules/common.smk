@@ -1,10 +1,13 @@
 # Parse-time helpers shared by every rule file. Kept cheap: this runs again in every cluster job.
 import os
+import sys
 
 from neuropeft.workflow import bids_dir, settings_json, subject_table, uses_demo
 
-# Rules run the package's CLI with the interpreter of their environment; the package is found on
-# PYTHONPATH, so conda environments (--sdm conda) need not install it.
+# Rules run the package's CLI with `python` of their environment: the interpreter running Snakemake
+# (its folder leads PATH), or a conda environment's under --sdm conda (activation puts it first).
+# The package is found on PYTHONPATH, so conda environments need not install it.
+os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
 os.environ["PYTHONPATH"] = os.pathsep.join(
     filter(None, [os.path.join(workflow.basedir, "src"), os.environ.get("PYTHONPATH")])
 )

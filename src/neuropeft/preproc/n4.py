@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage
 
 from neuropeft.errors import NeuropeftError
-from neuropeft.preproc.imageio import from_ants, mean_b0, require_not_constant, to_ants
+from neuropeft.preproc.imageio import mean_b0, require_not_constant, to_ants
 
 
 @dataclasses.dataclass
