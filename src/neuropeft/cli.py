@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stack": ("neuropeft.preproc.stack", "stack per-subject model-ready volumes into model_input.npy (N, C, X, Y, Z) and its index table"),
     "stack-table": ("neuropeft.preproc.external", "resample and stack images prepared elsewhere, listed in a table, like `stack`"),
     "qc-image": ("neuropeft.preproc.qc", "draw a QC figure: three orthogonal slices with mask outline, template edges or colour FA"),
+    "qc-subject": ("neuropeft.preproc.qc_subject", "draw every QC figure of one subject and modality (N4, mask, registration, colour FA)"),
     "qc-table": ("neuropeft.preproc.qc_table", "build the cohort QC table with per-column robust outlier flags"),
     "aggregate-experiment": ("neuropeft.metrics.aggregate", "metrics per fold and across folds of one experiment, pooled predictions, plots"),
     "compare": ("neuropeft.metrics.table", "comparison table of experiments: metrics, trainable parameters, time, memory"),

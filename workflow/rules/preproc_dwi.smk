@@ -129,8 +129,6 @@ rule qc_dwi:
     conda:
         "../../envs/preproc.yaml"
     shell:
-        "({NP} qc-image --image {input.dwi} --out {output.n4} --title '{wildcards.stem} DWI b=0 after N4'"
-        " && {NP} qc-image --image {input.dwi} --mask {input.mask} --out {output.mask} --title '{wildcards.stem} DWI brain mask'"
-        " && {NP} qc-image --image {input.registered} --overlay-edges mni --out {output.registration}"
-        " --title '{wildcards.stem} b=0 in MNI152 space, template edges'"
-        " && {NP} qc-image --image {input.color_fa} --rgb --out {output.color_fa} --title '{wildcards.stem} colour FA') 2> {log}"
+        "{NP} qc-subject --subject {wildcards.stem} --modality dwi --corrected {input.dwi} --mask {input.mask}"
+        " --registered {input.registered} --color-fa {input.color_fa} --out-n4 {output.n4} --out-mask {output.mask}"
+        " --out-registration {output.registration} --out-color-fa {output.color_fa} 2> {log}"

@@ -100,7 +100,6 @@ rule qc_t1w:
     conda:
         "../../envs/preproc.yaml"
     shell:
-        "({NP} qc-image --image {input.t1w} --out {output.n4} --title '{wildcards.stem} T1w after N4'"
-        " && {NP} qc-image --image {input.t1w} --mask {input.mask} --out {output.mask} --title '{wildcards.stem} T1w brain mask'"
-        " && {NP} qc-image --image {input.registered} --overlay-edges mni --out {output.registration}"
-        " --title '{wildcards.stem} T1w in MNI152 space, template edges') 2> {log}"
+        "{NP} qc-subject --subject {wildcards.stem} --modality t1w --corrected {input.t1w} --mask {input.mask}"
+        " --registered {input.registered} --out-n4 {output.n4} --out-mask {output.mask}"
+        " --out-registration {output.registration} 2> {log}"

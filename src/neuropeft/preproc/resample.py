@@ -97,7 +97,10 @@ def model_grid(voxel_mm: int, shape: list[int] | tuple[int, ...]) -> nib.Nifti1I
 
 def resample_to_grid(img: nib.Nifti1Image, grid: nib.Nifti1Image, interpolation: str) -> np.ndarray:
     """``img`` resampled onto ``grid`` in world coordinates with nilearn (``interpolation``:
-    continuous, linear or nearest); 0 outside the image's field of view."""
+    continuous, linear or nearest); 0 outside the image's field of view. An image already on the
+    grid is returned as it is (and nilearn, slow to import, is not loaded)."""
+    if img.shape[:3] == grid.shape[:3] and np.allclose(img.affine, grid.affine, atol=1e-5):
+        return np.asarray(img.dataobj, dtype=np.float32)
     from nilearn.image import resample_to_img
 
     out = resample_to_img(img, grid, interpolation=interpolation, force_resample=True, copy_header=True, fill_value=0.0)
