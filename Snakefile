@@ -1,11 +1,14 @@
 # neuropeft: BIDS diffusion/T1w MRI -> preprocessing -> folds -> PEFT of a 3D foundation model -> metrics.
 # Thin on purpose: every step is a rule in workflow/rules/ calling `python -m neuropeft <step>`.
+import os
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# Defaults beside this Snakefile (whatever the working directory); --configfile / --config override them.
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 validate(config, "config/schema.yaml")

@@ -10,6 +10,8 @@ if uses_demo(config):
         params:
             settings=settings_json(config["demo"]),
         threads: config["threads"]["demo"]
+        benchmark:
+            f"{RESULTS}/benchmarks/demo_cohort.tsv"
         log:
             f"{RESULTS}/logs/demo_cohort.log",
         shell:

@@ -14,6 +14,8 @@ rule validate_cohort:
         site=config["site_column"],
         run_policy=config["run_policy"],
         on_invalid=config["on_invalid"],
+    benchmark:
+        f"{RESULTS}/benchmarks/validate_cohort.tsv"
     log:
         f"{RESULTS}/logs/validate_cohort.log",
     shell:

@@ -18,6 +18,8 @@ rule folds:
         f"{RESULTS}/folds/folds.tsv",
     params:
         settings=settings_json({**config["folds"], "task": TASK}),
+    benchmark:
+        f"{RESULTS}/benchmarks/folds.tsv"
     log:
         f"{RESULTS}/logs/folds.log",
     conda:

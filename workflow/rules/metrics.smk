@@ -33,6 +33,8 @@ rule aggregate_experiment:
         settings=settings_json(config["metrics"]),
         fold_dirs=lambda wildcards, input: " ".join(os.path.dirname(p) for p in input.predictions),
         out_dir=lambda wildcards, output: os.path.dirname(output.summary),
+    benchmark:
+        f"{RESULTS}/benchmarks/metrics/{{experiment}}.tsv"
     log:
         f"{RESULTS}/logs/metrics/{{experiment}}.log",
     conda:
@@ -51,6 +53,8 @@ rule compare_experiments:
         md=report(f"{METRICS}/comparison.md", caption="../report/comparison.rst", category="Comparison"),
     params:
         settings=settings_json(config["metrics"]),
+    benchmark:
+        f"{RESULTS}/benchmarks/metrics/compare.tsv"
     log:
         f"{RESULTS}/logs/metrics/compare.log",
     conda:

@@ -16,6 +16,8 @@ rule combine_channels:
     output:
         f"{MODEL_DIR}_desc-combined_model.nii.gz",
     group: "subject"
+    benchmark:
+        f"{RESULTS}/benchmarks/combine_channels/{{key}}/{{stem}}.tsv"
     log:
         f"{RESULTS}/logs/combine_channels/{{key}}/{{stem}}.log",
     conda:
@@ -31,6 +33,8 @@ rule stack_model_input:
     output:
         array=f"{RESULTS}/cohort/model_input.npy",
         index=f"{RESULTS}/cohort/model_input.tsv",
+    benchmark:
+        f"{RESULTS}/benchmarks/stack_model_input.tsv"
     log:
         f"{RESULTS}/logs/stack_model_input.log",
     conda:
@@ -66,6 +70,8 @@ rule qc_table:
                 "template_voxel_mm": MODEL_GRID["voxel_mm"],
             }
         ),
+    benchmark:
+        f"{RESULTS}/benchmarks/qc_table.tsv"
     log:
         f"{RESULTS}/logs/qc_table.log",
     conda:

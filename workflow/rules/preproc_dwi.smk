@@ -36,6 +36,8 @@ rule skullstrip_dwi:
         settings=settings_json(config["skullstrip_dwi"]),
     threads: config["threads"]["preproc"]
     group: "subject"
+    benchmark:
+        f"{RESULTS}/benchmarks/skullstrip_dwi/{{key}}/{{stem}}.tsv"
     log:
         f"{RESULTS}/logs/skullstrip_dwi/{{key}}/{{stem}}.log",
     conda:
@@ -103,6 +105,8 @@ rule resample_dwi:
         settings=settings_json({**MODEL_GRID, "normalise": ["fa", "md"]}),
     threads: config["threads"]["preproc"]
     group: "subject"
+    benchmark:
+        f"{RESULTS}/benchmarks/resample_dwi/{{key}}/{{stem}}.tsv"
     log:
         f"{RESULTS}/logs/resample_dwi/{{key}}/{{stem}}.log",
     conda:
@@ -124,6 +128,8 @@ rule qc_dwi:
         registration=report(f"{RESULTS}/qc/{{key}}/{{stem}}_dwi_registration.png", caption="../report/qc_registration.rst", category="QC", subcategory="{stem}"),
         color_fa=report(f"{RESULTS}/qc/{{key}}/{{stem}}_dwi_colorFA.png", caption="../report/qc_colorfa.rst", category="QC", subcategory="{stem}"),
     group: "subject"
+    benchmark:
+        f"{RESULTS}/benchmarks/qc_dwi/{{key}}/{{stem}}.tsv"
     log:
         f"{RESULTS}/logs/qc_dwi/{{key}}/{{stem}}.log",
     conda:

@@ -76,6 +76,8 @@ rule resample_t1w:
         settings=settings_json({**MODEL_GRID, "normalise": ["zscore"]}),
     threads: config["threads"]["preproc"]
     group: "subject"
+    benchmark:
+        f"{RESULTS}/benchmarks/resample_t1w/{{key}}/{{stem}}.tsv"
     log:
         f"{RESULTS}/logs/resample_t1w/{{key}}/{{stem}}.log",
     conda:
@@ -95,6 +97,8 @@ rule qc_t1w:
         mask=report(f"{RESULTS}/qc/{{key}}/{{stem}}_T1w_mask.png", caption="../report/qc_mask.rst", category="QC", subcategory="{stem}"),
         registration=report(f"{RESULTS}/qc/{{key}}/{{stem}}_T1w_registration.png", caption="../report/qc_registration.rst", category="QC", subcategory="{stem}"),
     group: "subject"
+    benchmark:
+        f"{RESULTS}/benchmarks/qc_t1w/{{key}}/{{stem}}.tsv"
     log:
         f"{RESULTS}/logs/qc_t1w/{{key}}/{{stem}}.log",
     conda:

@@ -1,0 +1,34 @@
+"""Parsing and dry runs: the default config lists the demo's jobs; a bad config value is named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from snakemake_runner import snakemake, job_counts
+
+
+def test_default_config_lists_the_demo_jobs(tmp_path: Path) -> None:
+    result = snakemake(tmp_path, "-n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts = job_counts(result.stdout + result.stderr)
+    assert counts["demo_cohort"] == 1
+    for step in ("n4_dwi", "skullstrip_dwi", "fit_tensor", "register_dwi", "resample_dwi", "qc_dwi"):
+        assert counts[step] == 40, step
+    assert counts["train"] == 3 * 5  # three demo experiments x five folds
+    assert counts["compare_experiments"] == 1
+
+
+def test_both_modalities_add_the_t1w_chain_and_channel_stacking(tmp_path: Path) -> None:
+    result = snakemake(tmp_path, "-n", "--config", "modalities=[dwi,t1w]")
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts = job_counts(result.stdout + result.stderr)
+    for step in ("n4_t1w", "skullstrip_t1w", "register_t1w", "resample_t1w", "qc_t1w", "combine_channels"):
+        assert counts[step] == 40, step
+
+
+def test_wrong_config_value_names_the_key_and_allowed_values(tmp_path: Path) -> None:
+    result = snakemake(tmp_path, "-n", "--config", "on_invalid=ignore")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "'ignore' is not one of ['exclude', 'stop']" in output
+    assert "on_invalid" in output
