@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from neuropeft.errors import NeuropeftError
+
 DEMO_DIR = "results/demo"
 
 
@@ -57,7 +59,7 @@ def subject_table(config: dict[str, Any], cache_dir: str | Path) -> tuple[list[d
     """
     if uses_demo(config):
         if config["target"] not in DEMO_TARGET_KINDS:
-            raise ValueError(f"target {config['target']!r} is not a demo column; use one of {sorted(DEMO_TARGET_KINDS)}")
+            raise NeuropeftError(f"target {config['target']!r} is not a demo column; use one of {sorted(DEMO_TARGET_KINDS)}")
         root = f"{DEMO_DIR}/bids"
         records = [
             {
@@ -86,7 +88,7 @@ def subject_table(config: dict[str, Any], cache_dir: str | Path) -> tuple[list[d
     if cohort.problems:
         message = format_problems(cohort.problems)
         if config["on_invalid"] == "stop":
-            raise ValueError(
+            raise NeuropeftError(
                 f"{len(cohort.problems)} problem(s) in {config['bids_dir']}; fix them or set "
                 f"on_invalid: exclude to run without those subjects:\n{message}"
             )
@@ -101,7 +103,7 @@ def experiment_settings(config: dict[str, Any], task: str) -> dict[str, dict[str
     experiments: dict[str, dict[str, Any]] = {}
     for entry in config["experiments"]:
         if entry["name"] in experiments:
-            raise ValueError(f"experiment name {entry['name']!r} is used twice in experiments; names must be unique")
+            raise NeuropeftError(f"experiment name {entry['name']!r} is used twice in experiments; names must be unique")
         experiments[entry["name"]] = {**entry, "task": task}
     return experiments
 

@@ -2,7 +2,8 @@
 import os
 import sys
 
-from neuropeft.workflow import bids_dir, settings_json, subject_table, uses_demo
+from neuropeft.errors import NeuropeftError
+from neuropeft.workflow import bids_dir, experiment_settings, settings_json, subject_table, uses_demo
 
 # Rules run the package's CLI with `python` of their environment: the interpreter running Snakemake
 # (its folder leads PATH), or a conda environment's under --sdm conda (activation puts it first).
@@ -14,7 +15,11 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 NP = "python -m neuropeft"
 RESULTS = "results"
 BIDS = bids_dir(config)
-SUBJECTS, TASK = subject_table(config, f"{RESULTS}/cohort/cache")
+try:
+    SUBJECTS, TASK = subject_table(config, f"{RESULTS}/cohort/cache")
+    EXPERIMENTS = experiment_settings(config, TASK)
+except NeuropeftError as error:  # a user error: one message, no traceback
+    sys.exit(f"neuropeft: {error}")
 KEYS = [s["key"] for s in SUBJECTS]
 BY_STEM = {s["stem"]: s for s in SUBJECTS}
 MODEL_GRID = config["demo_model_grid"] if uses_demo(config) else config["model_grid"]

@@ -1,7 +1,6 @@
 # Learning stage: subject-wise folds, then one fine-tuning job per experiment and fold.
-from neuropeft.workflow import experiment_settings, train_uses_gpu
+from neuropeft.workflow import train_uses_gpu
 
-EXPERIMENTS = experiment_settings(config, TASK)
 FOLDS = list(range(config["folds"]["n_folds"]))
 MODEL_INPUT = multiext(f"{RESULTS}/cohort/model_input", ".npy", ".tsv")
 

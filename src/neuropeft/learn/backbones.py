@@ -22,7 +22,7 @@ from neuropeft.learn.vit import ViTEncoder
 class Backbone(nn.Module):
     """A feature extractor with what the fine-tuning methods need to know about it."""
 
-    #: key of the input convolution's kernel in ``net``'s state dict (widened for multi-channel input)
+    #: key of the input convolution's kernel in ``net``'s state dict (adapted to the input's channel count)
     stem_key: str = ""
     #: full-name regex of the modules LoRA/DoRA adapt by default
     lora_targets: str = ""
@@ -39,7 +39,7 @@ class Backbone(nn.Module):
         raise NotImplementedError
 
     def load_pretrained(self, path: str | Path, sha256: str = "") -> None:
-        """Load a foundation checkpoint strictly into ``net`` (1-channel stems widened, see checkpoint.py)."""
+        """Load a foundation checkpoint strictly into ``net`` (a stem with another channel count is adapted, see checkpoint.py)."""
         in_channels = self.net.state_dict()[self.stem_key].shape[1]
         state = adapt_input_channels(read_state_dict(path, sha256), self.stem_key, in_channels)
         load_strict(self.net, state, path)

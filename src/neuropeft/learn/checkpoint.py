@@ -2,7 +2,8 @@
 
 Reads ``torch.save`` files with ``weights_only=True`` (pickled code is refused) or safetensors,
 unwraps ``{"trunk_state_dict": ...}`` / ``{"state_dict": ...}``, strips the FMCIB prefixes, and loads
-strictly, naming every missing and unexpected key.
+strictly, naming every missing and unexpected key; a stem pretrained on another number of input
+channels is adapted (:func:`adapt_input_channels`).
 """
 
 from __future__ import annotations
@@ -70,16 +71,21 @@ def strip_prefix(key: str) -> str:
 
 
 def adapt_input_channels(state: dict[str, torch.Tensor], key: str, in_channels: int) -> dict[str, torch.Tensor]:
-    """Widen a 1-channel stem kernel to ``in_channels``: replicate it and divide by the channel count.
+    """Fit a stem kernel pretrained on C' input channels to ``in_channels`` = C: sum it over its C'
+    input channels, replicate the sum C times and divide by C.
 
-    An image whose channels are all equal to a 1-channel image then gives exactly the pretrained
-    response, so the pretrained statistics downstream still hold at initialisation.
+    An image whose C channels all equal x then gives exactly the pretrained stem's response to x on
+    all C' channels, so the pretrained statistics downstream still hold at initialisation. For C' = 1
+    this is replicate-and-divide (FMCIB's 1-channel stem on FA+MD); a cross-modal checkpoint
+    (pre-trained on T1w, fine-tuned on FA+MD, or any C' to C) goes through the same rule. Nothing maps
+    individual pretrained channels to new ones, so only the channel-summed kernel carries over.
     """
     weight = state.get(key)
-    if weight is None or weight.shape[1] == in_channels or weight.shape[1] != 1:
+    if weight is None or weight.dim() < 3 or weight.shape[1] == in_channels:
         return state
     adapted = dict(state)
-    adapted[key] = weight.repeat(1, in_channels, *([1] * (weight.dim() - 2))) / in_channels
+    summed = weight.sum(dim=1, keepdim=True)
+    adapted[key] = summed.repeat(1, in_channels, *([1] * (weight.dim() - 2))) / in_channels
     return adapted
 
 

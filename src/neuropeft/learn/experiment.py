@@ -38,3 +38,4 @@ class ExperimentSettings:
     init: str = "random"  # random, or the path of a foundation checkpoint for the backbone
     checkpoint_sha256: str = ""  # optional SHA-256 the init checkpoint must have
     max_epochs_this_run: int = 0  # stop after this many epochs in this invocation, resumable (0 = no limit)
+    train_fraction: float = 1.0  # seeded, class-stratified share of each fold's training subjects used (data-size ablation; val/test unchanged)

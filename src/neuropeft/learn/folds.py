@@ -136,3 +136,44 @@ def check_folds(folds: pd.DataFrame) -> None:
     bad = set(folds["role"]) - {"train", "val", "test"}
     if bad:
         raise NeuropeftError(f"folds table has unknown role(s) {sorted(bad)}; allowed: train, val, test")
+
+
+def _allocate(sizes: np.ndarray, n_keep: int, minimum: int) -> np.ndarray:
+    """Subjects kept per stratum: proportional to ``sizes`` (largest remainder), at least ``minimum`` each."""
+    quota = sizes * n_keep / sizes.sum()
+    keep = np.maximum(np.floor(quota).astype(int), minimum)
+    while keep.sum() < n_keep:
+        keep[np.argmax(np.where(keep < sizes, quota - keep, -np.inf))] += 1
+    while keep.sum() > n_keep:
+        keep[np.argmax(np.where(keep > minimum, keep - quota, -np.inf))] -= 1
+    return keep
+
+
+def subsample_training(train: pd.DataFrame, fraction: float, seed: int, task: str, fold: int) -> pd.DataFrame:
+    """A seeded subsample of ``fraction`` of the training subjects (all their sessions), stratified by class
+    (regression: target quantile bins), keeping >= 1 subject per class; validation and test parts are untouched."""
+    if not 0 < fraction <= 1:
+        raise NeuropeftError(f"train_fraction must be in (0, 1], got {fraction}; fix the experiment settings")
+    if fraction == 1:
+        return train
+    subjects = train.drop_duplicates("participant_id").reset_index(drop=True)
+    task = infer_task(train["target"].tolist()) if task == "auto" else task
+    n_keep = int(np.floor(fraction * len(subjects) + 0.5))
+    if task == "classification":
+        strata = _strata(subjects, task, 0)
+        needed = max(2, len(set(strata)))
+    else:
+        strata = _strata(subjects, task, max(1, min(FoldSettings.regression_bins, n_keep)))
+        needed = 2
+    if n_keep < needed:
+        raise NeuropeftError(
+            f"fold {fold}: train_fraction {fraction} keeps {n_keep} of {len(subjects)} training subjects, fewer than the "
+            f"{needed} needed (>= 1 per class, >= 2 in all); raise train_fraction"
+        )
+    labels, codes = np.unique(strata, return_inverse=True)
+    keep = _allocate(np.bincount(codes), n_keep, 1 if task == "classification" else 0)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(subjects))
+    chosen = np.concatenate([order[codes[order] == s][: keep[s]] for s in range(len(labels))])
+    kept = set(subjects["participant_id"].iloc[chosen])
+    return train[train["participant_id"].isin(kept)].reset_index(drop=True)

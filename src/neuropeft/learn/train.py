@@ -24,7 +24,7 @@ from neuropeft.atomic import atomic_path, write_json, write_tsv
 from neuropeft.errors import NeuropeftError
 from neuropeft.learn.data import Augment, VolumeDataset, fold_tables
 from neuropeft.learn.experiment import ExperimentSettings
-from neuropeft.learn.folds import check_folds, read_index
+from neuropeft.learn.folds import check_folds, read_index, subsample_training
 from neuropeft.learn.methods import (
     apply_method,
     count_parameters,
@@ -39,6 +39,8 @@ from neuropeft.learn.tasks import Task, normalise_label
 CHECKPOINT = "checkpoint.pt"
 #: settings that may change between a run and its resume
 RESUMABLE_CHANGES = {"max_epochs_this_run", "num_workers"}
+#: index targets that mean "unknown" (external test sets without labels)
+UNKNOWN_TARGETS = ("", "n/a")
 
 
 def select_device(choice: str = "auto") -> torch.device:
@@ -188,17 +190,18 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _predictions_frame(table: pd.DataFrame, fold: int, task: Task, decoded: np.ndarray) -> pd.DataFrame:
-    """The predictions.tsv rows of the test subjects."""
+def predictions_frame(table: pd.DataFrame, fold: int | str, task: Task, decoded: np.ndarray) -> pd.DataFrame:
+    """predictions.tsv rows of ``table``'s subjects; an unknown target ("" or "n/a") leaves y_true empty."""
     frame = table[["participant_id", "session"]].copy()
     frame["fold"] = fold
+    known = ~table["target"].astype(str).isin(UNKNOWN_TARGETS)
     if task.kind == "classification":
-        frame["y_true"] = [normalise_label(t) for t in table["target"]]
+        frame["y_true"] = [normalise_label(t) if k else "" for t, k in zip(table["target"], known)]
         for k, name in enumerate(task.classes):
             frame[f"prob_{name}"] = decoded[:, k]
         frame["y_pred"] = [task.classes[k] for k in decoded.argmax(axis=1)]
     else:
-        frame["y_true"] = table["target"].astype(float).to_numpy()
+        frame["y_true"] = table["target"].where(known).astype(float).to_numpy()
         frame["y_pred"] = decoded
     return frame
 
@@ -225,6 +228,7 @@ def train_fold(
     folds = pd.read_csv(folds_path, sep="\t", dtype=str, keep_default_na=False)
     check_folds(folds)
     tables = fold_tables(read_index(index_path), folds, fold, array.shape[0])
+    tables["train"] = subsample_training(tables["train"], settings.train_fraction, settings.seed, settings.task, fold)
     task = Task.fit(settings.task, tables["train"]["target"].tolist(), settings.class_weights)
     in_channels, shape = int(array.shape[1]), tuple(int(s) for s in array.shape[2:])
     init = init_checkpoint or settings.init
@@ -319,9 +323,9 @@ def train_fold(
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()})",
         "seed": settings.seed, "best_epoch": state["best"]["epoch"], "epochs_run": state["epoch"],
         "stopped_early": state["stopped"], "init": init if settings.method != "scratch" else "random",
-        "n_train": len(tables["train"]), "n_val": len(tables["val"]), "n_test": len(tables["test"]),
+        "train_fraction": settings.train_fraction, "n_train": len(tables["train"]), "n_val": len(tables["val"]), "n_test": len(tables["test"]),
         "input_shape": [in_channels, *shape], "settings": plain_settings, "versions": _versions(),
     })
-    write_tsv(_predictions_frame(tables["test"], fold, task, task.decode(outputs)), out_dir / "predictions.tsv")
+    write_tsv(predictions_frame(tables["test"], fold, task, task.decode(outputs)), out_dir / "predictions.tsv")
     ckpt_path.unlink()
     return True

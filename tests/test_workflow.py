@@ -1,0 +1,68 @@
+"""Parse-time helpers of the Snakefile (neuropeft.workflow)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from neuropeft.errors import NeuropeftError
+from neuropeft.workflow import (
+    demo_files,
+    experiment_settings,
+    resolve_task,
+    settings_json,
+    subject_table,
+    train_uses_gpu,
+)
+from test_config import ROOT
+
+
+@pytest.fixture()
+def config() -> dict:
+    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+def test_settings_json_is_stable_and_round_trips() -> None:
+    assert settings_json({"b": 1, "a": [1, 2]}) == settings_json({"a": [1, 2], "b": 1}) == '{"a":[1,2],"b":1}'
+    assert json.loads(settings_json({"x": 0.5})) == {"x": 0.5}
+
+
+def test_demo_subjects_are_known_without_the_dataset(config: dict, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config["demo"]["n_subjects"] = 4
+    records, task = subject_table(config, tmp_path)
+    assert [r["participant_id"] for r in records] == ["sub-001", "sub-002", "sub-003", "sub-004"]
+    assert task == "classification"
+    assert "results/demo/bids/sub-004/dwi/sub-004_dwi.bvec" in demo_files(config)
+
+
+def test_demo_age_target_is_a_regression(config: dict, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config["target"] = "age"
+    assert subject_table(config, tmp_path)[1] == "regression"
+    config["target"] = "iq"
+    with pytest.raises(NeuropeftError, match="not a demo column"):
+        subject_table(config, tmp_path)
+
+
+def test_task_resolution(config: dict) -> None:
+    assert resolve_task(config, "continuous") == "regression"
+    assert resolve_task(config, "multiclass") == "classification"
+    config["task"] = "regression"
+    assert resolve_task(config, "binary") == "regression"
+
+
+def test_experiments_get_the_task_and_need_unique_names(config: dict) -> None:
+    experiments = experiment_settings(config, "classification")
+    assert list(experiments) == [e["name"] for e in config["experiments"]]
+    assert all(e["task"] == "classification" for e in experiments.values())
+    config["experiments"].append(dict(config["experiments"][0]))
+    with pytest.raises(NeuropeftError, match="used twice"):
+        experiment_settings(config, "classification")
+
+
+def test_training_holds_a_gpu_unless_on_cpu(config: dict) -> None:
+    config["device"] = "cpu"
+    assert not train_uses_gpu(config)
+    config["device"] = "cuda"
+    assert train_uses_gpu(config)
