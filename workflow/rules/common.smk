@@ -51,7 +51,9 @@ def raw_inputs():
 def final_outputs():
     """What `snakemake` builds by default: QC, the comparison table and every experiment's metrics."""
     qc = {"dwi": "{key}/{stem}_dwi_colorFA.png", "t1w": "{key}/{stem}_T1w_registration.png"}
+    fractions = [f"{RESULTS}/metrics/fractions.png"] if any("train_fraction" in e for e in EXPERIMENTS.values()) else []
     return (
         [f"{RESULTS}/qc/qc.tsv", f"{RESULTS}/metrics/comparison.md"]
+        + fractions
         + [f for m in config["modalities"] for f in per_subject(f"{RESULTS}/qc/{qc[m]}")]
     )

@@ -62,3 +62,26 @@ rule compare_experiments:
     shell:
         "{NP} compare --summaries {input.summaries} --run-jsons {input.runs}"
         " --out-tsv {output.tsv} --out-md {output.md} --settings {params.settings:q} 2> {log}"
+
+
+FRACTION_EXPERIMENTS = [name for name, e in EXPERIMENTS.items() if "train_fraction" in e]
+
+
+rule plot_fractions:
+    input:
+        expand(f"{METRICS}/{{experiment}}/summary.json", experiment=FRACTION_EXPERIMENTS),
+    output:
+        png=report(f"{METRICS}/fractions.png", caption="../report/fractions.rst", category="Comparison"),
+        svg=f"{METRICS}/fractions.svg",
+        tsv=f"{METRICS}/fractions.tsv",
+    params:
+        settings=settings_json(config["metrics"]),
+    benchmark:
+        f"{RESULTS}/benchmarks/plot_fractions.tsv"
+    log:
+        f"{RESULTS}/logs/metrics/fractions.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "{NP} plot-fractions --summaries {input} --out-png {output.png} --out-svg {output.svg}"
+        " --out-tsv {output.tsv} --settings {params.settings:q} 2> {log}"

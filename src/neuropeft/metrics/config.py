@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 from dataclasses import dataclass
+
+from neuropeft.provenance import package_versions
 
 #: packages whose versions summary.json records
 VERSIONED_PACKAGES = ("neuropeft", "numpy", "pandas", "scikit-learn", "scipy", "matplotlib")
@@ -27,10 +28,4 @@ class MetricsSettings:
 
 def tool_versions() -> dict[str, str]:
     """Installed versions of :data:`VERSIONED_PACKAGES`."""
-    versions = {}
-    for package in VERSIONED_PACKAGES:
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = "missing"
-    return versions
+    return package_versions(*VERSIONED_PACKAGES)

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -21,6 +20,7 @@ import numpy as np
 
 from neuropeft.atomic import save_nifti, write_json
 from neuropeft.errors import NeuropeftError
+from neuropeft.provenance import package_versions
 
 #: RAS <-> LPS flip of the first two world axes (its own inverse).
 _LPS = np.diag([-1.0, -1.0, 1.0])
@@ -101,13 +101,7 @@ def sidecar_path(image_path: str | os.PathLike[str]) -> Path:
 
 def tool_versions() -> dict[str, str]:
     """Installed versions of the packages in :data:`VERSIONED_PACKAGES` ("missing" when absent)."""
-    versions = {}
-    for package in VERSIONED_PACKAGES:
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = "missing"
-    return versions
+    return package_versions(*VERSIONED_PACKAGES)
 
 
 def write_sidecar(
