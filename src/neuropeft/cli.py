@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "qc-subject": ("neuropeft.preproc.qc_subject", "draw every QC figure of one subject and modality (N4, mask, registration, colour FA)"),
     "qc-table": ("neuropeft.preproc.qc_table", "build the cohort QC table with per-column robust outlier flags"),
     "aggregate-experiment": ("neuropeft.metrics.aggregate", "metrics per fold and across folds of one experiment, pooled predictions, plots"),
+    "score": ("neuropeft.metrics.score", "metrics with a bootstrap CI of one predictions table (e.g. an ensemble on an external set)"),
     "compare": ("neuropeft.metrics.table", "comparison table of experiments: metrics, trainable parameters, time, memory"),
     "plot-fractions": ("neuropeft.metrics.fractions", "plot a metric against the fraction of training data used"),
 }

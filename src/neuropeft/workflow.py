@@ -117,3 +117,9 @@ def train_uses_gpu(config: dict[str, Any]) -> bool:
     if config["device"] == "auto":
         return Path("/proc/driver/nvidia/version").exists()
     return config["device"] == "cuda"
+
+
+def external_subject_table(config: dict[str, Any], cache_dir: str | Path) -> list[dict[str, str]]:
+    """The external test set's records (``external_bids_dir``), indexed and validated like the cohort."""
+    records, _ = subject_table({**config, "bids_dir": config["external_bids_dir"]}, cache_dir)
+    return records

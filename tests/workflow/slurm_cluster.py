@@ -217,7 +217,9 @@ def start_cluster(state_dir: Path) -> Cluster:
         raise SlurmUnavailable("starting the SLURM test cluster needs root (SlurmUser=root, munged as munge)")
     _check_free()
     node = socket.gethostname().split(".")[0]
-    cpus = max(os.cpu_count() or 1, 2)  # config_overrides lets a 1-core machine run 2-thread rules
+    # At least 4 CPUs (config_overrides allows more than the machine has): a subject group job asks for
+    # 2 (tensor fit and registration side by side) but mostly runs one step at a time.
+    cpus = max(os.cpu_count() or 1, 4)
     memory_mb = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20 * 0.8)
     for sub in ("state", "spool", "log"):
         (state_dir / sub).mkdir(parents=True, exist_ok=True)

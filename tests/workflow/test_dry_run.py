@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from snakemake_runner import snakemake, job_counts
+from snakemake_runner import TINY, job_counts, snakemake
 
 
 def test_default_config_lists_the_demo_jobs(tmp_path: Path) -> None:
@@ -32,3 +32,15 @@ def test_wrong_config_value_names_the_key_and_allowed_values(tmp_path: Path) -> 
     assert result.returncode != 0
     assert "'ignore' is not one of ['exclude', 'stop']" in output
     assert "on_invalid" in output
+
+
+def test_external_test_set_is_preprocessed_alike_and_scored_by_every_fold(tmp_path: Path, tiny_demo) -> None:  # type: ignore[no-untyped-def]
+    result = snakemake(tmp_path, "-n", "--configfile", TINY, "--config", f"external_bids_dir={tiny_demo.bids}")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-2000:]
+    counts = job_counts(result.stdout + result.stderr)
+    n_cohort, n_external = 8, len(tiny_demo.subjects)
+    assert counts["n4_dwi"] == n_cohort + n_external
+    assert counts["validate_cohort"] == 2 and counts["stack_model_input"] == 2
+    assert counts["predict_external"] == 2  # one tiny experiment x two folds
+    assert counts["ensemble_external"] == counts["score_external_ensemble"] == counts["compare_external"] == 1
+    assert f"results/external/preproc/{tiny_demo.subjects[0]}/dwi/" in result.stdout + result.stderr

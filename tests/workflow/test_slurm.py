@@ -43,6 +43,18 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     cluster.stop()
 
 
+def test_profile_sizes_every_rule(tmp_path: Path) -> None:
+    """Each rule (both modalities) has memory and wall time in the SLURM profile; no stale names."""
+    result = snakemake(tmp_path, "--list-rules", "--config", "modalities=[dwi,t1w]")
+    assert result.returncode == 0, result.stderr[-2000:]
+    rules = set(result.stdout.split()) - {"all"}
+    profile = yaml.safe_load(PROFILE.read_text())
+    assert profile["executor"] == "slurm"
+    assert set(profile["set-resources"]) == rules
+    assert all({"mem_mb", "runtime"} <= set(r) for r in profile["set-resources"].values())
+    assert profile["set-resources"]["train"]["gpu"] == 1
+
+
 def fitted_profile(cluster: Cluster, directory: Path) -> Path:
     """profiles/slurm with every mem_mb capped at the test node's memory (nothing else changed)."""
     profile = yaml.safe_load(PROFILE.read_text())

@@ -3,7 +3,7 @@ import os
 import sys
 
 from neuropeft.errors import NeuropeftError
-from neuropeft.workflow import bids_dir, experiment_settings, settings_json, subject_table, uses_demo
+from neuropeft.workflow import bids_dir, experiment_settings, external_subject_table, settings_json, subject_table, uses_demo
 
 # Rules run the package's CLI with `python` of their environment: the interpreter running Snakemake
 # (its folder leads PATH), or a conda environment's under --sdm conda (activation puts it first).
@@ -14,46 +14,53 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 NP = "python -m neuropeft"
 RESULTS = "results"
+EXTERNAL = f"{RESULTS}/external"  # an external test set, preprocessed by the same rules
 BIDS = bids_dir(config)
+BIDS_DIRS = {RESULTS: BIDS, EXTERNAL: config["external_bids_dir"]}
 try:
     SUBJECTS, TASK = subject_table(config, f"{RESULTS}/cohort/cache")
     EXPERIMENTS = experiment_settings(config, TASK)
+    DATASETS = {RESULTS: SUBJECTS}
+    if config["external_bids_dir"]:
+        DATASETS[EXTERNAL] = external_subject_table(config, f"{EXTERNAL}/cohort/cache")
 except NeuropeftError as error:  # a user error: one message, no traceback
     sys.exit(f"neuropeft: {error}")
-KEYS = [s["key"] for s in SUBJECTS]
-BY_STEM = {s["stem"]: s for s in SUBJECTS}
+BY_STEM = {root: {s["stem"]: s for s in subjects} for root, subjects in DATASETS.items()}
 MODEL_GRID = config["demo_model_grid"] if uses_demo(config) else config["model_grid"]
 
 
 wildcard_constraints:
+    root=r"results(/external)?",
     key=r"sub-[A-Za-z0-9]+(/ses-[A-Za-z0-9]+)?",
     stem=r"sub-[A-Za-z0-9]+(_ses-[A-Za-z0-9]+)?",
 
 
 def subject_input(field):
     """Input function: the subject's raw BIDS file `field` (t1w, dwi, bval, bvec)."""
-    return lambda wildcards: BY_STEM[wildcards.stem][field]
+    return lambda wildcards: BY_STEM[wildcards.root][wildcards.stem][field]
 
 
-def per_subject(pattern):
-    """Expand a path pattern with {key} and {stem} over every included subject."""
-    return [pattern.format(key=s["key"], stem=s["stem"]) for s in SUBJECTS]
+def per_subject(pattern, root=RESULTS):
+    """Expand a path pattern with {root}, {key} and {stem} over every included subject of a dataset."""
+    return [pattern.format(root=root, key=s["key"], stem=s["stem"]) for s in DATASETS[root]]
 
 
-def raw_inputs():
-    """Every raw file of the included subjects that the configured modalities need."""
+def raw_inputs(root):
+    """Every raw file of a dataset's included subjects that the configured modalities need."""
     fields = (["t1w"] if "t1w" in config["modalities"] else []) + (
         ["dwi", "bval", "bvec"] if "dwi" in config["modalities"] else []
     )
-    return [s[field] for s in SUBJECTS for field in fields]
+    return [s[field] for s in DATASETS[root] for field in fields]
 
 
 def final_outputs():
     """What `snakemake` builds by default: QC, the comparison table and every experiment's metrics."""
-    qc = {"dwi": "{key}/{stem}_dwi_colorFA.png", "t1w": "{key}/{stem}_T1w_registration.png"}
+    qc = {"dwi": "{root}/qc/{key}/{stem}_dwi_colorFA.png", "t1w": "{root}/qc/{key}/{stem}_T1w_registration.png"}
     fractions = [f"{RESULTS}/metrics/fractions.png"] if any("train_fraction" in e for e in EXPERIMENTS.values()) else []
+    external = [f"{RESULTS}/metrics/comparison_external.md", f"{EXTERNAL}/qc/qc.tsv"] if EXTERNAL in DATASETS else []
     return (
         [f"{RESULTS}/qc/qc.tsv", f"{RESULTS}/metrics/comparison.md"]
         + fractions
-        + [f for m in config["modalities"] for f in per_subject(f"{RESULTS}/qc/{qc[m]}")]
+        + external
+        + [f for root in DATASETS for m in config["modalities"] for f in per_subject(qc[m], root)]
     )

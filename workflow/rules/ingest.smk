@@ -1,24 +1,26 @@
-# Index and validate the BIDS dataset: the validated cohort table and excluded.tsv.
+# Index and validate a BIDS dataset (the cohort's, or the external test set's): the validated
+# cohort table and excluded.tsv.
 
 
 rule validate_cohort:
     input:
-        f"{BIDS}/participants.tsv",
-        raw_inputs(),
+        lambda wildcards: f"{BIDS_DIRS[wildcards.root]}/participants.tsv",
+        lambda wildcards: raw_inputs(wildcards.root),
     output:
-        cohort=f"{RESULTS}/cohort/cohort.tsv",
-        excluded=f"{RESULTS}/cohort/excluded.tsv",
+        cohort="{root}/cohort/cohort.tsv",
+        excluded="{root}/cohort/excluded.tsv",
     params:
+        bids=lambda wildcards: BIDS_DIRS[wildcards.root],
         target=config["target"],
         modalities=" ".join(config["modalities"]),
         site=config["site_column"],
         run_policy=config["run_policy"],
         on_invalid=config["on_invalid"],
     benchmark:
-        f"{RESULTS}/benchmarks/validate_cohort.tsv"
+        "{root}/benchmarks/validate_cohort.tsv"
     log:
-        f"{RESULTS}/logs/validate_cohort.log",
+        "{root}/logs/validate_cohort.log",
     shell:
-        "{NP} validate --bids-dir {BIDS} --target {params.target} --modalities {params.modalities}"
+        "{NP} validate --bids-dir {params.bids} --target {params.target} --modalities {params.modalities}"
         " --site-column {params.site} --run-policy {params.run_policy} --on-invalid {params.on_invalid}"
         " --out-cohort {output.cohort} --out-excluded {output.excluded} 2> {log}"

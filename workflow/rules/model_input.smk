@@ -1,5 +1,5 @@
 # Model-ready volumes per subject, the cohort stack read by training, and the cohort QC table.
-MODEL_DIR = f"{RESULTS}/model_input/{{key}}/{{stem}}_space-MNI152NLin2009aSym"
+MODEL_DIR = f"{{root}}/model_input/{{key}}/{{stem}}_space-MNI152NLin2009aSym"
 CHANNELS = {"dwi": ["FA", "MD"], "t1w": ["T1w"]}
 
 
@@ -17,9 +17,9 @@ rule combine_channels:
         f"{MODEL_DIR}_desc-combined_model.nii.gz",
     group: "subject"
     benchmark:
-        f"{RESULTS}/benchmarks/combine_channels/{{key}}/{{stem}}.tsv"
+        f"{{root}}/benchmarks/combine_channels/{{key}}/{{stem}}.tsv"
     log:
-        f"{RESULTS}/logs/combine_channels/{{key}}/{{stem}}.log",
+        f"{{root}}/logs/combine_channels/{{key}}/{{stem}}.log",
     conda:
         "../../envs/preproc.yaml"
     shell:
@@ -28,15 +28,15 @@ rule combine_channels:
 
 rule stack_model_input:
     input:
-        volumes=per_subject(model_volume()),
-        cohort=rules.validate_cohort.output.cohort,
+        volumes=lambda wildcards: per_subject(model_volume(), wildcards.root),
+        cohort="{root}/cohort/cohort.tsv",
     output:
-        array=f"{RESULTS}/cohort/model_input.npy",
-        index=f"{RESULTS}/cohort/model_input.tsv",
+        array="{root}/cohort/model_input.npy",
+        index="{root}/cohort/model_input.tsv",
     benchmark:
-        f"{RESULTS}/benchmarks/stack_model_input.tsv"
+        "{root}/benchmarks/stack_model_input.tsv"
     log:
-        f"{RESULTS}/logs/stack_model_input.log",
+        "{root}/logs/stack_model_input.log",
     conda:
         "../../envs/preproc.yaml"
     shell:
@@ -44,25 +44,28 @@ rule stack_model_input:
         " --out-array {output.array} --out-index {output.index} 2> {log}"
 
 
-def qc_table_inputs():
-    """Per-subject files the QC table summarises (DWI masks and registration when DWI is used)."""
+def qc_table_input(name):
+    """Input function: one kind of per-subject file the QC table summarises (DWI's when DWI is used)."""
     space = "dwi" if "dwi" in config["modalities"] else "anat"
-    prefix = f"{RESULTS}/preproc/{{key}}/{space}/{{stem}}"
+    prefix = f"{{root}}/preproc/{{key}}/{space}/{{stem}}"
     moving = "dwiref" if space == "dwi" else "T1w"
-    return {
-        "masks": per_subject(f"{prefix}_desc-brain_mask.nii.gz"),
-        "registrations": per_subject(f"{prefix}_from-{moving}_{TO_MNI}_transforms.json"),
-        "volumes": per_subject(model_volume()),
+    patterns = {
+        "masks": f"{prefix}_desc-brain_mask.nii.gz",
+        "registrations": f"{prefix}_from-{moving}_{TO_MNI}_transforms.json",
+        "volumes": model_volume(),
     }
+    return lambda wildcards: per_subject(patterns[name], wildcards.root)
 
 
 rule qc_table:
     input:
-        **qc_table_inputs(),
+        masks=qc_table_input("masks"),
+        registrations=qc_table_input("registrations"),
+        volumes=qc_table_input("volumes"),
     output:
-        report(f"{RESULTS}/qc/qc.tsv", caption="../report/qc_table.rst", category="QC"),
+        report("{root}/qc/qc.tsv", caption="../report/qc_table.rst", category="QC"),
     params:
-        subjects=[s["stem"] for s in SUBJECTS],
+        subjects=lambda wildcards: [s["stem"] for s in DATASETS[wildcards.root]],
         settings=settings_json(
             {
                 **config["qc"],
@@ -71,9 +74,9 @@ rule qc_table:
             }
         ),
     benchmark:
-        f"{RESULTS}/benchmarks/qc_table.tsv"
+        "{root}/benchmarks/qc_table.tsv"
     log:
-        f"{RESULTS}/logs/qc_table.log",
+        "{root}/logs/qc_table.log",
     conda:
         "../../envs/preproc.yaml"
     shell:

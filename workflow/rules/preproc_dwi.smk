@@ -1,5 +1,5 @@
 # DWI preprocessing, one job per subject (and session) and step, under results/preproc/{key}/dwi/.
-DWI = f"{RESULTS}/preproc/{{key}}/dwi/{{stem}}"
+DWI = f"{{root}}/preproc/{{key}}/dwi/{{stem}}"
 TO_MNI = "to-MNI152NLin2009aSym"
 
 
@@ -15,9 +15,9 @@ rule n4_dwi:
     threads: config["threads"]["preproc"]
     group: "subject"
     benchmark:
-        f"{RESULTS}/benchmarks/n4_dwi/{{key}}/{{stem}}.tsv"
+        f"{{root}}/benchmarks/n4_dwi/{{key}}/{{stem}}.tsv"
     log:
-        f"{RESULTS}/logs/n4_dwi/{{key}}/{{stem}}.log",
+        f"{{root}}/logs/n4_dwi/{{key}}/{{stem}}.log",
     conda:
         "../../envs/preproc.yaml"
     shell:
@@ -37,9 +37,9 @@ rule skullstrip_dwi:
     threads: config["threads"]["preproc"]
     group: "subject"
     benchmark:
-        f"{RESULTS}/benchmarks/skullstrip_dwi/{{key}}/{{stem}}.tsv"
+        f"{{root}}/benchmarks/skullstrip_dwi/{{key}}/{{stem}}.tsv"
     log:
-        f"{RESULTS}/logs/skullstrip_dwi/{{key}}/{{stem}}.log",
+        f"{{root}}/logs/skullstrip_dwi/{{key}}/{{stem}}.log",
     conda:
         "../../envs/preproc.yaml"
     shell:
@@ -61,9 +61,9 @@ rule fit_tensor:
     threads: config["threads"]["preproc"]
     group: "subject"
     benchmark:
-        f"{RESULTS}/benchmarks/fit_tensor/{{key}}/{{stem}}.tsv"
+        f"{{root}}/benchmarks/fit_tensor/{{key}}/{{stem}}.tsv"
     log:
-        f"{RESULTS}/logs/fit_tensor/{{key}}/{{stem}}.log",
+        f"{{root}}/logs/fit_tensor/{{key}}/{{stem}}.log",
     conda:
         "../../envs/preproc.yaml"
     shell:
@@ -83,9 +83,9 @@ rule register_dwi:
     threads: config["threads"]["preproc"]
     group: "subject"
     benchmark:
-        f"{RESULTS}/benchmarks/register_dwi/{{key}}/{{stem}}.tsv"
+        f"{{root}}/benchmarks/register_dwi/{{key}}/{{stem}}.tsv"
     log:
-        f"{RESULTS}/logs/register_dwi/{{key}}/{{stem}}.log",
+        f"{{root}}/logs/register_dwi/{{key}}/{{stem}}.log",
     conda:
         "../../envs/preproc.yaml"
     shell:
@@ -100,15 +100,15 @@ rule resample_dwi:
         mask=rules.skullstrip_dwi.output.mask,
         transforms=rules.register_dwi.output.transforms,
     output:
-        f"{RESULTS}/model_input/{{key}}/{{stem}}_space-MNI152NLin2009aSym_desc-dwi_model.nii.gz",
+        f"{{root}}/model_input/{{key}}/{{stem}}_space-MNI152NLin2009aSym_desc-dwi_model.nii.gz",
     params:
         settings=settings_json({**MODEL_GRID, "normalise": ["fa", "md"]}),
     threads: config["threads"]["preproc"]
     group: "subject"
     benchmark:
-        f"{RESULTS}/benchmarks/resample_dwi/{{key}}/{{stem}}.tsv"
+        f"{{root}}/benchmarks/resample_dwi/{{key}}/{{stem}}.tsv"
     log:
-        f"{RESULTS}/logs/resample_dwi/{{key}}/{{stem}}.log",
+        f"{{root}}/logs/resample_dwi/{{key}}/{{stem}}.log",
     conda:
         "../../envs/preproc.yaml"
     shell:
@@ -123,15 +123,15 @@ rule qc_dwi:
         registered=rules.register_dwi.output.registered,
         color_fa=f"{DWI}_model-DTI_colorFA.nii.gz",
     output:
-        n4=report(f"{RESULTS}/qc/{{key}}/{{stem}}_dwi_n4.png", caption="../report/qc_n4.rst", category="QC", subcategory="{stem}"),
-        mask=report(f"{RESULTS}/qc/{{key}}/{{stem}}_dwi_mask.png", caption="../report/qc_mask.rst", category="QC", subcategory="{stem}"),
-        registration=report(f"{RESULTS}/qc/{{key}}/{{stem}}_dwi_registration.png", caption="../report/qc_registration.rst", category="QC", subcategory="{stem}"),
-        color_fa=report(f"{RESULTS}/qc/{{key}}/{{stem}}_dwi_colorFA.png", caption="../report/qc_colorfa.rst", category="QC", subcategory="{stem}"),
+        n4=report(f"{{root}}/qc/{{key}}/{{stem}}_dwi_n4.png", caption="../report/qc_n4.rst", category="QC", subcategory="{stem}"),
+        mask=report(f"{{root}}/qc/{{key}}/{{stem}}_dwi_mask.png", caption="../report/qc_mask.rst", category="QC", subcategory="{stem}"),
+        registration=report(f"{{root}}/qc/{{key}}/{{stem}}_dwi_registration.png", caption="../report/qc_registration.rst", category="QC", subcategory="{stem}"),
+        color_fa=report(f"{{root}}/qc/{{key}}/{{stem}}_dwi_colorFA.png", caption="../report/qc_colorfa.rst", category="QC", subcategory="{stem}"),
     group: "subject"
     benchmark:
-        f"{RESULTS}/benchmarks/qc_dwi/{{key}}/{{stem}}.tsv"
+        f"{{root}}/benchmarks/qc_dwi/{{key}}/{{stem}}.tsv"
     log:
-        f"{RESULTS}/logs/qc_dwi/{{key}}/{{stem}}.log",
+        f"{{root}}/logs/qc_dwi/{{key}}/{{stem}}.log",
     conda:
         "../../envs/preproc.yaml"
     shell:

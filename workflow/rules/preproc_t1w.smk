@@ -1,5 +1,5 @@
 # T1w preprocessing, one job per subject (and session) and step, under results/preproc/{key}/anat/.
-ANAT = f"{RESULTS}/preproc/{{key}}/anat/{{stem}}"
+ANAT = f"{{root}}/preproc/{{key}}/anat/{{stem}}"
 
 
 rule n4_t1w:
@@ -13,9 +13,9 @@ rule n4_t1w:
     threads: config["threads"]["preproc"]
     group: "subject"
     benchmark:
-        f"{RESULTS}/benchmarks/n4_t1w/{{key}}/{{stem}}.tsv"
+        f"{{root}}/benchmarks/n4_t1w/{{key}}/{{stem}}.tsv"
     log:
-        f"{RESULTS}/logs/n4_t1w/{{key}}/{{stem}}.log",
+        f"{{root}}/logs/n4_t1w/{{key}}/{{stem}}.log",
     conda:
         "../../envs/preproc.yaml"
     shell:
@@ -33,9 +33,9 @@ rule skullstrip_t1w:
     threads: config["threads"]["preproc"]
     group: "subject"
     benchmark:
-        f"{RESULTS}/benchmarks/skullstrip_t1w/{{key}}/{{stem}}.tsv"
+        f"{{root}}/benchmarks/skullstrip_t1w/{{key}}/{{stem}}.tsv"
     log:
-        f"{RESULTS}/logs/skullstrip_t1w/{{key}}/{{stem}}.log",
+        f"{{root}}/logs/skullstrip_t1w/{{key}}/{{stem}}.log",
     conda:
         "../../envs/preproc.yaml"
     shell:
@@ -55,9 +55,9 @@ rule register_t1w:
     threads: config["threads"]["preproc"]
     group: "subject"
     benchmark:
-        f"{RESULTS}/benchmarks/register_t1w/{{key}}/{{stem}}.tsv"
+        f"{{root}}/benchmarks/register_t1w/{{key}}/{{stem}}.tsv"
     log:
-        f"{RESULTS}/logs/register_t1w/{{key}}/{{stem}}.log",
+        f"{{root}}/logs/register_t1w/{{key}}/{{stem}}.log",
     conda:
         "../../envs/preproc.yaml"
     shell:
@@ -71,15 +71,15 @@ rule resample_t1w:
         mask=rules.skullstrip_t1w.output.mask,
         transforms=rules.register_t1w.output.transforms,
     output:
-        f"{RESULTS}/model_input/{{key}}/{{stem}}_space-MNI152NLin2009aSym_desc-t1w_model.nii.gz",
+        f"{{root}}/model_input/{{key}}/{{stem}}_space-MNI152NLin2009aSym_desc-t1w_model.nii.gz",
     params:
         settings=settings_json({**MODEL_GRID, "normalise": ["zscore"]}),
     threads: config["threads"]["preproc"]
     group: "subject"
     benchmark:
-        f"{RESULTS}/benchmarks/resample_t1w/{{key}}/{{stem}}.tsv"
+        f"{{root}}/benchmarks/resample_t1w/{{key}}/{{stem}}.tsv"
     log:
-        f"{RESULTS}/logs/resample_t1w/{{key}}/{{stem}}.log",
+        f"{{root}}/logs/resample_t1w/{{key}}/{{stem}}.log",
     conda:
         "../../envs/preproc.yaml"
     shell:
@@ -93,14 +93,14 @@ rule qc_t1w:
         mask=rules.skullstrip_t1w.output.mask,
         registered=rules.register_t1w.output.registered,
     output:
-        n4=report(f"{RESULTS}/qc/{{key}}/{{stem}}_T1w_n4.png", caption="../report/qc_n4.rst", category="QC", subcategory="{stem}"),
-        mask=report(f"{RESULTS}/qc/{{key}}/{{stem}}_T1w_mask.png", caption="../report/qc_mask.rst", category="QC", subcategory="{stem}"),
-        registration=report(f"{RESULTS}/qc/{{key}}/{{stem}}_T1w_registration.png", caption="../report/qc_registration.rst", category="QC", subcategory="{stem}"),
+        n4=report(f"{{root}}/qc/{{key}}/{{stem}}_T1w_n4.png", caption="../report/qc_n4.rst", category="QC", subcategory="{stem}"),
+        mask=report(f"{{root}}/qc/{{key}}/{{stem}}_T1w_mask.png", caption="../report/qc_mask.rst", category="QC", subcategory="{stem}"),
+        registration=report(f"{{root}}/qc/{{key}}/{{stem}}_T1w_registration.png", caption="../report/qc_registration.rst", category="QC", subcategory="{stem}"),
     group: "subject"
     benchmark:
-        f"{RESULTS}/benchmarks/qc_t1w/{{key}}/{{stem}}.tsv"
+        f"{{root}}/benchmarks/qc_t1w/{{key}}/{{stem}}.tsv"
     log:
-        f"{RESULTS}/logs/qc_t1w/{{key}}/{{stem}}.log",
+        f"{{root}}/logs/qc_t1w/{{key}}/{{stem}}.log",
     conda:
         "../../envs/preproc.yaml"
     shell:

@@ -1,0 +1,54 @@
+"""``neuropeft score``: metrics of one predictions table (e.g. the fold models' ensemble on an external set).
+
+Unlike ``aggregate-experiment`` there are no folds: the summary holds each metric on all rows and
+its seeded bootstrap confidence interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+
+from neuropeft.atomic import write_json
+from neuropeft.errors import NeuropeftError
+from neuropeft.metrics.aggregate import _number
+from neuropeft.metrics.bootstrap import bootstrap_ci
+from neuropeft.metrics.compute import check_predictions, compute_metrics, infer_task
+from neuropeft.metrics.config import MetricsSettings, tool_versions
+from neuropeft.settings import add_settings_argument, parse_settings
+
+
+def score(predictions: pd.DataFrame, name: str, settings: MetricsSettings) -> dict:
+    """The summary of one predictions table: metric value and bootstrap CI per metric."""
+    values = compute_metrics(predictions)
+    ci = bootstrap_ci(predictions, settings.bootstrap, settings.seed, settings.ci_level)
+    return {
+        "name": name,
+        "task": infer_task(predictions),
+        "n_predictions": len(predictions),
+        "metrics": {m: {"value": _number(v), "ci_low": _number(ci[m][0]), "ci_high": _number(ci[m][1])} for m, v in values.items()},
+        "settings": asdict(settings),
+        "versions": tool_versions(),
+    }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``neuropeft score``."""
+    parser.add_argument("--predictions", required=True, type=Path, help="predictions.tsv (y_true, y_pred, prob_<class> ...)")
+    parser.add_argument("--name", required=True, help="what is scored, recorded in the summary (e.g. EXP/ensemble)")
+    parser.add_argument("--out", required=True, type=Path, help="output summary JSON")
+    add_settings_argument(parser)
+
+
+def main(args: argparse.Namespace) -> None:
+    """Run ``neuropeft score``."""
+    settings = parse_settings(MetricsSettings, args.settings)
+    if not args.predictions.is_file():
+        raise NeuropeftError(f"missing predictions file {args.predictions}; run the step that writes it first")
+    frame = pd.read_csv(args.predictions, sep="\t", dtype={"participant_id": str, "session": str},
+                        keep_default_na=False, na_values=["", "nan", "NaN", "NA"])
+    check_predictions(frame, str(args.predictions))
+    write_json(args.out, score(frame, args.name, settings))
