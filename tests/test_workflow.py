@@ -11,6 +11,8 @@ from neuropeft.errors import NeuropeftError
 from neuropeft.workflow import (
     demo_files,
     experiment_settings,
+    init_checkpoints,
+    pretrain_settings,
     resolve_task,
     settings_json,
     subject_table,
@@ -66,3 +68,14 @@ def test_training_holds_a_gpu_unless_on_cpu(config: dict) -> None:
     assert not train_uses_gpu(config)
     config["device"] = "cuda"
     assert train_uses_gpu(config)
+
+
+def test_pretrain_init_maps_to_its_checkpoint_and_checks_the_backbone(config: dict) -> None:
+    pretrain = pretrain_settings({"pretrain": [{"name": "recon", "backbone": "resnet10", "strategy": "reconstruction"}]})
+    experiment = {"name": "e", "backbone": "resnet10", "init": "pretrain:recon"}
+    assert init_checkpoints(experiment, pretrain, "results") == ["results/pretrain/recon/backbone.safetensors"]
+    assert init_checkpoints({"name": "e", "init": "random"}, pretrain, "results") == []
+    with pytest.raises(NeuropeftError, match="names no pretrain entry"):
+        init_checkpoints({**experiment, "init": "pretrain:other"}, pretrain, "results")
+    with pytest.raises(NeuropeftError, match="same backbone"):
+        init_checkpoints({**experiment, "backbone": "resnet18"}, pretrain, "results")

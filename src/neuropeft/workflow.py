@@ -123,3 +123,38 @@ def external_subject_table(config: dict[str, Any], cache_dir: str | Path) -> lis
     """The external test set's records (``external_bids_dir``), indexed and validated like the cohort."""
     records, _ = subject_table({**config, "bids_dir": config["external_bids_dir"]}, cache_dir)
     return records
+
+
+PRETRAIN_PREFIX = "pretrain:"
+
+
+def pretrain_settings(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each configured pre-training run's settings by name."""
+    runs: dict[str, dict[str, Any]] = {}
+    for entry in config["pretrain"]:
+        if entry["name"] in runs:
+            raise NeuropeftError(f"pretrain name {entry['name']!r} is used twice; names must be unique")
+        runs[entry["name"]] = dict(entry)
+    return runs
+
+
+def init_checkpoints(experiment: dict[str, Any], pretrain: dict[str, dict[str, Any]], results: str) -> list[str]:
+    """The backbone checkpoint an experiment starts from when its ``init`` is ``pretrain:NAME`` (else none).
+
+    Refuses an unknown run name, or a run whose backbone differs from the experiment's.
+    """
+    init = str(experiment.get("init", "random"))
+    if not init.startswith(PRETRAIN_PREFIX):
+        return []
+    name = init.removeprefix(PRETRAIN_PREFIX)
+    if name not in pretrain:
+        raise NeuropeftError(
+            f"experiment {experiment['name']!r}: init {init!r} names no pretrain entry; define one of that name under pretrain"
+        )
+    backbone = experiment.get("backbone", "resnet10")
+    if pretrain[name].get("backbone", "resnet10") != backbone:
+        raise NeuropeftError(
+            f"experiment {experiment['name']!r} (backbone {backbone}) cannot start from pretrain {name!r} "
+            f"(backbone {pretrain[name].get('backbone', 'resnet10')}); use the same backbone"
+        )
+    return [f"{results}/pretrain/{name}/backbone.safetensors"]

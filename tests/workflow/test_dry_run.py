@@ -14,7 +14,8 @@ def test_default_config_lists_the_demo_jobs(tmp_path: Path) -> None:
     assert counts["demo_cohort"] == 1
     for step in ("n4_dwi", "skullstrip_dwi", "fit_tensor", "register_dwi", "resample_dwi", "qc_dwi"):
         assert counts[step] == 40, step
-    assert counts["train"] == 3 * 5  # three demo experiments x five folds
+    assert counts["train"] == 4 * 5  # four demo experiments x five folds
+    assert counts["pretrain"] == 1  # one pre-training run shared by three experiments
     assert counts["compare_experiments"] == 1
 
 

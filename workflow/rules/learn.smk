@@ -1,12 +1,18 @@
 # Learning stage: subject-wise folds, then one fine-tuning job per experiment and fold.
-from neuropeft.workflow import train_uses_gpu
+from neuropeft.workflow import init_checkpoints, pretrain_settings, train_uses_gpu
 
 FOLDS = list(range(config["folds"]["n_folds"]))
+try:
+    PRETRAIN = pretrain_settings(config)
+    INIT = {name: init_checkpoints(e, PRETRAIN, RESULTS) for name, e in EXPERIMENTS.items()}
+except NeuropeftError as error:
+    sys.exit(f"neuropeft: {error}")
 MODEL_INPUT = multiext(f"{RESULTS}/cohort/model_input", ".npy", ".tsv")
 
 
 wildcard_constraints:
     experiment=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    pretrain=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     fold=r"\d+",
 
 
@@ -32,6 +38,7 @@ rule train:
         array=f"{RESULTS}/cohort/model_input.npy",
         index=f"{RESULTS}/cohort/model_input.tsv",
         folds=f"{RESULTS}/folds/folds.tsv",
+        init=lambda wildcards: INIT[wildcards.experiment],
     output:
         predictions=f"{RESULTS}/models/{{experiment}}/fold-{{fold}}/predictions.tsv",
         history=f"{RESULTS}/models/{{experiment}}/fold-{{fold}}/history.tsv",
@@ -40,6 +47,7 @@ rule train:
         settings=lambda wildcards: settings_json(EXPERIMENTS[wildcards.experiment]),
         device=config["device"],
         out_dir=lambda wildcards, output: os.path.dirname(output.predictions),
+        init=lambda wildcards, input: f"--init-checkpoint {input.init}" if input.init else "",
     threads: config["threads"]["train"]
     resources:
         gpu=1 if train_uses_gpu(config) else 0,
@@ -51,4 +59,30 @@ rule train:
         "../../envs/learn.yaml"
     shell:
         "{NP} train --array {input.array} --index {input.index} --folds {input.folds} --fold {wildcards.fold}"
-        " --out-dir {params.out_dir} --device {params.device} --settings {params.settings:q} 2> {log}"
+        " --out-dir {params.out_dir} --device {params.device} {params.init} --settings {params.settings:q} 2> {log}"
+
+
+rule pretrain:
+    input:
+        array=f"{RESULTS}/cohort/model_input.npy",
+        index=f"{RESULTS}/cohort/model_input.tsv",
+    output:
+        backbone=f"{RESULTS}/pretrain/{{pretrain}}/backbone.safetensors",
+        history=f"{RESULTS}/pretrain/{{pretrain}}/history.tsv",
+        run=f"{RESULTS}/pretrain/{{pretrain}}/run.json",
+    params:
+        settings=lambda wildcards: settings_json(PRETRAIN[wildcards.pretrain]),
+        device=config["device"],
+        out_dir=lambda wildcards, output: os.path.dirname(output.backbone),
+    threads: config["threads"]["train"]
+    resources:
+        gpu=1 if train_uses_gpu(config) else 0,
+    benchmark:
+        f"{RESULTS}/benchmarks/pretrain/{{pretrain}}.tsv"
+    log:
+        f"{RESULTS}/logs/pretrain/{{pretrain}}.log",
+    conda:
+        "../../envs/learn.yaml"
+    shell:
+        "{NP} pretrain --array {input.array} --index {input.index} --out-dir {params.out_dir}"
+        " --device {params.device} --settings {params.settings:q} 2> {log}"
