@@ -111,9 +111,11 @@ def test_each_subject_chain_is_one_slurm_job(slurm_run: SlurmRun) -> None:
 
 
 def test_training_jobs_requested_a_gpu(slurm_run: SlurmRun) -> None:
-    train = [job_id for job_id, _, comment in squeue_jobs() if comment.startswith("rule_train_")]
-    assert len(train) == 2, squeue_jobs()  # tiny demo: one experiment x two folds
-    for job_id in train:
+    jobs = squeue_jobs()
+    train = [job_id for job_id, _, comment in jobs if comment.startswith("rule_train_")]
+    assert len(train) == 2, jobs  # tiny demo: one experiment x two folds
+    pretrain = [job_id for job_id, _, comment in jobs if comment.startswith("rule_pretrain_")]
+    for job_id in train + pretrain:
         details = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout
         assert re.search(r"TresPerJob=\S*gres[:/]gpu[:=]1", details), details
 

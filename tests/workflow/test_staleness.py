@@ -61,8 +61,9 @@ def dry_run(workdir: Path, *args: str) -> tuple[subprocess.CompletedProcess[str]
 
 def assert_nothing_to_do(workdir: Path) -> None:
     result, counts = dry_run(workdir)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "Nothing to be done" in result.stdout + result.stderr, counts
+    output = result.stdout + result.stderr
+    assert result.returncode == 0 and "cannot be locked" not in output, result.stderr[-3000:]
+    assert "Nothing to be done" in output, counts
 
 
 def subject_outputs(workdir: Path) -> dict[Path, int]:
@@ -93,35 +94,46 @@ def test_changed_experiment_setting_reruns_only_that_experiment(run_dir: Path) -
     assert set(re.findall(r"experiment=([\w.-]+)", output)) == {"tiny-probe"}
 
 
-def test_killed_job_is_incomplete_and_rerun_incomplete_redoes_only_it(run_dir: Path) -> None:
-    target = "results/models/tiny-probe/fold-0/run.json"
+def test_killed_job_leaves_no_partial_output_and_rerun_incomplete_redoes_only_it(run_dir: Path) -> None:
+    target = run_dir / "results/models/tiny-probe/fold-0"
+    outputs = [target / name for name in ("predictions.tsv", "history.tsv", "run.json")]
     incomplete = run_dir / ".snakemake" / "incomplete"
     process = subprocess.Popen(
-        [*SNAKEMAKE, "--directory", str(run_dir), "--cores", "1", *config_args(run_dir), "--force", target],
+        [*SNAKEMAKE, "--directory", str(run_dir), "--cores", "1", *config_args(run_dir), "--force", "results/models/tiny-probe/fold-0/run.json"],
         cwd=run_dir,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     deadline = time.monotonic() + 120
-    # the incomplete marker is written as the job starts; training takes seconds (torch import alone)
-    while not (incomplete.is_dir() and any(incomplete.iterdir())):
+    # the incomplete markers are written as the job starts; training takes seconds (torch import alone)
+    while not (incomplete.is_dir() and len(list(incomplete.iterdir())) == len(outputs)):
         assert process.poll() is None and time.monotonic() < deadline, "the training job did not start"
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)
     assert process.wait(timeout=30) == -signal.SIGKILL
     wait_for_group_exit(process.pid)
+    # a killed Snakemake leaves its lock behind: --unlock is the way out
+    assert snakemake(run_dir, "--unlock", *config_args(run_dir)).returncode == 0
+    # Snakemake removed the old outputs as the job started; the step writes atomically: nothing partial
+    assert not any(path.exists() for path in outputs)
+    assert len(list(incomplete.iterdir())) == len(outputs)
 
+    # a step killed after writing its outputs non-atomically would leave them partial: they are
+    # reported incomplete, and --rerun-incomplete redoes that job and what depends on it, nothing else
+    for path in outputs:
+        path.write_text("partial")
     result, _ = dry_run(run_dir)
     output = result.stdout + result.stderr
-    assert result.returncode != 0 and "incomplete" in output.lower(), output[-3000:]
-    assert "tiny-probe/fold-0" in output
+    assert result.returncode != 0 and "IncompleteFilesException" in output, output[-3000:]
+    assert "results/models/tiny-probe/fold-0/run.json" in output
 
     result = snakemake(run_dir, "--cores", "2", "--rerun-incomplete", *config_args(run_dir))
+    output = result.stdout + result.stderr
     assert result.returncode == 0, result.stderr[-3000:]
-    counts = job_counts(result.stdout + result.stderr)
-    assert counts == {"train": 1, "aggregate_experiment": 1, "compare_experiments": 1, "all": 1}, counts
-    assert re.findall(r"experiment=([\w.-]+), fold=(\d+)", result.stdout + result.stderr)[0] == ("tiny-probe", "0")
+    assert job_counts(output) == {"train": 1, "aggregate_experiment": 1, "compare_experiments": 1, "all": 1}
+    assert re.findall(r"experiment=([\w.-]+), fold=(\d+)", output) == [("tiny-probe", "0")]
+    assert all(path.read_text() != "partial" for path in outputs)
     assert_nothing_to_do(run_dir)
 
 
@@ -154,7 +166,7 @@ def test_changed_raw_data_reruns_that_subject_and_the_cohort_steps_only(run_dir:
     assert result.returncode == 0, result.stderr[-3000:]
     expected = {step: 1 for step in PREPROC_STEPS}
     expected |= {"validate_cohort": 1, "stack_model_input": 1, "qc_table": 1, "folds": 1}
-    expected |= {"train": 4, "aggregate_experiment": 2, "compare_experiments": 1, "all": 1}
+    expected |= {"pretrain": 1, "train": 4, "aggregate_experiment": 2, "compare_experiments": 1, "all": 1}
     assert counts == expected, counts
 
     before = subject_outputs(run_dir)
