@@ -85,3 +85,14 @@ def test_changed_metric_option_reruns_only_aggregation(tiny_run: Path, tmp_path:
     result = snakemake(tiny_run, "-n", "--configfile", TINY, str(override))
     counts = job_counts(result.stdout + result.stderr)
     assert set(counts) == {"aggregate_experiment", "compare_experiments", "all"}, counts
+
+
+def test_report_embeds_the_comparison_table(tiny_run: Path) -> None:
+    import base64
+
+    result = snakemake(tiny_run, "--report", "report.html", "--configfile", TINY)
+    assert result.returncode == 0, result.stderr[-2000:]
+    html = (tiny_run / "report.html").read_text()
+    table = (tiny_run / "results/metrics/comparison.md").read_bytes()
+    assert "tiny-lora" in html
+    assert base64.b64encode(table).decode() in html  # the table travels inside the one HTML file

@@ -65,7 +65,7 @@ class DemoSettings:
     age_fa_slope: float = -0.0015
     age_md_slope: float = 1.5e-6
     fa_subject_sd: float = 0.02
-    effect_fa: float = 0.08
+    effect_fa: float = 0.15
     effect_center_mm: list[float] = dataclasses.field(default_factory=lambda: [0.0, -5.0, 20.0])
     effect_radii_mm: list[float] = dataclasses.field(default_factory=lambda: [30.0, 35.0, 14.0])
 
