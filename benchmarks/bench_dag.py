@@ -22,8 +22,6 @@ from pathlib import Path
 
 import yaml
 
-from neuropeft.workflow import demo_files
-
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
 
@@ -56,7 +54,8 @@ FAST_TOUCH = (
 
 
 def prepare(workdir: Path, n_subjects: int, modalities: list[str]) -> tuple[Path, float]:
-    """Write the config override and every output as an empty file, then touch them in DAG order.
+    """Write the config override and every output (demo cohort included) as an empty file, then
+    touch them in DAG order.
 
     ``--touch --forceall`` visits every job in order, updating mtimes and recording each job's
     metadata (params, code, input checksums) as a real run would.
@@ -64,12 +63,6 @@ def prepare(workdir: Path, n_subjects: int, modalities: list[str]) -> tuple[Path
     start = time.perf_counter()
     override = workdir / "bench.yaml"
     override.write_text(yaml.safe_dump({"demo": {"n_subjects": n_subjects}, "modalities": modalities}))
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    config["demo"]["n_subjects"] = n_subjects
-    for name in demo_files(config):
-        path = workdir / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
     _, summary = snakemake(workdir, override, "--summary")
     for line in summary.splitlines():
         name = line.split("\t")[0]
@@ -93,7 +86,8 @@ def main() -> None:
         workdir = args.workdir or Path(scratch)
         workdir.mkdir(parents=True, exist_ok=True)
         override, touch_seconds = prepare(workdir, args.subjects, args.modalities)
-        print(f"{args.subjects} subjects, modalities {' '.join(args.modalities)}: preparation took {touch_seconds:.0f} s")
+        modalities = " ".join(args.modalities)
+        print(f"{args.subjects} subjects, modalities {modalities}: preparation took {touch_seconds:.0f} s")
         _, plan = snakemake(workdir, override, "-n", "--forceall", "--quiet", "rules")
         jobs = int(re.search(r"^total\s+(\d+)$", plan, re.M).group(1))
         print(f"DAG: {jobs} jobs")
@@ -105,7 +99,8 @@ def main() -> None:
             if "Nothing to be done" not in output:
                 sys.exit(f"expected nothing to do after --touch, got:\n{output[-3000:]}")
             times.append(seconds)
-        print(f"dry run, nothing to do: median {statistics.median(times):.2f} s (runs: {', '.join(f'{t:.2f}' for t in times)})")
+        runs = ", ".join(f"{t:.2f}" for t in times)
+        print(f"dry run, nothing to do: median {statistics.median(times):.2f} s (runs: {runs})")
 
 
 if __name__ == "__main__":

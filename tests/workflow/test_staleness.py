@@ -98,8 +98,9 @@ def test_killed_job_leaves_no_partial_output_and_rerun_incomplete_redoes_only_it
     target = run_dir / "results/models/tiny-probe/fold-0"
     outputs = [target / name for name in ("predictions.tsv", "history.tsv", "run.json")]
     incomplete = run_dir / ".snakemake" / "incomplete"
+    force = ["--force", "results/models/tiny-probe/fold-0/run.json"]
     process = subprocess.Popen(
-        [*SNAKEMAKE, "--directory", str(run_dir), "--cores", "1", *config_args(run_dir), "--force", "results/models/tiny-probe/fold-0/run.json"],
+        [*SNAKEMAKE, "--directory", str(run_dir), "--cores", "1", *config_args(run_dir), *force],
         cwd=run_dir,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -172,7 +173,7 @@ def test_changed_raw_data_reruns_that_subject_and_the_cohort_steps_only(run_dir:
     # run the changed subject's chain and the cohort steps for real (learning is checked by the plan)
     before = subject_outputs(run_dir)
     targets = ["results/cohort/model_input.npy", "results/qc/qc.tsv", f"results/qc/{CHANGED}/{CHANGED}_dwi_colorFA.png"]
-    result = snakemake(run_dir, "--cores", "2", *config_args(run_dir), *targets)
+    result = snakemake(run_dir, *targets, "--cores", "2", *config_args(run_dir))  # targets before --configfile
     assert result.returncode == 0, result.stderr[-3000:]
     cohort_steps = ("validate_cohort", "stack_model_input", "qc_table")
     assert job_counts(result.stdout + result.stderr) == {step: expected[step] for step in PREPROC_STEPS + cohort_steps}
