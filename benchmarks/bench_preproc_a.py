@@ -9,33 +9,14 @@ Accuracy against the demo's truth: bias-field correlation in the brain, mask Dic
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from step_timer import measure
 
 OUT = Path(__file__).resolve().parent / "out" / "preproc_a"
 SUB = "sub-001"
-MEASURE = (
-    "import sys\n"
-    "from neuropeft.cli import main\n"
-    "status = main(sys.argv[1:])\n"
-    "print('PEAK_KB', next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')))\n"
-    "sys.exit(status)\n"
-)
-
-
-def measure(argv: list[str]) -> tuple[float, float]:
-    """Run ``neuropeft ARGV`` in a fresh interpreter; return (seconds, peak MiB)."""
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", MEASURE, *map(str, argv)], capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(f"neuropeft {argv[0]} failed: {done.stderr.strip()}")
-    peak_kb = int(next(line.split()[1] for line in done.stdout.splitlines() if line.startswith("PEAK_KB")))
-    return time.perf_counter() - start, peak_kb / 1024
 
 
 def load(path: Path) -> np.ndarray:

@@ -10,33 +10,15 @@ error in white matter against the demo's ground truth.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from step_timer import measure
 
 OUT = Path(__file__).resolve().parent / "out" / "preproc_b"
 SUB = "sub-001"
-# VmHWM (this process's resident high-water mark); ru_maxrss would inherit the parent's across exec
-MEASURE = (
-    "import sys\n"
-    "from neuropeft.cli import main\n"
-    "status = main(sys.argv[1:])\n"
-    "print('PEAK_KB', next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')))\n"
-    "sys.exit(status)\n"
-)
-
-
-def measure(argv: list[str]) -> tuple[float, float]:
-    """Run ``neuropeft ARGV`` in a fresh interpreter; return (seconds, peak MiB)."""
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", MEASURE, *argv], capture_output=True, text=True, check=True)
-    seconds = time.perf_counter() - start
-    peak_kb = int(next(line.split()[1] for line in done.stdout.splitlines() if line.startswith("PEAK_KB")))
-    return seconds, peak_kb / 1024
 
 
 def main() -> None:
