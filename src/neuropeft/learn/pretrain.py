@@ -34,6 +34,7 @@ from neuropeft.learn.pretrain_mae import MaskedAutoencoder
 from neuropeft.learn.pretrain_settings import STRATEGIES, PretrainSettings
 from neuropeft.learn.train import (
     _autocast,
+    _optimiser_step,
     _peak_memory_mb,
     _rng_state,
     _save_checkpoint,
@@ -153,12 +154,7 @@ def pretrain(array_path: Path, index_path: Path, out_dir: Path, settings: Pretra
         for batch in bar:
             with _autocast(device):
                 loss = model(batch.to(device, non_blocking=True))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if settings.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(params, settings.grad_clip)
-            optimizer.step()
-            scheduler.step()
+            _optimiser_step(loss, optimizer, scheduler, params, settings.grad_clip)
             total, count = total + loss.item() * len(batch), count + len(batch)
             bar.set_postfix(loss=f"{total / count:.4f}")
         bar.close()

@@ -105,6 +105,16 @@ def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
+def _optimiser_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scheduler: Any, params: list, grad_clip: float) -> None:
+    """Back-propagate ``loss``, clip the gradient norm (when ``grad_clip`` > 0) and step optimiser and schedule."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    optimizer.step()
+    scheduler.step()
+
+
 def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
     x = x.to(device, non_blocking=True)
     return x.contiguous(memory_format=torch.channels_last_3d) if channels_last else x
@@ -278,12 +288,7 @@ def train_fold(
             with _autocast(device):
                 out = model(_to_device(x, device, channels_last))
             loss = task.loss(out.float(), y.to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if settings.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(params, settings.grad_clip)
-            optimizer.step()
-            scheduler.step()
+            _optimiser_step(loss, optimizer, scheduler, params, settings.grad_clip)
             total, count = total + loss.item() * len(x), count + len(x)
             bar.set_postfix(loss=f"{total / count:.4f}")
         outputs, targets = predict(model, _loader(datasets["val"], settings), device, channels_last)
