@@ -9,7 +9,7 @@ import yaml
 
 from neuropeft.errors import NeuropeftError
 from neuropeft.workflow import (
-    demo_files,
+    DEMO_SUBJECT_FILES,
     experiment_settings,
     init_checkpoints,
     pretrain_settings,
@@ -36,7 +36,8 @@ def test_demo_subjects_are_known_without_the_dataset(config: dict, tmp_path) -> 
     records, task = subject_table(config, tmp_path)
     assert [r["participant_id"] for r in records] == ["sub-001", "sub-002", "sub-003", "sub-004"]
     assert task == "classification"
-    assert "results/demo/bids/sub-004/dwi/sub-004_dwi.bvec" in demo_files(config)
+    assert records[3]["bvec"] == "results/demo/bids/sub-004/dwi/sub-004_dwi.bvec"
+    assert records[3]["bvec"] == DEMO_SUBJECT_FILES["bvec"].format(sub="sub-004")
 
 
 def test_demo_age_target_is_a_regression(config: dict, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -23,7 +23,7 @@ def uses_demo(config: dict[str, Any]) -> bool:
 
 def bids_dir(config: dict[str, Any]) -> str:
     """The BIDS dataset the workflow reads: the user's, or the demo cohort's."""
-    return str(config["bids_dir"]) if not uses_demo(config) else f"{DEMO_DIR}/bids"
+    return str(config["bids_dir"]) if not uses_demo(config) else DEMO_BIDS
 
 
 def demo_subjects(n_subjects: int) -> list[str]:
@@ -31,14 +31,16 @@ def demo_subjects(n_subjects: int) -> list[str]:
     return [f"sub-{index:03d}" for index in range(1, n_subjects + 1)]
 
 
-def demo_files(config: dict[str, Any]) -> list[str]:
-    """Every file the demo rule writes that later rules read (its declared outputs)."""
-    root = f"{DEMO_DIR}/bids"
-    files = [f"{root}/participants.tsv", f"{root}/dataset_description.json"]
-    for sub in demo_subjects(int(config["demo"]["n_subjects"])):
-        files.append(f"{root}/{sub}/anat/{sub}_T1w.nii.gz")
-        files += [f"{root}/{sub}/dwi/{sub}_dwi.{ext}" for ext in ("nii.gz", "bval", "bvec")]
-    return files
+DEMO_BIDS = f"{DEMO_DIR}/bids"
+#: the files of one demo subject that later rules read, as patterns of its ID ({sub})
+DEMO_SUBJECT_FILES = {
+    "t1w": DEMO_BIDS + "/{sub}/anat/{sub}_T1w.nii.gz",
+    "dwi": DEMO_BIDS + "/{sub}/dwi/{sub}_dwi.nii.gz",
+    "bval": DEMO_BIDS + "/{sub}/dwi/{sub}_dwi.bval",
+    "bvec": DEMO_BIDS + "/{sub}/dwi/{sub}_dwi.bvec",
+}
+#: the demo's dataset-level files that later rules read
+DEMO_DATASET_FILES = [f"{DEMO_BIDS}/participants.tsv", f"{DEMO_BIDS}/dataset_description.json"]
 
 
 DEMO_TARGET_KINDS = {"diagnosis": "binary", "age": "continuous", "sex": "binary", "site": "multiclass"}
@@ -60,17 +62,13 @@ def subject_table(config: dict[str, Any], cache_dir: str | Path) -> tuple[list[d
     if uses_demo(config):
         if config["target"] not in DEMO_TARGET_KINDS:
             raise NeuropeftError(f"target {config['target']!r} is not a demo column; use one of {sorted(DEMO_TARGET_KINDS)}")
-        root = f"{DEMO_DIR}/bids"
         records = [
             {
                 "participant_id": sub,
                 "session": "",
                 "key": sub,
                 "stem": sub,
-                "t1w": f"{root}/{sub}/anat/{sub}_T1w.nii.gz",
-                "dwi": f"{root}/{sub}/dwi/{sub}_dwi.nii.gz",
-                "bval": f"{root}/{sub}/dwi/{sub}_dwi.bval",
-                "bvec": f"{root}/{sub}/dwi/{sub}_dwi.bvec",
+                **{field: pattern.format(sub=sub) for field, pattern in DEMO_SUBJECT_FILES.items()},
             }
             for sub in demo_subjects(int(config["demo"]["n_subjects"]))
         ]

@@ -11,7 +11,7 @@ def test_default_config_lists_the_demo_jobs(tmp_path: Path) -> None:
     result = snakemake(tmp_path, "-n")
     assert result.returncode == 0, result.stderr[-2000:]
     counts = job_counts(result.stdout + result.stderr)
-    assert counts["demo_cohort"] == 1
+    assert counts["demo_subject"] == 40 and counts["demo_dataset"] == 1
     for step in ("n4_dwi", "skullstrip_dwi", "fit_tensor", "register_dwi", "resample_dwi", "qc_dwi"):
         assert counts[step] == 40, step
     assert counts["train"] == 4 * 5  # four demo experiments x five folds

@@ -75,7 +75,7 @@ def test_changed_n4_setting_reruns_n4_and_downstream_only(tiny_run: Path, tmp_pa
     counts = job_counts(result.stdout + result.stderr)
     for step in PREPROC_STEPS:
         assert counts.get(step) == 8, (step, counts)
-    assert "demo_cohort" not in counts and "validate_cohort" not in counts
+    assert "demo_subject" not in counts and "demo_dataset" not in counts and "validate_cohort" not in counts
     assert counts.get("train") == 2 and counts.get("compare_experiments") == 1
 
 

@@ -1,6 +1,8 @@
 """Write the demo cohort: a BIDS dataset under ``out_dir/bids`` and ground truth under ``out_dir/truth``.
 
-``bids/participants.tsv`` is written last, so its presence means the cohort is complete.
+Each subject is written independently of the others (:func:`write_demo_subject`, one workflow job
+per subject) and the dataset-level files (:func:`write_dataset_files`: ``participants.tsv``,
+``labels.tsv`` ...) need no images, so any part can be (re)made alone.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from neuropeft.demo.anatomy import load_anatomy
 from neuropeft.demo.gradients import format_bval, format_bvec, gradient_table
 from neuropeft.demo.grids import Grid
 from neuropeft.demo.settings import DemoSettings
-from neuropeft.demo.subject import make_subject
+from neuropeft.demo.subject import make_subject, subject_profile
+from neuropeft.errors import NeuropeftError
 
 BIDS_VERSION = "1.9.0"
 T1W_SIDECAR = {
@@ -46,15 +49,31 @@ def make_demo_cohort(out_dir: Path, settings: DemoSettings, workers: int = 1) ->
     """Synthesise the cohort described by ``settings`` under ``out_dir`` using up to ``workers`` processes."""
     out_dir = Path(out_dir)
     load_anatomy()  # built once here; forked workers inherit it
-    bvals, bvecs = gradient_table(settings)
-    jobs = [(out_dir, settings, index, bvals, bvecs) for index in range(settings.n_subjects)]
+    indices = range(settings.n_subjects)
     if workers > 1 and settings.n_subjects > 1:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=min(workers, settings.n_subjects), mp_context=context) as pool:
-            records = list(pool.map(_write_subject, *zip(*jobs)))
+            list(pool.map(_write_subject_index, [out_dir] * len(indices), [settings] * len(indices), indices))
     else:
-        records = [_write_subject(*job) for job in jobs]
-    _write_dataset_files(out_dir, settings, records)
+        for index in indices:
+            _write_subject_index(out_dir, settings, index)
+    write_dataset_files(out_dir, settings)
+
+
+def subject_index(participant_id: str) -> int:
+    """0-based index of a demo participant ID (``sub-007`` → 6).
+
+    A subject does not depend on the cohort size, so any ``sub-<number>`` from 1 up is accepted.
+    """
+    number = participant_id.removeprefix("sub-")
+    if not (participant_id.startswith("sub-") and number.isdigit() and int(number) >= 1):
+        raise NeuropeftError(f"{participant_id!r} is not a demo subject ID; use sub-001, sub-002, ...")
+    return int(number) - 1
+
+
+def write_demo_subject(out_dir: Path, settings: DemoSettings, participant_id: str) -> None:
+    """Write one subject's BIDS files and ground truth."""
+    _write_subject_index(Path(out_dir), settings, subject_index(participant_id))
 
 
 def provenance(settings: DemoSettings) -> dict[str, Any]:
@@ -63,7 +82,8 @@ def provenance(settings: DemoSettings) -> dict[str, Any]:
     return {"Name": "neuropeft demo-cohort", "Settings": dataclasses.asdict(settings), "Versions": {t: version(t) for t in tools}}
 
 
-def _write_subject(out_dir: Path, settings: DemoSettings, index: int, bvals: np.ndarray, bvecs: np.ndarray) -> dict[str, Any]:
+def _write_subject_index(out_dir: Path, settings: DemoSettings, index: int) -> None:
+    bvals, bvecs = gradient_table(settings)
     subject = make_subject(settings, index, bvals, bvecs)
     t1w, dwi = subject.t1w_grid, subject.dwi_grid
     sub = subject.participant_id
@@ -89,7 +109,6 @@ def _write_subject(out_dir: Path, settings: DemoSettings, index: int, bvals: np.
         "noise_sigma": subject.noise_sigma,
         "t1w_affine": t1w.affine.tolist(), "dwi_affine": dwi.affine.tolist(),
     })
-    return subject.record(settings)
 
 
 def _save(array: np.ndarray, grid: Grid, path: Path, repetition_time: float | None = None) -> None:
@@ -105,8 +124,9 @@ def _save(array: np.ndarray, grid: Grid, path: Path, repetition_time: float | No
     save_nifti(img, path)
 
 
-def _write_dataset_files(out_dir: Path, settings: DemoSettings, records: list[dict[str, Any]]) -> None:
-    bids = out_dir / "bids"
+def write_dataset_files(out_dir: Path, settings: DemoSettings) -> None:
+    """The dataset-level files: description, README, participants (BIDS) and labels (truth)."""
+    bids = Path(out_dir) / "bids"
     generated_by = provenance(settings)
     write_json(bids / "dataset_description.json", {
         "Name": "neuropeft synthetic demo cohort", "BIDSVersion": BIDS_VERSION, "DatasetType": "raw",
@@ -123,8 +143,8 @@ def _write_dataset_files(out_dir: Path, settings: DemoSettings, records: list[di
         "sex": {"Description": "sex", "Levels": {"F": "female", "M": "male"}},
         "site": {"Description": "scanner site"},
     })
-    labels = pd.DataFrame(records)
-    truth = out_dir / "truth"
+    labels = pd.DataFrame([subject_profile(settings, index).record(settings) for index in range(settings.n_subjects)])
+    truth = Path(out_dir) / "truth"
     write_json(truth / "effect_region.json", {
         "description": "diagnosis=1 lowers white-matter FA by effect_fa inside this template-space ellipsoid (MD kept)",
         "center_mm": list(settings.effect_center_mm), "radii_mm": list(settings.effect_radii_mm),

@@ -27,25 +27,17 @@ T1W_SCALE = 1000.0 / anat.T1W_WM
 
 
 @dataclass
-class Subject:
-    """One subject's demographics, images (int16) and ground truth (``truth`` name → array)."""
+class Profile:
+    """One subject's demographics and tissue values: cheap, needs no images (``participants.tsv``)."""
 
     participant_id: str
     diagnosis: int
     age: float
     sex: str
     site: Site
-    pose: Pose
     wm_fa: float  # white-matter compartment FA of this subject outside the effect region
     wm_md: float
     gm_md: float
-    t1w_grid: Grid
-    dwi_grid: Grid
-    t1w: np.ndarray = field(default_factory=lambda: np.empty(0))
-    dwi: np.ndarray = field(default_factory=lambda: np.empty(0))
-    truth_t1w: dict[str, np.ndarray] = field(default_factory=dict)
-    truth_dwi: dict[str, np.ndarray] = field(default_factory=dict)
-    noise_sigma: dict[str, float] = field(default_factory=dict)
 
     def record(self, settings: DemoSettings) -> dict[str, Any]:
         """The row of ``truth/labels.tsv``."""
@@ -66,25 +58,48 @@ class Subject:
         }
 
 
-def make_subject(settings: DemoSettings, index: int, bvals: np.ndarray, bvecs: np.ndarray) -> Subject:
-    """Make subject ``index`` (0-based; sub-{index+1:03d}) deterministically from (seed, index)."""
-    anatomy = anat.load_anatomy()
+@dataclass
+class Subject(Profile):
+    """A profile plus the subject's pose, grids, images (int16) and ground truth (``truth`` name → array)."""
+
+    pose: Pose
+    t1w_grid: Grid
+    dwi_grid: Grid
+    t1w: np.ndarray = field(default_factory=lambda: np.empty(0))
+    dwi: np.ndarray = field(default_factory=lambda: np.empty(0))
+    truth_t1w: dict[str, np.ndarray] = field(default_factory=dict)
+    truth_dwi: dict[str, np.ndarray] = field(default_factory=dict)
+    noise_sigma: dict[str, float] = field(default_factory=dict)
+
+
+#: random streams per subject: demographics, pose, T1w bias, DWI bias, T1w noise, DWI noise
+_STREAMS = 6
+
+
+def subject_profile(settings: DemoSettings, index: int) -> Profile:
+    """Profile of subject ``index`` (0-based; sub-{index+1:03d}) from (seed, index) alone."""
     diagnosis, site_index = assignment(settings, index)
-    scanner = site(settings, site_index)
-    demo_rng, pose_rng, bias_t1w_rng, bias_dwi_rng, noise_t1w_rng, noise_dwi_rng = subject_streams(settings, index, 6)
+    demo_rng = subject_streams(settings, index, _STREAMS)[0]
     age = round(float(demo_rng.uniform(settings.age_min, settings.age_max)), 1)
     sex = str(demo_rng.choice(["F", "M"]))
     fa_offset = float(demo_rng.normal(0.0, settings.fa_subject_sd))
-    pose = random_pose(pose_rng, settings, anatomy.brain_points_mm)
-
     age_shift = age - (settings.age_min + settings.age_max) / 2
-    wm_fa = tensors.WM.fa + fa_offset + settings.age_fa_slope * age_shift
-    wm_md = tensors.WM.md + settings.age_md_slope * age_shift
-    gm_md = tensors.GM.md + settings.age_md_slope * age_shift
+    return Profile(
+        participant_id=f"sub-{index + 1:03d}", diagnosis=diagnosis, age=age, sex=sex, site=site(settings, site_index),
+        wm_fa=tensors.WM.fa + fa_offset + settings.age_fa_slope * age_shift,
+        wm_md=tensors.WM.md + settings.age_md_slope * age_shift,
+        gm_md=tensors.GM.md + settings.age_md_slope * age_shift,
+    )
 
+
+def make_subject(settings: DemoSettings, index: int, bvals: np.ndarray, bvecs: np.ndarray) -> Subject:
+    """Make subject ``index`` (0-based; sub-{index+1:03d}) deterministically from (seed, index)."""
+    anatomy = anat.load_anatomy()
+    profile = subject_profile(settings, index)
+    _, pose_rng, bias_t1w_rng, bias_dwi_rng, noise_t1w_rng, noise_dwi_rng = subject_streams(settings, index, _STREAMS)
+    pose = random_pose(pose_rng, settings, anatomy.brain_points_mm)
     subject = Subject(
-        participant_id=f"sub-{index + 1:03d}", diagnosis=diagnosis, age=age, sex=sex, site=scanner, pose=pose,
-        wm_fa=wm_fa, wm_md=wm_md, gm_md=gm_md,
+        **vars(profile), pose=pose,
         t1w_grid=t1w_grid(settings, anatomy, pose), dwi_grid=dwi_grid(settings, anatomy, pose),
     )
     _make_t1w(subject, settings, bias_t1w_rng, noise_t1w_rng)
