@@ -29,3 +29,13 @@ rule all:
     input:
         final_outputs(),
     default_target: True
+
+
+onerror:
+    # Which subjects failed on their data (records written by the failed jobs) and what to do next.
+    from neuropeft.failures import current_failures, failure_summary
+
+    for root, subjects in ALL_SUBJECTS.items():
+        summary = failure_summary(current_failures(f"{root}/failures", subjects, STEP_SETTINGS), config["on_subject_failure"])
+        if summary:
+            print(summary, file=sys.stderr)

@@ -2,6 +2,10 @@
 
 Each step lives in its own module exposing ``add_arguments(parser)`` and ``main(args)``; modules
 are imported only when their step runs, so ``neuropeft --help`` stays fast.
+
+``neuropeft --failure-record PATH <step> ...`` (used by the per-subject rules) also records a
+one-line failure of the step in ``PATH`` and deletes that record once the step succeeds
+(:mod:`neuropeft.failures`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import sys
 from typing import Sequence
 
 from neuropeft.errors import NeuropeftError
+from neuropeft.failures import clear_failure_record, write_failure_record
 
 #: step name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -39,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "qc-table": ("neuropeft.preproc.qc_table", "build the cohort QC table with per-column robust outlier flags"),
     "aggregate-experiment": ("neuropeft.metrics.aggregate", "metrics per fold and across folds of one experiment, pooled predictions, plots"),
     "score": ("neuropeft.metrics.score", "metrics with a bootstrap CI of one predictions table (e.g. an ensemble on an external set)"),
+    "failure-table": ("neuropeft.failure_table", "the table of subjects that failed a step (and were dropped), for the report"),
     "compare": ("neuropeft.metrics.table", "comparison table of experiments: metrics, trainable parameters, time, memory"),
     "plot-fractions": ("neuropeft.metrics.fractions", "plot a metric against the fraction of training data used"),
 }
@@ -47,6 +53,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with one sub-parser per step (arguments added lazily)."""
     parser = argparse.ArgumentParser(prog="neuropeft", description=__doc__.splitlines()[0])
+    parser.add_argument("--failure-record", metavar="PATH", help="record a one-line failure of the step here (removed on success)")
     sub = parser.add_subparsers(dest="step", metavar="STEP", required=True)
     for name, (_, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, description=help_text)
@@ -57,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one step; a :class:`NeuropeftError` becomes a one-line message and exit status 1."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    record = None
+    if argv[:1] == ["--failure-record"] and len(argv) > 1:
+        record, argv = argv[1], argv[2:]
     if not argv or argv[0] not in COMMANDS:
         parser.parse_args(argv)  # prints help or the "invalid choice" error
         return 2
@@ -71,7 +81,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         module.main(args)
     except NeuropeftError as error:
         print(f"neuropeft {argv[0]}: error: {error}", file=sys.stderr)
+        if record:
+            write_failure_record(record, argv[0], str(error), getattr(args, "settings", ""))
         return 1
+    if record:
+        clear_failure_record(record)
     return 0
 
 

@@ -100,3 +100,23 @@ def test_plot_fractions_refuses_untagged_experiments(summaries, tmp_path: Path, 
     assert status == 1
     assert "has no train_fraction" in capsys.readouterr().err
     assert not (tmp_path / "f.png").exists()
+
+
+def test_markdown_lists_the_subjects_left_out(summaries, tmp_path: Path) -> None:
+    excluded, failures = tmp_path / "excluded.tsv", tmp_path / "failures.tsv"
+    excluded.write_text("participant_id\tsession\treason\nsub-07\t\thas no value for the target\n")
+    failures.write_text("participant_id\tsession\tstem\tstep\treason\nsub-03\tses-1\tsub-03_ses-1\tn4_dwi\tthe image is blank\n")
+    out_md = tmp_path / "comparison.md"
+    argv = ["compare", "--summaries", str(summaries["lora"]), "--runs-glob", str(summaries["root"] / "models" / "lora" / "fold-*" / "run.json"),
+            "--out-tsv", str(tmp_path / "c.tsv"), "--out-md", str(out_md), "--excluded", str(excluded), "--failures", str(failures)]
+    assert cli_main(argv) == 0
+    text = out_md.read_text()
+    assert "## Subjects left out (2)" in text
+    assert "| sub-07 |  | validation | has no value for the target |" in text
+    assert "| sub-03 | ses-1 | step n4_dwi | the image is blank |" in text
+    failures.write_text("participant_id\tsession\tstem\tstep\treason\n")
+    excluded.write_text("participant_id\tsession\treason\n")
+    assert cli_main(argv) == 0
+    assert "No subject was left out." in out_md.read_text()
+    failures.write_text("participant_id\treason\n")
+    assert cli_main(argv) == 1

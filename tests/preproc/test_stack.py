@@ -76,3 +76,18 @@ def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and expected in err
     assert not (tmp_path / "a.npy").exists()
+
+
+def test_failed_subjects_are_left_out(tmp_path: Path) -> None:
+    cohort, paths, data = _cohort(tmp_path)
+    failures = tmp_path / "failures.tsv"
+    failures.write_text("participant_id\tsession\tstem\tstep\treason\nsub-001\tses-1\tsub-001_ses-1\tn4_dwi\tblank\n")
+    kept = [p for p in paths if not p.name.startswith("sub-001_ses-1")]
+    argv = ["stack", "--volumes", *map(str, kept), "--cohort", str(cohort), "--target", "diagnosis", "--failures", str(failures),
+            "--out-array", str(tmp_path / "a.npy"), "--out-index", str(tmp_path / "a.tsv")]
+    assert cli_main(argv) == 0
+    index = pd.read_csv(tmp_path / "a.tsv", sep="\t", dtype=str, keep_default_na=False)
+    assert index["participant_id"].tolist() == ["sub-003", "sub-001"] and index["session"].tolist() == ["n/a", "ses-2"]
+    assert np.array_equal(np.load(tmp_path / "a.npy")[1], np.moveaxis(data["sub-001_ses-2"], -1, 0))
+    failures.write_text("participant_id\tsession\tstem\tstep\treason\n")  # nobody failed: the missing volume is an error
+    assert cli_main(argv) == 1

@@ -1,4 +1,6 @@
 # Model-ready volumes per subject, the cohort stack read by training, and the cohort QC table.
+import json
+
 MODEL_DIR = f"{{root}}/model_input/{{key}}/{{stem}}_space-MNI152NLin2009aSym"
 CHANNELS = {"dwi": ["FA", "MD"], "t1w": ["T1w"]}
 
@@ -15,6 +17,8 @@ rule combine_channels:
         [f"{MODEL_DIR}_desc-{modality}_model.nii.gz" for modality in config["modalities"]],
     output:
         f"{MODEL_DIR}_desc-combined_model.nii.gz",
+    params:
+        failure=failure_record("combine_channels"),
     group: "subject"
     benchmark:
         f"{{root}}/benchmarks/combine_channels/{{key}}/{{stem}}.tsv"
@@ -23,13 +27,28 @@ rule combine_channels:
     conda:
         "../../envs/preproc.yaml"
     shell:
-        "{NP} combine-channels --volumes {input} --out {output} 2> {log}"
+        "{NP} --failure-record {params.failure} combine-channels --volumes {input} --out {output} 2> {log}"
+
+
+rule failure_table:
+    output:
+        report("{root}/cohort/failures.tsv", caption="../report/failures.rst", category="QC"),
+    params:
+        # the subjects left out: those whose failure still applies, when the policy drops them
+        failures=lambda wildcards: json.dumps(FAILURES[wildcards.root] if config["on_subject_failure"] == "drop" else []),
+    benchmark:
+        "{root}/benchmarks/failure_table.tsv"
+    log:
+        "{root}/logs/failure_table.log",
+    shell:
+        "{NP} failure-table --failures {params.failures:q} --out {output} 2> {log}"
 
 
 rule stack_model_input:
     input:
         volumes=lambda wildcards: per_subject(model_volume(), wildcards.root),
         cohort="{root}/cohort/cohort.tsv",
+        failures="{root}/cohort/failures.tsv",
     output:
         array="{root}/cohort/model_input.npy",
         index="{root}/cohort/model_input.tsv",
@@ -41,7 +60,7 @@ rule stack_model_input:
         "../../envs/preproc.yaml"
     shell:
         "{NP} stack --volumes {input.volumes} --cohort {input.cohort} --target target"
-        " --out-array {output.array} --out-index {output.index} 2> {log}"
+        " --failures {input.failures} --out-array {output.array} --out-index {output.index} 2> {log}"
 
 
 def qc_table_input(name):

@@ -11,7 +11,8 @@ rule n4_dwi:
         dwi=f"{DWI}_desc-n4_dwi.nii.gz",
         field=f"{DWI}_desc-biasfield_dwiref.nii.gz",
     params:
-        settings=settings_json(config["n4_dwi"]),
+        settings=STEP_SETTINGS["n4_dwi"],
+        failure=failure_record("n4_dwi"),
     threads: config["threads"]["preproc"]
     group: "subject"
     benchmark:
@@ -21,7 +22,7 @@ rule n4_dwi:
     conda:
         "../../envs/preproc.yaml"
     shell:
-        "{NP} n4-dwi --dwi {input.dwi} --bval {input.bval} --out {output.dwi} --field {output.field}"
+        "{NP} --failure-record {params.failure} n4-dwi --dwi {input.dwi} --bval {input.bval} --out {output.dwi} --field {output.field}"
         " --settings {params.settings:q} 2> {log}"
 
 
@@ -33,7 +34,8 @@ rule skullstrip_dwi:
         mask=f"{DWI}_desc-brain_mask.nii.gz",
         meanb0=f"{DWI}_desc-brain_dwiref.nii.gz",
     params:
-        settings=settings_json(config["skullstrip_dwi"]),
+        settings=STEP_SETTINGS["skullstrip_dwi"],
+        failure=failure_record("skullstrip_dwi"),
     threads: config["threads"]["preproc"]
     group: "subject"
     benchmark:
@@ -43,7 +45,7 @@ rule skullstrip_dwi:
     conda:
         "../../envs/preproc.yaml"
     shell:
-        "{NP} skullstrip-dwi --dwi {input.dwi} --bval {input.bval} --out-mask {output.mask}"
+        "{NP} --failure-record {params.failure} skullstrip-dwi --dwi {input.dwi} --bval {input.bval} --out-mask {output.mask}"
         " --out-meanb0 {output.meanb0} --settings {params.settings:q} 2> {log}"
 
 
@@ -56,7 +58,8 @@ rule fit_tensor:
     output:
         multiext(f"{DWI}_model-DTI_", "FA.nii.gz", "MD.nii.gz", "AD.nii.gz", "RD.nii.gz", "colorFA.nii.gz"),
     params:
-        settings=settings_json(config["tensor"]),
+        settings=STEP_SETTINGS["fit_tensor"],
+        failure=failure_record("fit_tensor"),
         prefix=f"{DWI}_model-DTI",
     threads: config["threads"]["preproc"]
     group: "subject"
@@ -67,7 +70,7 @@ rule fit_tensor:
     conda:
         "../../envs/preproc.yaml"
     shell:
-        "{NP} fit-tensor --dwi {input.dwi} --bval {input.bval} --bvec {input.bvec} --mask {input.mask}"
+        "{NP} --failure-record {params.failure} fit-tensor --dwi {input.dwi} --bval {input.bval} --bvec {input.bvec} --mask {input.mask}"
         " --out-prefix {params.prefix} --settings {params.settings:q} 2> {log}"
 
 
@@ -78,7 +81,8 @@ rule register_dwi:
         transforms=f"{DWI}_from-dwiref_{TO_MNI}_transforms.json",
         registered=f"{DWI}_from-dwiref_{TO_MNI}_space-MNI152NLin2009aSym_b0.nii.gz",
     params:
-        settings=settings_json(config["registration_dwi"]),
+        settings=STEP_SETTINGS["register_dwi"],
+        failure=failure_record("register_dwi"),
         prefix=f"{DWI}_from-dwiref_{TO_MNI}",
     threads: config["threads"]["preproc"]
     group: "subject"
@@ -89,7 +93,7 @@ rule register_dwi:
     conda:
         "../../envs/preproc.yaml"
     shell:
-        "{NP} register --moving {input} --modality dwi --out-prefix {params.prefix}"
+        "{NP} --failure-record {params.failure} register --moving {input} --modality dwi --out-prefix {params.prefix}"
         " --settings {params.settings:q} 2> {log}"
 
 
@@ -102,7 +106,8 @@ rule resample_dwi:
     output:
         f"{{root}}/model_input/{{key}}/{{stem}}_space-MNI152NLin2009aSym_desc-dwi_model.nii.gz",
     params:
-        settings=settings_json({**MODEL_GRID, "normalise": ["fa", "md"]}),
+        settings=STEP_SETTINGS["resample_dwi"],
+        failure=failure_record("resample_dwi"),
     threads: config["threads"]["preproc"]
     group: "subject"
     benchmark:
@@ -112,7 +117,7 @@ rule resample_dwi:
     conda:
         "../../envs/preproc.yaml"
     shell:
-        "{NP} resample --image {input.fa} --image {input.md} --mask {input.mask}"
+        "{NP} --failure-record {params.failure} resample --image {input.fa} --image {input.md} --mask {input.mask}"
         " --transforms-json {input.transforms} --out {output} --settings {params.settings:q} 2> {log}"
 
 

@@ -9,7 +9,8 @@ rule n4_t1w:
         t1w=f"{ANAT}_desc-n4_T1w.nii.gz",
         field=f"{ANAT}_desc-biasfield_T1w.nii.gz",
     params:
-        settings=settings_json(config["n4_t1w"]),
+        settings=STEP_SETTINGS["n4_t1w"],
+        failure=failure_record("n4_t1w"),
     threads: config["threads"]["preproc"]
     group: "subject"
     benchmark:
@@ -19,7 +20,7 @@ rule n4_t1w:
     conda:
         "../../envs/preproc.yaml"
     shell:
-        "{NP} n4-t1w --t1w {input} --out {output.t1w} --field {output.field} --settings {params.settings:q} 2> {log}"
+        "{NP} --failure-record {params.failure} n4-t1w --t1w {input} --out {output.t1w} --field {output.field} --settings {params.settings:q} 2> {log}"
 
 
 rule skullstrip_t1w:
@@ -29,7 +30,8 @@ rule skullstrip_t1w:
         mask=f"{ANAT}_desc-brain_mask.nii.gz",
         brain=f"{ANAT}_desc-brain_T1w.nii.gz",
     params:
-        settings=settings_json(config["skullstrip_t1w"]),
+        settings=STEP_SETTINGS["skullstrip_t1w"],
+        failure=failure_record("skullstrip_t1w"),
     threads: config["threads"]["preproc"]
     group: "subject"
     benchmark:
@@ -39,7 +41,7 @@ rule skullstrip_t1w:
     conda:
         "../../envs/preproc.yaml"
     shell:
-        "{NP} skullstrip-t1w --t1w {input} --out-mask {output.mask} --out-brain {output.brain}"
+        "{NP} --failure-record {params.failure} skullstrip-t1w --t1w {input} --out-mask {output.mask} --out-brain {output.brain}"
         " --settings {params.settings:q} 2> {log}"
 
 
@@ -50,7 +52,8 @@ rule register_t1w:
         transforms=f"{ANAT}_from-T1w_{TO_MNI}_transforms.json",
         registered=f"{ANAT}_from-T1w_{TO_MNI}_space-MNI152NLin2009aSym_T1w.nii.gz",
     params:
-        settings=settings_json(config["registration_t1w"]),
+        settings=STEP_SETTINGS["register_t1w"],
+        failure=failure_record("register_t1w"),
         prefix=f"{ANAT}_from-T1w_{TO_MNI}",
     threads: config["threads"]["preproc"]
     group: "subject"
@@ -61,7 +64,7 @@ rule register_t1w:
     conda:
         "../../envs/preproc.yaml"
     shell:
-        "{NP} register --moving {input} --modality t1w --out-prefix {params.prefix}"
+        "{NP} --failure-record {params.failure} register --moving {input} --modality t1w --out-prefix {params.prefix}"
         " --settings {params.settings:q} 2> {log}"
 
 
@@ -73,7 +76,8 @@ rule resample_t1w:
     output:
         f"{{root}}/model_input/{{key}}/{{stem}}_space-MNI152NLin2009aSym_desc-t1w_model.nii.gz",
     params:
-        settings=settings_json({**MODEL_GRID, "normalise": ["zscore"]}),
+        settings=STEP_SETTINGS["resample_t1w"],
+        failure=failure_record("resample_t1w"),
     threads: config["threads"]["preproc"]
     group: "subject"
     benchmark:
@@ -83,7 +87,7 @@ rule resample_t1w:
     conda:
         "../../envs/preproc.yaml"
     shell:
-        "{NP} resample --image {input.brain} --mask {input.mask} --transforms-json {input.transforms}"
+        "{NP} --failure-record {params.failure} resample --image {input.brain} --mask {input.mask} --transforms-json {input.transforms}"
         " --out {output} --settings {params.settings:q} 2> {log}"
 
 

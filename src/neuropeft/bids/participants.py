@@ -83,7 +83,18 @@ def read_participants(path: str | Path, target: str, site_column: str) -> Partic
         else:
             result.targets[pid] = target_value
             result.sites[pid] = site
+    _refuse_stray_text_targets(result, target)
     return result
+
+
+def _refuse_stray_text_targets(result: Participants, target: str) -> None:
+    """In a mostly numeric target column, a text value (``maybe``, ``?``) is a typo, not a class."""
+    text = [pid for pid, value in result.targets.items() if _as_number(value) is None]
+    if text and len(text) < len(result.targets) / 2:
+        for pid in text:
+            value = result.targets.pop(pid)
+            result.sites.pop(pid, None)
+            result.problems.append((pid, f"has target {target!r} value {value!r} in participants.tsv where the others are numbers; fix it or remove the participant's row"))
 
 
 def _as_number(value: str) -> float | None:

@@ -133,6 +133,33 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def left_out_section(excluded: Path | None, failures: Path | None) -> str:
+    """Markdown listing the subjects left out of training: failed validation or a processing step.
+
+    Empty when neither table is given.
+    """
+    if excluded is None and failures is None:
+        return ""
+    rows = []
+    for path, stage in ((excluded, None), (failures, "step")):
+        if path is None:
+            continue
+        try:
+            table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+        except (OSError, pd.errors.ParserError) as error:
+            raise NeuropeftError(f"{path}: cannot be read as a TSV ({error}); rerun the step that writes it") from None
+        missing = [c for c in ("participant_id", "session", "reason") + ((stage,) if stage else ()) if c not in table.columns]
+        if missing:
+            raise NeuropeftError(f"{path}: lacks column(s) {missing}; pass the table neuropeft writes")
+        for _, row in table.iterrows():
+            where = f"step {row[stage]}" if stage else "validation"
+            rows.append(f"| {row['participant_id']} | {row['session']} | {where} | {' '.join(row['reason'].split())} |")
+    if not rows:
+        return "\nNo subject was left out.\n"
+    header = f"\n## Subjects left out ({len(rows)})\n\n| Participant | Session | Failed at | Reason |\n|---|---|---|---|\n"
+    return header + "\n".join(rows) + "\n"
+
+
 def resolve_runs(run_jsons: list[Path] | None, runs_glob: str | None) -> list[Path]:
     """The run.json paths from an explicit list or a glob pattern (``**`` allowed)."""
     if run_jsons is not None:
@@ -152,6 +179,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     runs.add_argument("--runs-glob", help="glob for the run.json files, e.g. 'results/models/*/fold-*/run.json'")
     parser.add_argument("--out-tsv", required=True, type=Path, help="comparison table (TSV, raw numeric columns too)")
     parser.add_argument("--out-md", required=True, type=Path, help="comparison table (Markdown)")
+    parser.add_argument("--excluded", type=Path, help="excluded.tsv of validation: listed as left out")
+    parser.add_argument("--failures", type=Path, help="failures.tsv (neuropeft failure-table): listed as left out")
     add_settings_argument(parser)
 
 
@@ -159,6 +188,6 @@ def main(args: argparse.Namespace) -> None:
     """Run the step."""
     settings = parse_settings(MetricsSettings, args.settings)
     frame = comparison_frame(args.summaries, resolve_runs(args.run_jsons, args.runs_glob), settings)
-    markdown = markdown_table(frame)
+    markdown = markdown_table(frame) + left_out_section(args.excluded, args.failures)
     write_tsv(frame, args.out_tsv)
     write_text(args.out_md, markdown)

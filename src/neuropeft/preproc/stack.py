@@ -38,6 +38,16 @@ def read_table(path: Path, required: Sequence[str], what: str) -> pd.DataFrame:
     return table
 
 
+def failed_stems(path: Path) -> set[str]:
+    """The stems listed in a failures table (``neuropeft failure-table``; may have no rows)."""
+    if not path.is_file():
+        raise NeuropeftError(f"{path}: the failures table does not exist; pass the one neuropeft failure-table writes")
+    frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    if "stem" not in frame.columns:
+        raise NeuropeftError(f"{path}: the failures table lacks a stem column; it has {list(frame.columns)}")
+    return set(frame["stem"])
+
+
 def build_index(table: pd.DataFrame, target: str) -> pd.DataFrame:
     """The index table (``INDEX_COLUMNS`` [+ split]) for ``table`` rows, in order."""
     index = pd.DataFrame({
@@ -101,9 +111,14 @@ def match_volumes(table: pd.DataFrame, volumes: Sequence[Path], cohort: Path) ->
     return [owners[stem][0] for stem in stems]
 
 
-def run(volumes: list[Path], cohort: Path, target: str, out_array: Path, out_index: Path) -> None:
-    """Stack ``volumes`` in cohort order."""
+def run(volumes: list[Path], cohort: Path, target: str, out_array: Path, out_index: Path, failures: Path | None = None) -> None:
+    """Stack ``volumes`` in cohort order, leaving out the cohort rows listed in ``failures``."""
     table = read_table(cohort, ["participant_id", "stem", target], "cohort table")
+    if failures is not None:
+        failed = failed_stems(failures)
+        table = table[~table["stem"].isin(failed)].reset_index(drop=True)
+        if table.empty:
+            raise NeuropeftError(f"{failures}: every cohort row failed a step; nothing is left to stack")
     paths = match_volumes(table, volumes, cohort)
     loaders = [lambda p=path: load_volume(p) for path in paths]
     write_stack(loaders, out_array, build_index(table, target), out_index)
@@ -116,9 +131,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", required=True, help="cohort column holding the prediction target")
     parser.add_argument("--out-array", required=True, type=Path, help="output .npy, float32 (N, C, X, Y, Z)")
     parser.add_argument("--out-index", required=True, type=Path, help="output index TSV (row, participant_id, session, target, site)")
+    parser.add_argument("--failures", type=Path, help="failures TSV (neuropeft failure-table): its stems are left out")
 
 
 def main(args: argparse.Namespace) -> None:
     """Run ``neuropeft stack``."""
-    run(args.volumes, args.cohort, args.target, args.out_array, args.out_index)
+    run(args.volumes, args.cohort, args.target, args.out_array, args.out_index, args.failures)
 
