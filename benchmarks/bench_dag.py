@@ -6,7 +6,10 @@ real run would), so the timed dry run has nothing to do.
 Goal: the dry run within 10 s. Also timed: parsing alone (``--list-rules``), which every cluster job
 pays again before it runs its own few jobs.
 
-    .venv/bin/python benchmarks/bench_dag.py [--subjects 1000] [--modalities dwi t1w] [--repeats 3] [--workdir DIR]
+    .venv/bin/python benchmarks/bench_dag.py [--subjects 1000] [--modalities dwi t1w] [--repeats 3] [--workdir DIR [--reuse]]
+
+``--reuse`` skips the preparation of a ``--workdir`` prepared by an earlier call (so the timed part
+can be repeated on a quiet machine).
 """
 
 from __future__ import annotations
@@ -80,14 +83,21 @@ def main() -> None:
     parser.add_argument("--modalities", nargs="+", default=["dwi"], choices=["dwi", "t1w"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workdir", type=Path, help="kept afterwards; default: a temporary directory")
+    parser.add_argument("--reuse", action="store_true", help="--workdir is already prepared: only time")
     args = parser.parse_args()
+    if args.reuse and not (args.workdir and (args.workdir / "bench.yaml").is_file()):
+        parser.error("--reuse needs a --workdir prepared by an earlier call")
 
     with tempfile.TemporaryDirectory(prefix="bench_dag_") as scratch:
         workdir = args.workdir or Path(scratch)
         workdir.mkdir(parents=True, exist_ok=True)
-        override, touch_seconds = prepare(workdir, args.subjects, args.modalities)
         modalities = " ".join(args.modalities)
-        print(f"{args.subjects} subjects, modalities {modalities}: preparation took {touch_seconds:.0f} s")
+        if args.reuse:
+            override = workdir / "bench.yaml"
+            print(f"reusing {workdir} ({override.read_text().strip()})")
+        else:
+            override, touch_seconds = prepare(workdir, args.subjects, args.modalities)
+            print(f"{args.subjects} subjects, modalities {modalities}: preparation took {touch_seconds:.0f} s")
         _, plan = snakemake(workdir, override, "-n", "--forceall", "--quiet", "rules")
         jobs = int(re.search(r"^total\s+(\d+)$", plan, re.M).group(1))
         print(f"DAG: {jobs} jobs")

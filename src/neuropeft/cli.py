@@ -44,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "qc-table": ("neuropeft.preproc.qc_table", "build the cohort QC table with per-column robust outlier flags"),
     "aggregate-experiment": ("neuropeft.metrics.aggregate", "metrics per fold and across folds of one experiment, pooled predictions, plots"),
     "score": ("neuropeft.metrics.score", "metrics with a bootstrap CI of one predictions table (e.g. an ensemble on an external set)"),
+    "record-run": ("neuropeft.run_record", "record the run's whole configuration (seeds included) and package versions"),
     "failure-table": ("neuropeft.failure_table", "the table of subjects that failed a step (and were dropped), for the report"),
     "compare": ("neuropeft.metrics.table", "comparison table of experiments: metrics, trainable parameters, time, memory"),
     "plot-fractions": ("neuropeft.metrics.fractions", "plot a metric against the fraction of training data used"),

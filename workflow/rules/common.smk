@@ -82,12 +82,12 @@ def raw_inputs(root):
 
 
 def final_outputs():
-    """What `snakemake` builds by default: QC, the comparison table and every experiment's metrics."""
+    """What `snakemake` builds by default: QC, the comparison table, every experiment's metrics and the run record."""
     qc = {"dwi": "{root}/qc/{key}/{stem}_dwi_colorFA.png", "t1w": "{root}/qc/{key}/{stem}_T1w_registration.png"}
     fractions = [f"{RESULTS}/metrics/fractions.png"] if any("train_fraction" in e for e in EXPERIMENTS.values()) else []
     external = [f"{RESULTS}/metrics/comparison_external.md", f"{EXTERNAL}/qc/qc.tsv"] if EXTERNAL in DATASETS else []
     return (
-        [f"{RESULTS}/qc/qc.tsv", f"{RESULTS}/metrics/comparison.md"]
+        [f"{RESULTS}/qc/qc.tsv", f"{RESULTS}/metrics/comparison.md", f"{RESULTS}/provenance.json"]
         + fractions
         + external
         + [f for root in DATASETS for m in config["modalities"] for f in per_subject(qc[m], root)]

@@ -87,3 +87,16 @@ rule plot_fractions:
     shell:
         "{NP} plot-fractions --summaries {input} --out-png {output.png} --out-svg {output.svg}"
         " --out-tsv {output.tsv} --settings {params.settings:q} 2> {log}"
+
+
+rule record_run:
+    output:
+        f"{RESULTS}/provenance.json",
+    params:
+        config=settings_json(config),  # any configuration change rewrites the record
+    benchmark:
+        f"{RESULTS}/benchmarks/record_run.tsv"
+    log:
+        f"{RESULTS}/logs/record_run.log",
+    shell:
+        "{NP} record-run --config {params.config:q} --out {output} 2> {log}"

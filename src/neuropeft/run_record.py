@@ -1,0 +1,41 @@
+"""``neuropeft record-run --config JSON --out provenance.json``: the run's configuration and versions.
+
+Written beside the results so a result can be traced to the exact settings (seeds included) and the
+software that produced it; the workflow rewrites it whenever the configuration changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+
+from neuropeft.atomic import write_json
+from neuropeft.errors import NeuropeftError
+from neuropeft.provenance import package_versions
+
+#: the packages whose versions decide the results
+PACKAGES = ("neuropeft", "snakemake", "torch", "monai", "peft", "antspyx", "dipy", "nibabel", "nilearn", "numpy", "scipy", "scikit-learn", "pandas")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of the ``record-run`` step."""
+    parser.add_argument("--config", required=True, help="the workflow's whole configuration as JSON")
+    parser.add_argument("--out", required=True, help="JSON file to write")
+
+
+def main(args: argparse.Namespace) -> None:
+    """Write the record."""
+    try:
+        config = json.loads(args.config)
+    except json.JSONDecodeError as error:
+        raise NeuropeftError(f"--config is not valid JSON ({error}); pass the configuration as a JSON object") from None
+    if not isinstance(config, dict):
+        raise NeuropeftError("--config must be a JSON object (the workflow configuration)")
+    write_json(args.out, {
+        "config": config,
+        "versions": package_versions(*PACKAGES),
+        "platform": platform.platform(),
+        "command": " ".join(sys.argv),
+    })
