@@ -75,6 +75,41 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path) -> Non
     assert np.array_equal(h.train_loss, pd.read_csv(tmp_path / "whole" / "history.tsv", sep="\t").train_loss)
 
 
+def test_kill_9_during_training_resumes_from_the_last_checkpoint_to_the_same_result(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import torch
+
+    array, index = make_synthetic(tmp_path, n_subjects=24, side=24)
+    folds = _folds(index, n_folds=2)
+    settings = {"backbone": "resnet10", "method": "lora", "lora_rank": 2, "epochs": 8, "patience": 20, "lr": 1e-3,
+                "augment_flip": True, "head_hidden": 16}
+    assert _train(array, index, folds, tmp_path / "whole", settings) == 0
+    killed = tmp_path / "killed"
+    command = [sys.executable, "-m", "neuropeft", "train", "--array", str(array), "--index", str(index), "--folds", str(folds),
+               "--fold", "0", "--out-dir", str(killed), "--device", "cpu", "--settings", json.dumps(settings)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2] / "src"), os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = killed / "checkpoint.pt"
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists():
+        assert process.poll() is None and time.monotonic() < deadline, "training ended or stalled before its first checkpoint"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait(timeout=30) == -signal.SIGKILL
+    epoch = torch.load(checkpoint, weights_only=True)["epoch"]  # whole: it is written atomically
+    assert 1 <= epoch < 8 and not (killed / "predictions.tsv").exists()
+    assert _train(array, index, folds, killed, settings) == 0  # the same command again: resumes
+    history = pd.read_csv(killed / "history.tsv", sep="\t")
+    assert history.epoch.tolist() == list(range(1, 9))
+    assert np.array_equal(history.train_loss, pd.read_csv(tmp_path / "whole" / "history.tsv", sep="\t").train_loss)
+    pd.testing.assert_frame_equal(pd.read_csv(killed / "predictions.tsv", sep="\t"), pd.read_csv(tmp_path / "whole" / "predictions.tsv", sep="\t"))
+
+
 def test_resume_with_changed_settings_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     array, index = make_synthetic(tmp_path, n_subjects=16, side=16)
     folds = _folds(index, n_folds=2)

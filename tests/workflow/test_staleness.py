@@ -186,3 +186,29 @@ def test_changed_raw_data_reruns_that_subject_and_the_cohort_steps_only(run_dir:
     # what is left is learning; folds.tsv stays, as model_input.tsv kept its content (checksummed)
     _, counts = dry_run(run_dir)
     assert counts == {"pretrain": 1, "train": 4, "aggregate_experiment": 2, "compare_experiments": 1, "all": 1}
+
+
+def test_killed_preprocessing_job_is_the_only_preprocessing_redone(run_dir: Path) -> None:
+    """Last on purpose: the learning left pending by the test above stays pending."""
+    subject = "sub-001"
+    outputs = [run_dir / f"results/preproc/{subject}/dwi/{subject}_{name}.nii.gz" for name in ("desc-n4_dwi", "desc-biasfield_dwiref")]
+    incomplete = run_dir / ".snakemake" / "incomplete"
+    process = subprocess.Popen(
+        [*SNAKEMAKE, "--directory", str(run_dir), "--cores", "1", *config_args(run_dir), "--force", str(outputs[0].relative_to(run_dir))],
+        cwd=run_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (incomplete.is_dir() and len(list(incomplete.iterdir())) == len(outputs)):
+        assert process.poll() is None and time.monotonic() < deadline, "the N4 job did not start"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    assert process.wait(timeout=30) == -signal.SIGKILL
+    wait_for_group_exit(process.pid)
+    assert snakemake(run_dir, "--unlock", *config_args(run_dir)).returncode == 0
+    assert not any(path.exists() for path in outputs)  # nothing partial: removed at start, written atomically
+    result, counts = dry_run(run_dir, "--rerun-incomplete")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    # the killed job, then only what depends on it: that subject's later steps and the cohort steps
+    assert all(counts.get(step) == 1 for step in PREPROC_STEPS), counts
+    assert set(re.findall(r"stem=(sub-\w+)", output)) == {subject}
