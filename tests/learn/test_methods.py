@@ -123,3 +123,27 @@ def test_vit_uses_timm_names() -> None:
     assert "backbone.net.pos_embed" not in names  # fixed sin-cos buffer, not trained
     with torch.no_grad():
         assert model.backbone.feature_map(torch.randn(1, 2, 32, 32, 32)).shape == (1, 48, 4, 4, 4)
+
+
+@pytest.mark.parametrize("method", ["lora", "linear_probe"])
+def test_head_norm_learns_feature_statistics_adds_no_parameters_and_reloads(tmp_path, method: str) -> None:
+    plain = make_model(_settings("resnet10", method), 1, SHAPE, 2, "random")
+    settings = dataclasses.replace(_settings("resnet10", method), head_norm=True)
+    model = make_model(settings, 1, SHAPE, 2, "random")
+    assert count_parameters(model).trainable == count_parameters(plain).trainable
+    active_head = [k for k in model.state_dict() if "head" in k and ".original_module." not in k]  # peft keeps an inactive copy
+    stats = {k: model.state_dict()[k].clone() for k in active_head if k.endswith("running_var")}
+    backbone_stats = {k: v.clone() for k, v in model.state_dict().items() if "head" not in k and k.endswith("running_var")}
+    assert stats and backbone_stats
+    _steps(model)
+    state = model.state_dict()
+    assert all(not torch.equal(state[k], v) for k, v in stats.items())  # the head's norm learned the features' statistics
+    assert all(torch.equal(state[k], v) for k, v in backbone_stats.items())  # the frozen backbone's did not change
+    model.eval()
+    x = torch.randn(3, 1, *SHAPE)
+    with torch.no_grad():
+        expected = model(x)
+    save_weights(model, method, tmp_path)
+    reloaded = load_trained_model(tmp_path, settings, 1, SHAPE, 2).eval()
+    with torch.no_grad():
+        assert torch.equal(reloaded(x), expected)

@@ -15,6 +15,7 @@ class ExperimentSettings:
     head: str = "mlp"  # linear, mlp (features→head_hidden→classes) or conv (on the spatial feature map)
     head_hidden: int = 256  # hidden width of the mlp and conv heads
     head_dropout: float = 0.0  # dropout before the last Linear of the mlp and conv heads
+    head_norm: bool = False  # standardise the backbone features (BatchNorm without affine, as MAE's linear probe) before the head
     task: str = "auto"  # auto (from the target), classification or regression
     lora_rank: int = 8  # LoRA/DoRA rank r
     lora_alpha: float = 16.0  # LoRA/DoRA scaling numerator (update scaled by alpha / r)

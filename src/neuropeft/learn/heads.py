@@ -10,25 +10,32 @@ from neuropeft.errors import NeuropeftError
 MAP_HEADS = {"conv"}
 
 
-def build_head(name: str, in_features: int, out_features: int, hidden: int = 256, dropout: float = 0.0) -> nn.Module:
+def build_head(name: str, in_features: int, out_features: int, hidden: int = 256, dropout: float = 0.0, norm: bool = False) -> nn.Module:
     """``linear``: Linear(d, K); ``mlp``: Linear(d, hidden), ReLU, Dropout, Linear(hidden, K) (the first
     seed's 4096→256→2); ``conv``: Conv3d(d, hidden, 1), ReLU, Conv3d(hidden, hidden, 3), ReLU, global
-    average pool, Dropout, Linear(hidden, K)."""
+    average pool, Dropout, Linear(hidden, K).
+
+    ``norm`` puts a BatchNorm without affine parameters first (MAE's linear-probe recipe): features
+    of a frozen backbone can vary little between subjects, which stalls a head trained at usual rates.
+    It adds no parameters, only running statistics.
+    """
+    if name not in ("linear", "mlp", "conv"):
+        raise NeuropeftError(f"unknown head {name!r}; choose linear, mlp or conv")
+    first = [(nn.BatchNorm3d if name in MAP_HEADS else nn.BatchNorm1d)(in_features, affine=False)] if norm else []
     if name == "linear":
-        return nn.Linear(in_features, out_features)
+        return nn.Sequential(*first, nn.Linear(in_features, out_features)) if norm else nn.Linear(in_features, out_features)
     if name == "mlp":
         return nn.Sequential(
-            nn.Linear(in_features, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, out_features)
+            *first, nn.Linear(in_features, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, out_features)
         )
-    if name == "conv":
-        return nn.Sequential(
-            nn.Conv3d(in_features, hidden, kernel_size=1),
-            nn.ReLU(),
-            nn.Conv3d(hidden, hidden, kernel_size=3, padding=1),
-            nn.ReLU(),
-            nn.AdaptiveAvgPool3d(1),
-            nn.Flatten(),
-            nn.Dropout(dropout),
-            nn.Linear(hidden, out_features),
-        )
-    raise NeuropeftError(f"unknown head {name!r}; choose linear, mlp or conv")
+    return nn.Sequential(
+        *first,
+        nn.Conv3d(in_features, hidden, kernel_size=1),
+        nn.ReLU(),
+        nn.Conv3d(hidden, hidden, kernel_size=3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool3d(1),
+        nn.Flatten(),
+        nn.Dropout(dropout),
+        nn.Linear(hidden, out_features),
+    )

@@ -100,11 +100,13 @@ def count_parameters(model: nn.Module) -> ParamCounts:
 
 
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Trainable parameters plus the buffers of modules that own one (running stats of trained BatchNorm)."""
+    """Trainable parameters plus the buffers of modules that own one (running stats of trained
+    BatchNorm) and of parameter-free BatchNorm layers (the head's feature norm learns only those)."""
     state: dict[str, torch.Tensor] = {}
     for module_name, module in model.named_modules():
         params = dict(module.named_parameters(recurse=False))
-        if any(p.requires_grad for p in params.values()):
+        learns_stats = isinstance(module, _BatchNorm) and not params
+        if learns_stats or any(p.requires_grad for p in params.values()):
             for key, tensor in [*params.items(), *module.named_buffers(recurse=False)]:
                 state[f"{module_name}.{key}" if module_name else key] = tensor.detach()
     return state

@@ -13,8 +13,9 @@ from neuropeft.learn.heads import MAP_HEADS, build_head
 class Classifier(nn.Module):
     """``head(backbone(x))``, or ``head(backbone.feature_map(x))`` for a map head.
 
-    ``train()`` leaves every BatchNorm whose parameters are all frozen in eval mode, so methods that
-    freeze the backbone never change its running statistics (they are not saved with adapters).
+    ``train()`` leaves every backbone BatchNorm whose parameters are all frozen in eval mode, so
+    methods that freeze the backbone never change its running statistics (they are not saved with
+    adapters). The head's parameter-free feature BatchNorm (``head_norm``) does learn its statistics.
     """
 
     def __init__(self, backbone: Backbone, head: nn.Module, use_map: bool) -> None:
@@ -29,10 +30,10 @@ class Classifier(nn.Module):
         return self.head(features)
 
     def train(self, mode: bool = True) -> "Classifier":
-        """Set train/eval mode, keeping frozen BatchNorm layers in eval mode."""
+        """Set train/eval mode, keeping the backbone's frozen BatchNorm layers in eval mode."""
         super().train(mode)
         if mode:
-            for module in self.modules():
+            for module in self.backbone.modules():
                 if isinstance(module, _BatchNorm) and not any(p.requires_grad for p in module.parameters()):
                     module.eval()
         return self
@@ -46,11 +47,12 @@ def build_model(
     out_features: int,
     head_hidden: int = 256,
     head_dropout: float = 0.0,
+    head_norm: bool = False,
 ) -> Classifier:
     """A randomly initialised backbone + head."""
     backbone = build_backbone(backbone_name, in_channels, input_shape)
     return Classifier(
         backbone,
-        build_head(head_name, backbone.feature_dim, out_features, head_hidden, head_dropout),
+        build_head(head_name, backbone.feature_dim, out_features, head_hidden, head_dropout, head_norm),
         use_map=head_name in MAP_HEADS,
     )

@@ -81,7 +81,7 @@ def make_model(
 ) -> nn.Module:
     """Backbone (random or from ``init``) + head, with the method applied; seeded by ``settings.seed``."""
     torch.manual_seed(settings.seed)
-    model = build_model(settings.backbone, settings.head, in_channels, shape, out_features, settings.head_hidden, settings.head_dropout)
+    model = build_model(settings.backbone, settings.head, in_channels, shape, out_features, settings.head_hidden, settings.head_dropout, settings.head_norm)
     if init != "random" and settings.method != "scratch":
         model.backbone.load_pretrained(init, settings.checkpoint_sha256)
     return apply_method(model, settings)
@@ -92,7 +92,7 @@ def load_trained_model(
 ) -> nn.Module:
     """The trained model of ``out_dir`` rebuilt from its base (same seed and init) and saved weights."""
     torch.manual_seed(settings.seed)
-    model = build_model(settings.backbone, settings.head, in_channels, shape, out_features, settings.head_hidden, settings.head_dropout)
+    model = build_model(settings.backbone, settings.head, in_channels, shape, out_features, settings.head_hidden, settings.head_dropout, settings.head_norm)
     if init != "random" and settings.method != "scratch":
         model.backbone.load_pretrained(init, settings.checkpoint_sha256)
     return load_weights(model, settings.method, out_dir)
