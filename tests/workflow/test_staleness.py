@@ -98,24 +98,7 @@ def test_killed_job_leaves_no_partial_output_and_rerun_incomplete_redoes_only_it
     target = run_dir / "results/models/tiny-probe/fold-0"
     outputs = [target / name for name in ("predictions.tsv", "history.tsv", "run.json")]
     incomplete = run_dir / ".snakemake" / "incomplete"
-    force = ["--force", "results/models/tiny-probe/fold-0/run.json"]
-    process = subprocess.Popen(
-        [*SNAKEMAKE, "--directory", str(run_dir), "--cores", "1", *config_args(run_dir), *force],
-        cwd=run_dir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 120
-    # the incomplete markers are written as the job starts; training takes seconds (torch import alone)
-    while not (incomplete.is_dir() and len(list(incomplete.iterdir())) == len(outputs)):
-        assert process.poll() is None and time.monotonic() < deadline, "the training job did not start"
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)
-    assert process.wait(timeout=30) == -signal.SIGKILL
-    wait_for_group_exit(process.pid)
-    # a killed Snakemake leaves its lock behind: --unlock is the way out
-    assert snakemake(run_dir, "--unlock", *config_args(run_dir)).returncode == 0
+    kill_while_running(run_dir, "results/models/tiny-probe/fold-0/run.json", len(outputs))
     # Snakemake removed the old outputs as the job started; the step writes atomically: nothing partial
     assert not any(path.exists() for path in outputs)
     assert len(list(incomplete.iterdir())) == len(outputs)
@@ -136,6 +119,28 @@ def test_killed_job_leaves_no_partial_output_and_rerun_incomplete_redoes_only_it
     assert re.findall(r"experiment=([\w.-]+), fold=(\d+)", output) == [("tiny-probe", "0")]
     assert all(path.read_text() != "partial" for path in outputs)
     assert_nothing_to_do(run_dir)
+
+
+def kill_while_running(run_dir: Path, target: str, n_outputs: int) -> None:
+    """Force the job making ``target``, SIGKILL the whole run as the job starts, then unlock."""
+    incomplete = run_dir / ".snakemake" / "incomplete"
+    process = subprocess.Popen(
+        [*SNAKEMAKE, "--directory", str(run_dir), "--cores", "1", *config_args(run_dir), "--force", target],
+        cwd=run_dir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    # the incomplete markers are written as the job starts; every step takes seconds (imports alone)
+    while not (incomplete.is_dir() and len(list(incomplete.iterdir())) == n_outputs):
+        assert process.poll() is None and time.monotonic() < deadline, f"the job making {target} did not start"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    assert process.wait(timeout=30) == -signal.SIGKILL
+    wait_for_group_exit(process.pid)
+    # a killed Snakemake leaves its lock behind: --unlock is the way out
+    assert snakemake(run_dir, "--unlock", *config_args(run_dir)).returncode == 0
 
 
 def wait_for_group_exit(pgid: int, timeout: float = 30) -> None:
@@ -192,19 +197,7 @@ def test_killed_preprocessing_job_is_the_only_preprocessing_redone(run_dir: Path
     """Last on purpose: the learning left pending by the test above stays pending."""
     subject = "sub-001"
     outputs = [run_dir / f"results/preproc/{subject}/dwi/{subject}_{name}.nii.gz" for name in ("desc-n4_dwi", "desc-biasfield_dwiref")]
-    incomplete = run_dir / ".snakemake" / "incomplete"
-    process = subprocess.Popen(
-        [*SNAKEMAKE, "--directory", str(run_dir), "--cores", "1", *config_args(run_dir), "--force", str(outputs[0].relative_to(run_dir))],
-        cwd=run_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    deadline = time.monotonic() + 120
-    while not (incomplete.is_dir() and len(list(incomplete.iterdir())) == len(outputs)):
-        assert process.poll() is None and time.monotonic() < deadline, "the N4 job did not start"
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)
-    assert process.wait(timeout=30) == -signal.SIGKILL
-    wait_for_group_exit(process.pid)
-    assert snakemake(run_dir, "--unlock", *config_args(run_dir)).returncode == 0
+    kill_while_running(run_dir, str(outputs[0].relative_to(run_dir)), len(outputs))
     assert not any(path.exists() for path in outputs)  # nothing partial: removed at start, written atomically
     result, counts = dry_run(run_dir, "--rerun-incomplete")
     output = result.stdout + result.stderr
