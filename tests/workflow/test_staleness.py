@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -90,7 +91,8 @@ def test_changed_experiment_setting_reruns_only_that_experiment(run_dir: Path) -
     result = snakemake(run_dir, "-n", "--configfile", TINY, two_experiments(run_dir, lr=5.0e-4))
     output = result.stdout + result.stderr
     assert result.returncode == 0, result.stderr[-3000:]
-    assert job_counts(output) == {"train": 2, "aggregate_experiment": 1, "compare_experiments": 1, "all": 1}
+    # and the run record, which holds the configuration
+    assert job_counts(output) == {"train": 2, "aggregate_experiment": 1, "compare_experiments": 1, "record_run": 1, "all": 1}
     assert set(re.findall(r"experiment=([\w.-]+)", output)) == {"tiny-probe"}
 
 
@@ -121,11 +123,12 @@ def test_killed_job_leaves_no_partial_output_and_rerun_incomplete_redoes_only_it
     assert_nothing_to_do(run_dir)
 
 
-def kill_while_running(run_dir: Path, target: str, n_outputs: int) -> None:
-    """Force the job making ``target``, SIGKILL the whole run as the job starts, then unlock."""
+def kill_while_running(run_dir: Path, target: str, n_outputs: int, force: bool = True) -> None:
+    """Run (or force) the job making ``target``, SIGKILL the whole run as the job starts, then unlock."""
     incomplete = run_dir / ".snakemake" / "incomplete"
     process = subprocess.Popen(
-        [*SNAKEMAKE, "--directory", str(run_dir), "--cores", "1", *config_args(run_dir), "--force", target],
+        # the target before --configfile, which would take it for another config file
+        [*SNAKEMAKE, "--directory", str(run_dir), "--cores", "1", target, *(["--force"] if force else []), *config_args(run_dir)],
         cwd=run_dir,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -197,8 +200,11 @@ def test_killed_preprocessing_job_is_the_only_preprocessing_redone(run_dir: Path
     """Last on purpose: the learning left pending by the test above stays pending."""
     subject = "sub-001"
     outputs = [run_dir / f"results/preproc/{subject}/dwi/{subject}_{name}.nii.gz" for name in ("desc-n4_dwi", "desc-biasfield_dwiref")]
-    kill_while_running(run_dir, str(outputs[0].relative_to(run_dir)), len(outputs))
-    assert not any(path.exists() for path in outputs)  # nothing partial: removed at start, written atomically
+    # as in a run interrupted before it reached this subject's later steps: they are not there yet
+    for folder in ("preproc", "model_input", "qc"):
+        shutil.rmtree(run_dir / "results" / folder / subject)
+    kill_while_running(run_dir, str(outputs[0].relative_to(run_dir)), len(outputs), force=False)
+    assert not any(path.exists() for path in outputs)  # nothing partial: written under a temporary name
     result, counts = dry_run(run_dir, "--rerun-incomplete")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]

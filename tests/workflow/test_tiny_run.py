@@ -84,7 +84,7 @@ def test_changed_metric_option_reruns_only_aggregation(tiny_run: Path, tmp_path:
     override.write_text(yaml.safe_dump({"metrics": {"bootstrap": 20}}))
     result = snakemake(tiny_run, "-n", "--configfile", TINY, str(override))
     counts = job_counts(result.stdout + result.stderr)
-    assert set(counts) == {"aggregate_experiment", "compare_experiments", "all"}, counts
+    assert set(counts) == {"aggregate_experiment", "compare_experiments", "record_run", "all"}, counts  # the record holds the config
 
 
 def test_report_embeds_the_comparison_table(tiny_run: Path) -> None:
