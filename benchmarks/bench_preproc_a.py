@@ -69,7 +69,7 @@ def main() -> None:
         error = pose_error_mm(work / f"{modality}_transforms.json", pose, template_brain_mask(2))
         quality.append(f"pose error = {error:.2f} mm ({error / 2:.2f} voxels of 2 mm)")
 
-    print(f"\n| step | seconds | peak RSS (MiB) | accuracy vs truth |\n| --- | ---: | ---: | --- |")
+    print("\n| step | seconds | peak RSS (MiB) | accuracy vs truth |\n| --- | ---: | ---: | --- |")
     for (name, seconds, peak), q in zip(timing, quality):
         print(f"| {name} | {seconds:.1f} | {peak:.0f} | {q} |")
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import stat
 from pathlib import Path
 
@@ -52,6 +51,8 @@ class Corpus:
         self.bids, self.workdir, self.args = bids, workdir, args
         self.before = _snapshot(bids)
         self.runs: list[str] = []
+        self.first_code = 0  # exit status of the first run
+        self.after_first: dict[str, tuple[int, int, str]] = {}  # results/ after the first run
 
     def run(self, *extra: str) -> tuple[int, str]:
         result = snakemake(self.workdir, *self.args, *extra)
@@ -72,9 +73,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
     workdir.mkdir()
     _set_writable(bids, False)
     corpus = Corpus(bids, workdir, ["--cores", "2", "--configfile", TINY, str(override)])
-    first_code, first = corpus.run("--keep-going")
-    corpus.first_code = first_code  # type: ignore[attr-defined]
-    corpus.after_first = _snapshot(workdir / "results")  # type: ignore[attr-defined]
+    corpus.first_code, _ = corpus.run("--keep-going")
+    corpus.after_first = _snapshot(workdir / "results")
     second_code, second = corpus.run()
     assert second_code == 0, second[-4000:]
     yield corpus
@@ -83,7 +83,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
 
 def test_first_run_fails_only_the_bad_subjects_with_one_line_reasons(corpus: Corpus) -> None:
     output = corpus.runs[0]
-    assert corpus.first_code != 0  # type: ignore[attr-defined]
+    assert corpus.first_code != 0
     assert "Traceback" not in output
     for subject, case in STEP_FAILURES.items():
         assert f"{subject} at {case.caught_at}: " in output, subject
@@ -106,7 +106,7 @@ def test_validation_excludes_each_broken_file_and_row_with_its_reason(corpus: Co
 
 
 def test_nothing_half_written_and_the_others_finished_in_the_first_run(corpus: Corpus) -> None:
-    written = corpus.after_first  # type: ignore[attr-defined]
+    written = corpus.after_first
     assert not [name for name in written if ".tmp" in name]
     model_inputs = {name.split("/")[1] for name in written if name.startswith("model_input/")}
     good = {f"sub-{i:03d}" for i in range(1, 9)} | set(PROCESSED)
