@@ -183,3 +183,18 @@ def test_fa_matches_demo_ground_truth_in_white_matter(tiny_demo, tmp_path: Path)
     assert wm.sum() > 1000
     assert np.abs(fa[wm] - fa_true[wm]).mean() <= 0.05
     assert np.abs(md[wm] - md_true[wm]).mean() <= 0.05 * md_true[wm].mean()
+
+
+def test_empty_brain_mask_is_refused_without_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ph = make_phantom(_oblique_affine(flip_x=False), high_shell_garbage=False)
+    nib.save(ph["img"], tmp_path / "dwi.nii.gz")
+    np.savetxt(tmp_path / "dwi.bval", ph["bvals"][None], fmt="%g")
+    np.savetxt(tmp_path / "dwi.bvec", ph["bvecs"].T, fmt="%.6f")
+    nib.save(nib.Nifti1Image(np.zeros(SHAPE, np.uint8), ph["img"].affine), tmp_path / "mask.nii.gz")
+    argv = ["fit-tensor", "--dwi", str(tmp_path / "dwi.nii.gz"), "--bval", str(tmp_path / "dwi.bval"),
+            "--bvec", str(tmp_path / "dwi.bvec"), "--mask", str(tmp_path / "mask.nii.gz"),
+            "--out-prefix", str(tmp_path / "out" / "sub-001"), "--settings", "{}"]
+    assert cli_main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "mask.nii.gz: the brain mask is empty" in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
