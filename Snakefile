@@ -36,6 +36,7 @@ onerror:
     from neuropeft.failures import current_failures, failure_summary
 
     for root, subjects in ALL_SUBJECTS.items():
-        summary = failure_summary(current_failures(f"{root}/failures", subjects, STEP_SETTINGS), config["on_subject_failure"])
+        failures = current_failures(f"{root}/failures", subjects, STEP_SETTINGS)
+        summary = failure_summary(failures, config["on_subject_failure"], f"{root}/cohort/failures.tsv")
         if summary:
             print(summary, file=sys.stderr)

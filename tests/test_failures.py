@@ -60,7 +60,8 @@ def test_drop_failed_keeps_the_others_and_guards_the_fraction() -> None:
 
 def test_summary_names_subject_step_reason_and_the_next_step() -> None:
     failures = [{"participant_id": "sub-02", "session": "", "stem": "sub-02", "step": "n4_dwi", "reason": "the image is blank"}]
-    drop = failure_summary(failures, "drop")
+    drop = failure_summary(failures, "drop", "results/external/cohort/failures.tsv")
     assert "sub-02 at n4_dwi: the image is blank" in drop and "run the same command again" in drop
-    assert "set on_subject_failure: drop" in failure_summary(failures, "stop")
-    assert failure_summary([], "drop") == ""
+    assert "results/external/cohort/failures.tsv" in drop
+    assert "set on_subject_failure: drop" in failure_summary(failures, "stop", "t.tsv")
+    assert failure_summary([], "drop", "t.tsv") == ""

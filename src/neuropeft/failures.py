@@ -77,15 +77,16 @@ def drop_failed(subjects: list[dict[str, str]], failures: list[dict[str, str]], 
     return [s for s in subjects if s["stem"] not in failed]
 
 
-def failure_summary(failures: list[dict[str, str]], policy: str) -> str:
-    """Lines for the user after a failed run: each failed subject's step and reason, then what to do."""
+def failure_summary(failures: list[dict[str, str]], policy: str, table: str) -> str:
+    """Lines for the user after a failed run: each failed subject's step and reason, then what to do
+    (``table``: where the next run lists the subjects it leaves out)."""
     if not failures:
         return ""
     lines = [f"neuropeft: {len(failures)} subject step(s) failed on the data:"]
     lines += [f"  {f['stem']} at {f['step']}: {f['reason']}" for f in failures]
     if policy == "drop":
         lines.append("neuropeft: on_subject_failure is drop: run the same command again to go on without these "
-                     "subjects (listed with their reasons in results/cohort/failures.tsv and the report)")
+                     f"subjects (listed with their reasons in {table} and the report)")
     else:
         lines.append("neuropeft: on_subject_failure is stop: fix these subjects' data (or exclude them), "
                      "or set on_subject_failure: drop to go on without them")

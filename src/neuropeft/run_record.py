@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 
 from neuropeft.atomic import write_json
 from neuropeft.errors import NeuropeftError
@@ -37,5 +36,4 @@ def main(args: argparse.Namespace) -> None:
         "config": config,
         "versions": package_versions(*PACKAGES),
         "platform": platform.platform(),
-        "command": " ".join(sys.argv),
     })

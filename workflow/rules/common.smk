@@ -74,11 +74,11 @@ def per_subject(pattern, root=RESULTS):
 
 
 def raw_inputs(root):
-    """Every raw file of a dataset's included subjects that the configured modalities need."""
+    """Every raw file the configured modalities need, of every validated subject (failed or not)."""
     fields = (["t1w"] if "t1w" in config["modalities"] else []) + (
         ["dwi", "bval", "bvec"] if "dwi" in config["modalities"] else []
     )
-    return [s[field] for s in DATASETS[root] for field in fields]
+    return [s[field] for s in ALL_SUBJECTS[root] for field in fields]
 
 
 def final_outputs():
