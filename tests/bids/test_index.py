@@ -99,7 +99,8 @@ def test_valid_dataset(make_bids: Callable[..., Bids], cache_dir: Path) -> None:
     assert first == {
         "participant_id": "sub-01", "session": "", "key": "sub-01", "stem": "sub-01",
         "t1w": str(bids.root / "sub-01/anat/sub-01_T1w.nii.gz"), "dwi": str(bids.root / f"{DWI}.nii.gz"),
-        "bval": str(bids.root / f"{DWI}.bval"), "bvec": str(bids.root / f"{DWI}.bvec"), "target": "0", "site": "A",
+        "bval": str(bids.root / f"{DWI}.bval"), "bvec": str(bids.root / f"{DWI}.bvec"), "t1w_json": "", "dwi_json": "",
+        "target": "0", "site": "A",
     }
     assert cohort.target_kind == "binary"
 

@@ -9,6 +9,7 @@ when that does not match the header is the file decompressed (streamed) to decid
 from __future__ import annotations
 
 import gzip
+import json
 import zlib
 from pathlib import Path
 
@@ -188,3 +189,17 @@ def check_dwi(nii: Path, bval: Path, bvec: Path) -> list[Problem]:
     if bvals is not None and not (bvals <= B0_MAX).any():
         problems.append(Problem(str(bval), f"has no b=0 volume (no b-value <= {B0_MAX:g}); tensor fitting needs one: use a series that includes b=0 volumes"))
     return problems
+
+
+def check_json(path: Path) -> list[Problem]:
+    """A JSON sidecar that holds one JSON object (its keys are the image's metadata)."""
+    message = _missing_file_message(path)
+    if message:
+        return [Problem(str(path), message)]
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        return [Problem(str(path), f"is not valid JSON ({one_line(str(error))}); fix the sidecar or regenerate it (e.g. dcm2niix)")]
+    if not isinstance(data, dict):
+        return [Problem(str(path), f"holds a JSON {type(data).__name__}, not an object; a sidecar must be {{\"Key\": value, ...}}")]
+    return []

@@ -5,6 +5,11 @@ participants.tsv) and compares a fingerprint of that walk, participants.tsv's by
 arguments and this package's code with the cache in ``cache_dir``. On a hit the stored result is
 returned. On a miss the dataset is validated again; header checks of files whose (path, size,
 mtime) are unchanged are reused from the previous cache, so adding one subject re-reads one subject.
+The walk covers the inherited sidecars (root, subject and session folders) and the arguments hold
+the acquisition filters, so both are part of the fingerprint.
+
+Sessions: a session without a required modality is skipped silently when another session of the
+subject has every required modality; a subject where no session has them all gets one problem line.
 """
 
 from __future__ import annotations
@@ -15,23 +20,26 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
 from neuropeft.atomic import write_json
-from neuropeft.bids.checks import check_dwi, check_t1w
+from neuropeft.bids.checks import check_dwi, check_json, check_t1w
 from neuropeft.bids.ids import id_problem
-from neuropeft.bids.layout import DatasetScan, FileStat, Images, SessionFiles, parse_run_policy, scan_dataset, select_images, sidecar
+from neuropeft.bids.layout import (
+    KINDS, DatasetScan, FileStat, Filters, Images, SessionFiles, parse_filters, parse_run_policy, scan_dataset, select_images, sidecar,
+)
 from neuropeft.bids.participants import read_participants, target_kind
 from neuropeft.bids.problems import Problem, format_problems
 from neuropeft.errors import NeuropeftError
 
 __all__ = ["Cohort", "Problem", "format_problems", "load_cohort", "ROW_COLUMNS", "EXCLUDED_COLUMNS"]
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 MODALITIES = ("dwi", "t1w")
-ROW_COLUMNS = ["participant_id", "session", "key", "stem", "t1w", "dwi", "bval", "bvec", "target", "site"]
+#: the JSON sidecar columns hold every applicable sidecar, root first, joined by ";" (later ones override)
+ROW_COLUMNS = ["participant_id", "session", "key", "stem", "t1w", "dwi", "bval", "bvec", "t1w_json", "dwi_json", "target", "site"]
 EXCLUDED_COLUMNS = ["participant_id", "session", "reason"]
 
 
@@ -43,6 +51,14 @@ class Cohort:
     problems: list[Problem]
     excluded: pd.DataFrame  # EXCLUDED_COLUMNS; one row per excluded (participant, session)
     target_kind: str  # binary | multiclass | continuous (of the included rows' targets)
+
+    def summary(self) -> str:
+        """``N of M subjects excluded``, plus the excluded sessions of the subjects kept, if any."""
+        kept = set(self.rows.participant_id)
+        subjects = kept | set(self.excluded.participant_id)
+        text = f"{len(subjects - kept)} of {len(subjects)} subjects excluded"
+        sessions = int(self.excluded.participant_id.isin(kept).sum())
+        return text + (f" (and {sessions} session(s) of the subjects kept)" if sessions else "")
 
 
 def _code_signature() -> list[str]:
@@ -83,7 +99,7 @@ class _Validator:
 
     def __init__(self, scan: DatasetScan, previous_checks: dict[str, list[list[str]]]) -> None:
         self.root = scan.root
-        self.stats = {f.rel: f for item in scan.sessions for files in item.files.values() for f in files}
+        self.stats = scan.all_files()
         self.previous = previous_checks
         self.checks: dict[str, list[list[str]]] = {}
 
@@ -101,12 +117,27 @@ class _Validator:
         key = "dwi|" + "|".join(_signature(self.stats.get(r)) + f"@{r}" for r in (rel, bval, bvec))
         return self.cached(key, lambda: check_dwi(self.root / rel, self.root / bval, self.root / bvec))
 
+    def json(self, rels: list[str]) -> list[Problem]:
+        return [p for rel in rels for p in self.cached("json|" + _signature(self.stats.get(rel)), lambda: check_json(self.root / rel))]
+
+
+def _label(modality: str) -> str:
+    return {"t1w": "T1w", "dwi": "DWI"}[modality]
+
+
+def _filter_note(modality: str, images: Images, filters: Filters) -> str:
+    """`` matching bids_filters.dwi {...} (found: acq-x)`` when the filters left nothing, else ""."""
+    if modality not in images.found:
+        return ""
+    found = ", ".join(label or "no acq-/dir- entity" for label in images.found[modality])
+    return f" matching bids_filters.{modality} {filters[modality]} (found: {found})"
+
 
 def _check_session(
-    item: SessionFiles, key: str, stem: str, arguments: dict[str, Any], listed: set[str], validator: _Validator
-) -> tuple[list[Problem], Images]:
-    """The problems of one (subject, session) folder and the images chosen in it."""
-    root, modalities = validator.root, arguments["modalities"]
+    item: SessionFiles, images: Images, key: str, arguments: dict[str, Any], listed: set[str], validator: _Validator
+) -> list[Problem]:
+    """The problems of one (subject, session) folder, whose images are chosen."""
+    root, modalities, stem = validator.root, arguments["modalities"], key.replace("/", "_")
     found: list[Problem] = []
     for value, prefix, path in ((item.subject, "sub", item.subject), (item.session, "ses", key)):
         reason = id_problem(value, prefix) if value else None
@@ -114,24 +145,61 @@ def _check_session(
             found.append(Problem(str(root / path), reason))
     if item.subject not in listed:
         found.append(Problem(key, f"has images but no row in participants.tsv; add a row for {item.subject} (with its target) or remove the folder"))
-    images = select_images(item, arguments["run_policy"])
     found += [Problem(str(root / rel), message) for rel, message in images.problems]
     if "t1w" in modalities:
         if images.t1w:
-            found += validator.t1w(images.t1w)
+            found += validator.t1w(images.t1w) + validator.json(images.json["t1w"])
         else:
-            found.append(Problem(key, f"has no T1w image (expected {key}/anat/{stem}_T1w.nii.gz); add it or remove 't1w' from modalities"))
+            note = _filter_note("t1w", images, arguments["bids_filters"])
+            found.append(Problem(key, f"has no T1w image{note} (expected {key}/anat/{stem}_T1w.nii.gz); add it or remove 't1w' from modalities"))
     if "dwi" in modalities:
         if images.dwi:
             found += validator.dwi(images.dwi, images.bval or sidecar(images.dwi, ".bval"), images.bvec or sidecar(images.dwi, ".bvec"))
+            found += validator.json(images.json["dwi"])
         else:
-            found.append(Problem(key, f"has no DWI (expected {key}/dwi/{stem}_dwi.nii.gz with .bval and .bvec); add it or remove 'dwi' from modalities"))
-    return found, images
+            note = _filter_note("dwi", images, arguments["bids_filters"])
+            found.append(Problem(key, f"has no DWI{note} (expected {key}/dwi/{stem}_dwi.nii.gz with .bval and .bvec); add it or remove 'dwi' from modalities"))
+    return found
+
+
+def _refuse_ambiguous(selected: list[tuple[SessionFiles, Images]], modalities: list[str]) -> None:
+    """One line naming the acquisitions to choose from when a session has several of a needed modality."""
+    for modality in modalities:
+        where = [(item, images.ambiguous[modality]) for item, images in selected if modality in images.ambiguous]
+        if not where:
+            continue
+        choices = sorted({label for _, labels in where for label in labels})
+        first = where[0][0]
+        example = next(label for label in choices if label).split("_")[0].replace("-", ": ", 1)
+        raise NeuropeftError(
+            f"{len(where)} (subject, session) have several {_label(modality)} acquisitions (e.g. {first.subject}"
+            f"{'/' + first.session if first.session else ''}); choices: {', '.join(label or '(no acq-/dir- entity)' for label in choices)}; "
+            f"choose one with bids_filters, e.g. bids_filters: {{{modality}: {{{example}}}}} (null selects files without that entity)"
+        )
+
+
+def _no_complete_session(subject: str, selected: list[tuple[SessionFiles, Images]], modalities: list[str]) -> str:
+    """Why no session of a subject (with sessions) has every required modality."""
+    where = {m: [item.session for item, images in selected if m in images.present] for m in modalities}
+    missing = [_label(m) for m in modalities if not where[m]]
+    sessions = ", ".join(item.session for item, _ in selected)
+    if missing:
+        return f"has no {' and no '.join(missing)} in any session ({sessions}); add it or remove it from modalities"
+    spread = "; ".join(f"{_label(m)} in {', '.join(where[m])}" for m in modalities)
+    return f"has no session with {' and '.join(_label(m) for m in modalities)} together ({spread}); a row needs them all in one session, or fewer modalities"
+
+
+def _row(item: SessionFiles, images: Images, key: str, root: Path, participants: Any) -> dict[str, str]:
+    path = lambda rel: str(root / rel) if rel else ""  # noqa: E731
+    paths = {name: path(getattr(images, name)) for name in ("t1w", "dwi", "bval", "bvec")}
+    jsons = {f"{m}_json": ";".join(path(rel) for rel in images.json.get(m, [])) for m in KINDS}
+    return {"participant_id": item.subject, "session": item.session, "key": key, "stem": key.replace("/", "_"), **paths,
+            **jsons, "target": participants.targets[item.subject], "site": participants.sites[item.subject]}
 
 
 def _validate(scan: DatasetScan, arguments: dict[str, Any], previous_checks: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Validate the dataset; returns (result as plain data, header-check cache)."""
-    root = scan.root
+    root, modalities = scan.root, arguments["modalities"]
     participants = read_participants(root / "participants.tsv", arguments["target"], arguments["site_column"])
     validator = _Validator(scan, previous_checks)
     problems: list[Problem] = []
@@ -139,21 +207,31 @@ def _validate(scan: DatasetScan, arguments: dict[str, Any], previous_checks: dic
     for pid, message in participants.problems:
         problems.append(Problem(pid, message))
         subject_reasons[pid].append(message)
-    rows, excluded = [], []
-    folders = {item.subject for item in scan.sessions}
+    by_subject: dict[str, list[tuple[SessionFiles, Images]]] = defaultdict(list)
     for item in scan.sessions:
-        key = item.subject + (f"/{item.session}" if item.session else "")
-        stem = key.replace("/", "_")
-        found, images = _check_session(item, key, stem, arguments, participants.listed, validator)
-        problems += found
-        reasons = subject_reasons.get(item.subject, []) + [_reason(p, root) for p in found]
-        if reasons:
-            excluded.append([item.subject, item.session, " | ".join(reasons)])
-            continue
-        paths = {name: str(root / getattr(images, name)) if getattr(images, name) else "" for name in ("t1w", "dwi", "bval", "bvec")}
-        rows.append({"participant_id": item.subject, "session": item.session, "key": key, "stem": stem, **paths,
-                     "target": participants.targets[item.subject], "site": participants.sites[item.subject]})
-    for pid in sorted(participants.listed - folders):
+        by_subject[item.subject].append((item, select_images(item, arguments["run_policy"], arguments["bids_filters"])))
+    _refuse_ambiguous([pair for pairs in by_subject.values() for pair in pairs], modalities)
+    rows, excluded = [], []
+    for subject, selected in by_subject.items():
+        if any(item.session for item, _ in selected):  # sessions lacking a modality are skipped silently
+            complete = [(item, images) for item, images in selected
+                        if set(modalities) <= images.present or id_problem(item.session, "ses")]  # a bad label is reported
+            if not complete:
+                message = _no_complete_session(subject, selected, modalities)
+                problems.append(Problem(subject, message))
+                excluded.append([subject, "", " | ".join(subject_reasons.get(subject, []) + [message])])
+                continue
+            selected = complete
+        for item, images in selected:
+            key = item.subject + (f"/{item.session}" if item.session else "")
+            found = _check_session(item, images, key, arguments, participants.listed, validator)
+            problems += found
+            reasons = subject_reasons.get(item.subject, []) + [_reason(p, root) for p in found]
+            if reasons:
+                excluded.append([item.subject, item.session, " | ".join(reasons)])
+            else:
+                rows.append(_row(item, images, key, root, participants))
+    for pid in sorted(participants.listed - set(by_subject)):
         reasons = list(subject_reasons.get(pid, []))
         if pid in participants.targets:
             message = f"is in participants.tsv but has no folder {pid}/ in the dataset; add its images or remove the row"
@@ -186,6 +264,7 @@ def load_cohort(
     modalities: Sequence[str],
     site_column: str = "site",
     run_policy: str = "last",
+    bids_filters: Mapping[str, Any] | None = None,
 ) -> Cohort:
     """Index and validate ``bids_dir`` (cached in ``cache_dir``); see the module docstring.
 
@@ -203,6 +282,7 @@ def load_cohort(
         "modalities": sorted(set(modalities)),
         "site_column": site_column,
         "run_policy": parse_run_policy(run_policy),
+        "bids_filters": parse_filters(bids_filters),
     }
     scan = scan_dataset(root)
     fingerprint = _fingerprint(scan, arguments)
