@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from neuropeft.cli import main as cli_main
+from neuropeft.errors import NeuropeftError
 from neuropeft.preproc.bvecs import bvecs_to_voxel, bvecs_to_world, reorient_dwi_to_ras, voxel_to_bvecs
 from neuropeft.preproc.tensor import TensorSettings, fit_tensor
 
@@ -198,3 +199,40 @@ def test_empty_brain_mask_is_refused_without_output(tmp_path: Path, capsys: pyte
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "mask.nii.gz: the brain mask is empty" in err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def _single_shell_b2000(tmp_path: Path) -> Path:
+    """The phantom's b=0 and b=1000 volumes, relabelled as a single-shell b=2000 scan (fitted D halves; FA unchanged)."""
+    ph = make_phantom(_oblique_affine())
+    keep = ph["bvals"] <= 1000
+    data = np.asarray(ph["img"].dataobj)[..., keep]
+    nib.save(nib.Nifti1Image(data, ph["img"].affine), tmp_path / "dwi.nii.gz")
+    np.savetxt(tmp_path / "dwi.bval", np.where(ph["bvals"][keep] > 0, 2000.0, 0.0)[None], fmt="%g")
+    np.savetxt(tmp_path / "dwi.bvec", ph["bvecs"][keep].T, fmt="%.6f")
+    nib.save(nib.Nifti1Image(np.ones(SHAPE, np.uint8), ph["img"].affine), tmp_path / "mask.nii.gz")
+    return tmp_path
+
+
+def test_single_shell_above_max_bval_is_fitted_with_a_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _single_shell_b2000(tmp_path)
+    argv = ["fit-tensor", "--dwi", str(folder / "dwi.nii.gz"), "--bval", str(folder / "dwi.bval"),
+            "--bvec", str(folder / "dwi.bvec"), "--mask", str(folder / "mask.nii.gz"), "--out-prefix", str(folder / "out" / "sub-001")]
+    assert cli_main(argv) == 0
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "warning" in err and "b=2000" in err
+    sidecar = json.loads((folder / "out" / "sub-001_FA.json").read_text())
+    assert sidecar["volumes_fitted"] == 33 and len(sidecar["warnings"]) == 1 and "b <= 1500" in sidecar["warnings"][0]
+    wm = make_phantom(_oblique_affine())["wm"]
+    fa = nib.load(folder / "out" / "sub-001_FA.nii.gz").get_fdata()
+    md = nib.load(folder / "out" / "sub-001_MD.nii.gz").get_fdata()
+    assert np.abs(fa[wm] - _fa(EVALS_WM)).max() < 1e-3
+    assert np.allclose(md[wm], EVALS_WM.mean() / 2, rtol=1e-3)  # the b=1000 signal read as b=2000
+
+
+def test_a_low_shell_with_too_few_directions_still_fails(tmp_path: Path) -> None:
+    ph = make_phantom(_oblique_affine())
+    bvals = ph["bvals"].copy()
+    bvals[8:33] = 3000.0  # 5 directions left at b=1000, the rest above max_bval
+    with pytest.raises(NeuropeftError, match="5 diffusion-weighted"):
+        fit_tensor(np.asarray(ph["img"].dataobj), bvals, ph["bvecs"], np.ones(SHAPE, bool), TensorSettings())
+    assert fit_tensor(np.asarray(ph["img"].dataobj), ph["bvals"], ph["bvecs"], np.ones(SHAPE, bool), TensorSettings()).warnings == []

@@ -1,5 +1,10 @@
 """``neuropeft fit-tensor``: diffusion tensor fit (dipy) in native space inside the brain mask.
 
+Volumes with b above ``max_bval`` are dropped (the tensor model holds at low b). When no
+diffusion-weighted volume is left but the scan has a shell above ``max_bval`` (e.g. a single-shell
+b=2000 acquisition), the lowest such shell (b within ``SHELL_TOLERANCE`` of its smallest b) is
+fitted instead and a warning is printed and recorded in every sidecar (``warnings``).
+
 Writes ``<prefix>_FA``, ``_MD``, ``_AD``, ``_RD`` (.nii.gz, float32, NaN -> 0, FA clipped to [0, 1];
 diffusivities in mm^2/s when b-values are in s/mm^2) and ``<prefix>_colorFA.nii.gz`` (X, Y, Z, 3:
 FA times the absolute principal eigenvector in RAS world axes, red = left-right, green =
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -22,6 +28,8 @@ from neuropeft.settings import add_settings_argument, parse_settings
 
 FIT_METHODS = ("WLS", "OLS", "NLLS", "RESTORE")
 STEP = "fit-tensor"
+#: b-values (s/mm^2) this close to a shell's smallest b-value belong to that shell
+SHELL_TOLERANCE = 100.0
 
 
 @dataclasses.dataclass
@@ -30,7 +38,8 @@ class TensorSettings:
 
     #: dipy tensor fit method: WLS (weighted least squares), OLS, NLLS (non-linear) or RESTORE (robust to outliers)
     fit_method: str = "WLS"
-    #: volumes with b above this (s/mm^2) are dropped before fitting (the tensor model holds at low b)
+    #: volumes with b above this (s/mm^2) are dropped before fitting (the tensor model holds at low b); with no
+    #: diffusion-weighted volume left, the lowest shell above it is fitted with a warning
     max_bval: float = 1500.0
     #: volumes with b at or below this (s/mm^2) count as b=0
     b0_threshold: float = 50.0
@@ -59,19 +68,32 @@ class TensorMaps:
     evec: np.ndarray
     kept_volumes: int
     sigma: float | None
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
 
-def select_volumes(bvals: np.ndarray, settings: TensorSettings, source: str) -> np.ndarray:
-    """Boolean mask of the volumes kept for fitting (b <= ``max_bval``); needs b=0 and 6+ directions."""
+def select_volumes(bvals: np.ndarray, settings: TensorSettings, source: str) -> tuple[np.ndarray, list[str]]:
+    """The volumes kept for fitting (b <= ``max_bval``, else the lowest shell above it) and any warning.
+
+    Needs a b=0 volume and 6+ diffusion directions.
+    """
+    b0 = bvals <= settings.b0_threshold
     keep = bvals <= settings.max_bval
-    n_b0 = int(np.sum(bvals[keep] <= settings.b0_threshold))
-    n_dw = int(np.sum(keep)) - n_b0
+    warnings = []
+    weighted = bvals[~b0]
+    if weighted.size and not np.any(keep & ~b0):
+        shell = b0 | ((bvals > settings.b0_threshold) & (bvals <= weighted.min() + SHELL_TOLERANCE))
+        keep = shell
+        warnings.append(
+            f"no diffusion-weighted volume with b <= {settings.max_bval:g}; fitted the lowest shell "
+            f"(b={weighted.min():g}, {int(np.sum(shell & ~b0))} volumes): FA/MD are biased at high b"
+        )
+    n_b0, n_dw = int(np.sum(keep & b0)), int(np.sum(keep & ~b0))
     if n_b0 == 0 or n_dw < 6:
         raise NeuropeftError(
-            f"{source}: {n_b0} b=0 and {n_dw} diffusion-weighted volume(s) with b <= {settings.max_bval}; "
+            f"{source}: {n_b0} b=0 and {n_dw} diffusion-weighted volume(s) with b <= {settings.max_bval:g}; "
             "the tensor needs a b=0 volume and at least 6 directions (raise tensor.max_bval?)"
         )
-    return keep
+    return keep, warnings
 
 
 def estimate_noise_sigma(data: np.ndarray, b0: np.ndarray, coils: int) -> float:
@@ -86,7 +108,7 @@ def fit_tensor(data: np.ndarray, bvals: np.ndarray, bvecs: np.ndarray, mask: np.
     from dipy.core.gradients import gradient_table
     from dipy.reconst.dti import TensorModel
 
-    keep = select_volumes(bvals, settings, source)
+    keep, warnings = select_volumes(bvals, settings, source)
     data = data[..., keep]
     gtab = gradient_table(bvals[keep], bvecs=bvecs[keep], b0_threshold=settings.b0_threshold)
     sigma = None
@@ -107,6 +129,7 @@ def fit_tensor(data: np.ndarray, bvals: np.ndarray, bvecs: np.ndarray, mask: np.
         evec=clean(fit.evecs[..., :, 0]),
         kept_volumes=int(keep.sum()),
         sigma=sigma,
+        warnings=warnings,
     )
 
 
@@ -130,11 +153,14 @@ def run(dwi_path: Path, bval_path: Path, bvec_path: Path, mask_path: Path, prefi
     if not mask.any():
         raise NeuropeftError(f"{mask_path}: the brain mask is empty; check the skull-stripping output")
     maps = fit_tensor(np.asarray(dwi.dataobj, dtype=np.float32), bvals, bvecs, mask, settings, str(dwi_path))
+    for warning in maps.warnings:
+        print(f"neuropeft {STEP}: warning: {dwi_path}: {warning}", file=sys.stderr)
     extra = {
         "inputs": {"dwi": str(dwi_path), "bval": str(bval_path), "bvec": str(bvec_path), "mask": str(mask_path)},
         "volumes_fitted": maps.kept_volumes,
         "volumes_total": int(dwi.shape[3]),
         "restore_sigma": maps.sigma,
+        "warnings": maps.warnings,
     }
     outputs = {"FA": maps.fa, "MD": maps.md, "AD": maps.ad, "RD": maps.rd, "colorFA": color_fa(maps, dwi.affine)}
     for name, array in outputs.items():
