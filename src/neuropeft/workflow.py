@@ -73,6 +73,7 @@ def subject_table(config: dict[str, Any], cache_dir: str | Path) -> tuple[list[d
             for sub in demo_subjects(int(config["demo"]["n_subjects"]))
         ]
         return records, resolve_task(config, DEMO_TARGET_KINDS[config["target"]])
+    from neuropeft.atomic import write_tsv
     from neuropeft.bids.index import format_problems, load_cohort
 
     cohort = load_cohort(
@@ -82,15 +83,19 @@ def subject_table(config: dict[str, Any], cache_dir: str | Path) -> tuple[list[d
         modalities=list(config["modalities"]),
         site_column=config["site_column"],
         run_policy=config["run_policy"],
+        bids_filters=config["bids_filters"],
     )
+    if cohort.problems and config["on_invalid"] == "stop":
+        raise NeuropeftError(
+            f"{len(cohort.problems)} problem(s) in {config['bids_dir']}; fix them or set "
+            f"on_invalid: exclude to run without those subjects:\n{format_problems(cohort.problems)}"
+        )
+    excluded = Path(cache_dir).parent / "excluded.tsv"
+    if cohort.rows.empty:  # stop before planning jobs on nobody; excluded.tsv is written here, as no rule will run
+        write_tsv(cohort.excluded, excluded)
+        raise NeuropeftError(f"no subject left in {config['bids_dir']}: {cohort.summary()}; the reasons are in {excluded}")
     if cohort.problems:
-        message = format_problems(cohort.problems)
-        if config["on_invalid"] == "stop":
-            raise NeuropeftError(
-                f"{len(cohort.problems)} problem(s) in {config['bids_dir']}; fix them or set "
-                f"on_invalid: exclude to run without those subjects:\n{message}"
-            )
-        print(f"neuropeft: excluding subjects with problems (see results/cohort/excluded.tsv):\n{message}")
+        print(f"neuropeft: {cohort.summary()} (reasons in {excluded}):\n{format_problems(cohort.problems)}")
     columns = ["participant_id", "session", "key", "stem", "t1w", "dwi", "bval", "bvec"]
     records = [{c: str(row[c]) for c in columns} for _, row in cohort.rows.iterrows()]
     return records, resolve_task(config, cohort.target_kind)

@@ -58,7 +58,11 @@ class Bids:
         folder = self.folder(sub, ses) / "dwi"
         write_table(folder / f"{stem}_dwi.bval", [BVALS[:volumes]])
         write_table(folder / f"{stem}_dwi.bvec", BVECS[:, :volumes])
-        return write_nifti(folder / f"{stem}_dwi.nii.gz", (4, 4, 4, volumes))
+        return self.dwi_image(sub, ses, entities, volumes)
+
+    def dwi_image(self, sub: str, ses: str = "", entities: str = "", volumes: int = 7) -> Path:
+        """The DWI NIfTI alone (its gradient table inherited from a folder above)."""
+        return write_nifti(self.folder(sub, ses) / "dwi" / f"{self.stem(sub, ses, entities)}_dwi.nii.gz", (4, 4, 4, volumes))
 
     def subject(self, sub: str, ses: str = "") -> None:
         self.t1w(sub, ses)
@@ -66,3 +70,48 @@ class Bids:
 
     def path(self, rel: str) -> Path:
         return self.root / rel
+
+
+def touch(path: Path) -> Path:
+    """A 0-byte file (for the files validation never reads)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    return path
+
+
+def with_participants(root: Path, n: int) -> tuple[Bids, list[str]]:
+    """A dataset folder with participants.tsv of ``n`` subjects sub-01.. (diagnosis 0/1, site A/B)."""
+    bids = Bids(root)
+    subjects = [f"sub-{i:02d}" for i in range(1, n + 1)]
+    bids.participants([{"participant_id": s, "diagnosis": i % 2, "age": 40 + i, "site": "AB"[i % 2]} for i, s in enumerate(subjects)])
+    (root / "dataset_description.json").write_text('{"Name": "fixture", "BIDSVersion": "1.8.0"}\n')
+    return bids, subjects
+
+
+def ds114_like(root: Path, n: int = 3) -> Bids:
+    """Like bids-examples ds114: sessions ses-test and ses-retest, one dwi.bval/dwi.bvec at the root for
+    every DWI, 0-byte functional runs, and derivatives/, sourcedata/ and code/ holding 0-byte images that
+    must not be read. T1w and DWI are tiny real NIfTIs: validation reads their headers."""
+    bids, subjects = with_participants(root, n)
+    write_table(root / "dwi.bval", [BVALS])
+    write_table(root / "dwi.bvec", BVECS)
+    touch(root / "task-fingerfootlips_bold.json")
+    for sub in subjects:
+        for ses in ("ses-test", "ses-retest"):
+            bids.t1w(sub, ses)
+            bids.dwi_image(sub, ses)
+            touch(bids.folder(sub, ses) / "func" / f"{sub}_{ses}_task-fingerfootlips_bold.nii.gz")
+    for folder in ("derivatives/freesurfer", "sourcedata", "code"):
+        touch(root / folder / "sub-01" / "ses-test" / "anat" / "sub-01_ses-test_T1w.nii.gz")
+        touch(root / folder / "dwi.bval")
+    return bids
+
+
+def ds000117_like(root: Path, n: int = 3) -> Bids:
+    """Like ds000117: T1w (acq-mprage) and DWI only in ses-mri; ses-meg holds only 0-byte meg/ files."""
+    bids, subjects = with_participants(root, n)
+    for sub in subjects:
+        bids.t1w(sub, "ses-mri", "acq-mprage")
+        bids.dwi(sub, "ses-mri")
+        touch(bids.folder(sub, "ses-meg") / "meg" / f"{sub}_ses-meg_task-facerecognition_run-01_meg.fif")
+    return bids

@@ -15,6 +15,7 @@ rule validate_cohort:
         modalities=" ".join(config["modalities"]),
         site=config["site_column"],
         run_policy=config["run_policy"],
+        filters=settings_json(config["bids_filters"]),
         on_invalid=config["on_invalid"],
     benchmark:
         "{root}/benchmarks/validate_cohort.tsv"
@@ -22,5 +23,6 @@ rule validate_cohort:
         "{root}/logs/validate_cohort.log",
     shell:
         "{NP} validate --bids-dir {params.bids} --target {params.target} --modalities {params.modalities}"
-        " --site-column {params.site} --run-policy {params.run_policy} --on-invalid {params.on_invalid}"
+        " --site-column {params.site} --run-policy {params.run_policy} --bids-filters {params.filters:q}"
+        " --on-invalid {params.on_invalid}"
         " --out-cohort {output.cohort} --out-excluded {output.excluded} 2> {log}"

@@ -178,13 +178,17 @@ def _refuse_ambiguous(selected: list[tuple[SessionFiles, Images]], modalities: l
         )
 
 
-def _no_complete_session(subject: str, selected: list[tuple[SessionFiles, Images]], modalities: list[str]) -> str:
+def _no_complete_session(selected: list[tuple[SessionFiles, Images]], modalities: list[str], filters: Filters) -> str:
     """Why no session of a subject (with sessions) has every required modality."""
     where = {m: [item.session for item, images in selected if m in images.present] for m in modalities}
-    missing = [_label(m) for m in modalities if not where[m]]
     sessions = ", ".join(item.session for item, _ in selected)
+    missing = [m for m in modalities if not where[m]]
     if missing:
-        return f"has no {' and no '.join(missing)} in any session ({sessions}); add it or remove it from modalities"
+        found = {m: sorted({a for _, images in selected for a in images.found.get(m, [])}) for m in missing}
+        what = " and no ".join(_label(m) + (f" matching bids_filters.{m} {filters[m]}" if found[m] else "") for m in missing)
+        seen = "; ".join(f"found {_label(m)}: {', '.join(a or 'no acq-/dir- entity' for a in found[m])}" for m in missing if found[m])
+        fix = "change bids_filters, add it" if seen else "add it"
+        return f"has no {what} in any session ({sessions}{'; ' + seen if seen else ''}); {fix} or remove it from modalities"
     spread = "; ".join(f"{_label(m)} in {', '.join(where[m])}" for m in modalities)
     return f"has no session with {' and '.join(_label(m) for m in modalities)} together ({spread}); a row needs them all in one session, or fewer modalities"
 
@@ -217,7 +221,7 @@ def _validate(scan: DatasetScan, arguments: dict[str, Any], previous_checks: dic
             complete = [(item, images) for item, images in selected
                         if set(modalities) <= images.present or id_problem(item.session, "ses")]  # a bad label is reported
             if not complete:
-                message = _no_complete_session(subject, selected, modalities)
+                message = _no_complete_session(selected, modalities, arguments["bids_filters"])
                 problems.append(Problem(subject, message))
                 excluded.append([subject, "", " | ".join(subject_reasons.get(subject, []) + [message])])
                 continue
