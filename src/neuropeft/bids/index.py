@@ -30,7 +30,7 @@ from neuropeft.bids.ids import id_problem
 from neuropeft.bids.layout import (
     KINDS, DatasetScan, FileStat, Filters, Images, SessionFiles, parse_filters, parse_run_policy, scan_dataset, select_images, sidecar,
 )
-from neuropeft.bids.participants import read_participants, target_kind
+from neuropeft.bids.participants import Participants, read_participants, target_kind
 from neuropeft.bids.problems import Problem, format_problems
 from neuropeft.errors import NeuropeftError
 
@@ -121,6 +121,10 @@ class _Validator:
         return [p for rel in rels for p in self.cached("json|" + _signature(self.stats.get(rel)), lambda: check_json(self.root / rel))]
 
 
+#: how an acquisition without acq-/dir-/... entities is named in messages
+_NO_ENTITY = "no acq-/dir- entity"
+
+
 def _label(modality: str) -> str:
     return {"t1w": "T1w", "dwi": "DWI"}[modality]
 
@@ -129,7 +133,7 @@ def _filter_note(modality: str, images: Images, filters: Filters) -> str:
     """`` matching bids_filters.dwi {...} (found: acq-x)`` when the filters left nothing, else ""."""
     if modality not in images.found:
         return ""
-    found = ", ".join(label or "no acq-/dir- entity" for label in images.found[modality])
+    found = ", ".join(label or _NO_ENTITY for label in images.found[modality])
     return f" matching bids_filters.{modality} {filters[modality]} (found: {found})"
 
 
@@ -173,7 +177,7 @@ def _refuse_ambiguous(selected: list[tuple[SessionFiles, Images]], modalities: l
         example = next(label for label in choices if label).split("_")[0].replace("-", ": ", 1)
         raise NeuropeftError(
             f"{len(where)} (subject, session) have several {_label(modality)} acquisitions (e.g. {first.subject}"
-            f"{'/' + first.session if first.session else ''}); choices: {', '.join(label or '(no acq-/dir- entity)' for label in choices)}; "
+            f"{'/' + first.session if first.session else ''}); choices: {', '.join(label or f'({_NO_ENTITY})' for label in choices)}; "
             f"choose one with bids_filters, e.g. bids_filters: {{{modality}: {{{example}}}}} (null selects files without that entity)"
         )
 
@@ -186,17 +190,17 @@ def _no_complete_session(selected: list[tuple[SessionFiles, Images]], modalities
     if missing:
         found = {m: sorted({a for _, images in selected for a in images.found.get(m, [])}) for m in missing}
         what = " and no ".join(_label(m) + (f" matching bids_filters.{m} {filters[m]}" if found[m] else "") for m in missing)
-        seen = "; ".join(f"found {_label(m)}: {', '.join(a or 'no acq-/dir- entity' for a in found[m])}" for m in missing if found[m])
+        seen = "; ".join(f"found {_label(m)}: {', '.join(a or _NO_ENTITY for a in found[m])}" for m in missing if found[m])
         fix = "change bids_filters, add it" if seen else "add it"
         return f"has no {what} in any session ({sessions}{'; ' + seen if seen else ''}); {fix} or remove it from modalities"
     spread = "; ".join(f"{_label(m)} in {', '.join(where[m])}" for m in modalities)
     return f"has no session with {' and '.join(_label(m) for m in modalities)} together ({spread}); a row needs them all in one session, or fewer modalities"
 
 
-def _row(item: SessionFiles, images: Images, key: str, root: Path, participants: Any) -> dict[str, str]:
-    path = lambda rel: str(root / rel) if rel else ""  # noqa: E731
-    paths = {name: path(getattr(images, name)) for name in ("t1w", "dwi", "bval", "bvec")}
-    jsons = {f"{m}_json": ";".join(path(rel) for rel in images.json.get(m, [])) for m in KINDS}
+def _row(item: SessionFiles, images: Images, key: str, root: Path, participants: Participants) -> dict[str, str]:
+    """The cohort table row of a valid (subject, session): absolute paths ("" when absent)."""
+    paths = {name: str(root / getattr(images, name)) if getattr(images, name) else "" for name in ("t1w", "dwi", "bval", "bvec")}
+    jsons = {f"{m}_json": ";".join(str(root / rel) for rel in images.json.get(m, [])) for m in KINDS}
     return {"participant_id": item.subject, "session": item.session, "key": key, "stem": key.replace("/", "_"), **paths,
             **jsons, "target": participants.targets[item.subject], "site": participants.sites[item.subject]}
 

@@ -36,6 +36,8 @@ SIDECARS = (".bval", ".bvec", ".json")
 _ENDINGS = (".nii.gz", ".nii") + SIDECARS
 #: modality -> (datatype folder, file suffix)
 KINDS = {"t1w": ("anat", "T1w"), "dwi": ("dwi", "dwi")}
+#: modality -> the sidecars resolved for its image
+_MODALITY_SIDECARS = {"t1w": (".json",), "dwi": SIDECARS}
 _DATATYPES = tuple(datatype for datatype, _ in KINDS.values())
 #: entities that do not tell acquisitions apart (``run-`` is chosen by the run policy)
 _NOT_ACQUISITION = ("sub", "ses", "run")
@@ -288,9 +290,7 @@ def _candidates(item: SessionFiles, datatype: str, suffix: str, images: Images) 
 def _add_sidecars(item: SessionFiles, modality: str, chosen: str, images: Images) -> None:
     """Resolve the chosen image's inherited sidecars into ``images``."""
     files = item.above + item.files.get(KINDS[modality][0], [])
-    for extension in SIDECARS:
-        if modality == "t1w" and extension != ".json":
-            continue
+    for extension in _MODALITY_SIDECARS[modality]:
         found, problems = inherited(chosen, extension, files)
         images.problems += problems
         if extension == ".json":
