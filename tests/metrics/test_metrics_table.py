@@ -120,3 +120,14 @@ def test_markdown_lists_the_subjects_left_out(summaries, tmp_path: Path) -> None
     assert "No subject was left out." in out_md.read_text()
     failures.write_text("participant_id\treason\n")
     assert cli_main(argv) == 1
+
+
+def test_markdown_lists_the_subjects_the_qc_left_out(summaries, tmp_path: Path) -> None:
+    qc_excluded = tmp_path / "qc_excluded.tsv"
+    qc_excluded.write_text("participant_id\tsession\tstem\tstep\treason\nsub-05\tn/a\tsub-05\tqc\tt1w: dice_template 0.850 < 0.9\n")
+    out_md = tmp_path / "comparison.md"
+    argv = ["compare", "--summaries", str(summaries["lora"]), "--runs-glob", str(summaries["root"] / "models" / "lora" / "fold-*" / "run.json"),
+            "--out-tsv", str(tmp_path / "c.tsv"), "--out-md", str(out_md), "--qc-excluded", str(qc_excluded)]
+    assert cli_main(argv) == 0
+    text = out_md.read_text()
+    assert "## Subjects left out (1)" in text and "| sub-05 | n/a | QC limits | t1w: dice_template 0.850 < 0.9 |" in text

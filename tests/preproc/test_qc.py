@@ -1,4 +1,4 @@
-"""qc-image writes a real figure; qc-table computes its columns and flags planted outliers."""
+"""qc-image writes a real figure; qc-table flags subjects outside the QC limits and lists those it leaves out."""
 
 from __future__ import annotations
 
@@ -12,13 +12,7 @@ import pandas as pd
 import pytest
 
 from neuropeft.cli import main as cli_main
-from neuropeft.preproc.resample import model_grid, resample_to_grid
-from neuropeft.preproc.template import template_brain_mask, template_tissue, template_t1w
-
-
-def _ball(shape: tuple[int, int, int], radius: float) -> np.ndarray:
-    grid = np.indices(shape) - (np.asarray(shape) - 1)[:, None, None, None] / 2
-    return (np.sqrt((grid**2).sum(axis=0)) <= radius).astype(np.uint8)
+from neuropeft.preproc.template import template_brain_mask, template_t1w
 
 
 def test_qc_image_with_mask_and_template_edges(tmp_path: Path) -> None:
@@ -48,56 +42,80 @@ def test_qc_image_colour_fa(tmp_path: Path) -> None:
     assert cli_main(["qc-image", "--image", str(tmp_path / "cfa.nii.gz"), "--out", str(out), "--rgb", "--mask", str(tmp_path / "none.nii.gz")]) == 1
 
 
-@pytest.fixture(scope="module")
-def cohort(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """12 subjects; sub-005 has a huge brain, sub-008 a failed registration, sub-011 low white-matter FA."""
-    root = tmp_path_factory.mktemp("qc")
+def _record(stem: str, modality: str = "dwi", **changes: float) -> dict:
+    """A qc-metrics record of a well-processed subject, with ``changes``."""
+    record = {"stem": stem, "modality": modality, "brain_volume_ml": 1500.0, "registration_nmi": 1.022,
+              "dice_template": 0.945, "coverage": 1.0}
+    if modality == "dwi":
+        record |= {"wm_mean_FA": 0.45, "wm_mean_MD": 0.75e-3, "brain_median_MD": 0.8e-3, "warnings": []}
+    return record | changes
+
+
+@pytest.fixture()
+def cohort(tmp_path: Path) -> dict:
+    """12 DWI subjects (+ T1w rows): sub-005 a huge brain, sub-008 a failed DWI registration, sub-011 a slab,
+    sub-003 low white-matter FA (an outlier, within the limits), sub-012 a b=2000 fit with a warning."""
     spread = np.random.default_rng(1).permutation(np.linspace(-1.5, 1.5, 12))  # deterministic normal-ish variation
-    grid = model_grid(2, [96, 96, 96])
-    template_mask = resample_to_grid(template_brain_mask(2), grid, "nearest") > 0.5
-    wm = resample_to_grid(template_tissue("wm", 2), grid, "continuous") > 0.5
-    subjects = [f"sub-{i:03d}" for i in range(1, 13)]
-    files: dict[str, list[str]] = {"--brain-masks": [], "--registrations": [], "--registered-masks": [], "--model-volumes": []}
-    for i, sub in enumerate(subjects):
-        radius = 30.0 if sub == "sub-005" else 22.0 + 0.3 * spread[i]
-        native = root / f"{sub}_mask.nii.gz"
-        nib.save(nib.Nifti1Image(_ball((64, 64, 64), radius), np.diag([2.0, 2.0, 2.0, 1.0])), native)
-        reg = root / f"{sub}_transforms.json"
-        reg.write_text(json.dumps({"similarity": {"nmi": 1.05 if sub == "sub-008" else 1.30 + 0.01 * spread[i]}}))
-        shift = 8 if sub == "sub-008" else i % 2
-        registered = root / f"{sub}_space-MNI_mask.nii.gz"
-        nib.save(nib.Nifti1Image(np.roll(template_mask, shift, axis=1).astype(np.float32)[..., None], grid.affine), registered)
-        fa = np.where(wm, (0.30 if sub == "sub-011" else 0.45 + 0.005 * spread[i]), 0.1)
-        md = np.where(template_mask, 0.27 + 0.003 * spread[i], 0.0)
-        volume = root / f"{sub}_model.nii.gz"
-        nib.save(nib.Nifti1Image(np.stack([fa, md], axis=-1).astype(np.float32), grid.affine), volume)
-        for key, path in zip(files, (native, reg, registered, volume)):
-            files[key].append(str(path))
-    return {"root": root, "subjects": subjects, "files": files}
+    records = []
+    for i, spread_i in enumerate(spread, start=1):
+        stem = f"sub-{i:03d}" if i != 2 else "sub-002_ses-1"
+        changes = {"brain_volume_ml": 1500.0 + 50 * spread_i, "wm_mean_FA": 0.45 + 0.005 * spread_i}
+        changes |= {5: {"brain_volume_ml": 2600.0}, 8: {"dice_template": 0.85, "registration_nmi": 1.005},
+                    11: {"coverage": 0.6, "brain_volume_ml": 1000.0}, 3: {"wm_mean_FA": 0.38}}.get(i, {})
+        record = _record(stem, **changes)
+        if i == 12:
+            record["warnings"] = ["no diffusion-weighted volume with b <= 1500; fitted the lowest shell (b=2000)"]
+        records += [record, _record(stem, "t1w", brain_volume_ml=record["brain_volume_ml"], coverage=record["coverage"])]
+    paths = []
+    for record in records:
+        path = tmp_path / "metrics" / f"{record['stem']}_{record['modality']}_qc.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(record))
+        paths.append(str(path))
+    return {"paths": paths, "tmp": tmp_path}
 
 
-def test_qc_table_columns_and_planted_outliers(cohort: dict, tmp_path: Path) -> None:
-    out = tmp_path / "qc.tsv"
-    argv = ["qc-table", "--subjects", *cohort["subjects"], "--out", str(out)]
-    for key, paths in cohort["files"].items():
-        argv += [key, *paths]
-    assert cli_main(argv) == 0
-    table = pd.read_csv(out, sep="\t", keep_default_na=False).set_index("participant_id")
-    assert list(table.columns) == ["session", "brain_volume_ml", "registration_nmi", "dice_template",
-                                   "wm_mean_FA", "wm_mean_MD", "outlier", "outlier_reason"]
-    # a 22-voxel-radius ball of 2 mm voxels: 4/3 pi (44 mm)^3 ~ 357 ml
-    assert 330 < table.loc["sub-001", "brain_volume_ml"] < 385
-    assert table.loc["sub-001", "dice_template"] > 0.95 and table.loc["sub-008", "dice_template"] < 0.9
-    assert abs(table.loc["sub-011", "wm_mean_FA"] - 0.30) < 1e-5
-    assert set(table.index[table["outlier"] == 1]) == {"sub-005", "sub-008", "sub-011"}
-    assert "brain_volume_ml" in table.loc["sub-005", "outlier_reason"]
-    assert "registration_nmi" in table.loc["sub-008", "outlier_reason"] and "dice_template" in table.loc["sub-008", "outlier_reason"]
-    assert table.loc["sub-011", "outlier_reason"].startswith("wm_mean_FA z=-")
+def _qc_table(cohort: dict, settings: str = "{}") -> tuple[int, pd.DataFrame, pd.DataFrame]:
+    out, excluded = cohort["tmp"] / "qc.tsv", cohort["tmp"] / "qc_excluded.tsv"
+    code = cli_main(["qc-table", "--metrics", *cohort["paths"], "--out", str(out), "--out-excluded", str(excluded), "--settings", settings])
+    read = lambda path: pd.read_csv(path, sep="\t", keep_default_na=False)  # noqa: E731
+    return code, read(out), read(excluded)
 
 
-def test_qc_table_list_length_mismatch(cohort: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["qc-table", "--subjects", *cohort["subjects"], "--brain-masks", *cohort["files"]["--brain-masks"][:-1],
-            "--out", str(tmp_path / "qc.tsv")]
-    assert cli_main(argv) == 1
-    err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "--brain-masks lists 11 file(s) for 12" in err
+def test_qc_table_flags_subjects_outside_the_limits_and_leaves_them_out(cohort: dict) -> None:
+    code, table, excluded = _qc_table(cohort)
+    assert code == 0
+    assert list(table.columns) == ["participant_id", "session", "stem", "modality", "brain_volume_ml", "registration_nmi",
+                                   "dice_template", "coverage", "wm_mean_FA", "wm_mean_MD", "brain_median_MD", "warnings",
+                                   "flagged", "flag_reason", "outlier", "outlier_reason"]
+    assert len(table) == 24 and set(table["modality"]) == {"dwi", "t1w"}
+    dwi = table[table["modality"] == "dwi"].set_index("stem")
+    assert set(dwi.index[dwi["flagged"] == 1]) == {"sub-005", "sub-008", "sub-011"}
+    assert dwi.loc["sub-005", "flag_reason"] == "brain volume 2600 ml (coverage-corrected) outside 900-2100 ml"
+    assert dwi.loc["sub-008", "flag_reason"] == "dice_template 0.850 < 0.9; registration_nmi 1.005 < 1.01"
+    assert dwi.loc["sub-011", "flag_reason"] == "coverage 0.600 < 0.85"  # 1000 ml / 0.6: a plausible whole brain
+    assert dwi.loc["sub-003", "flagged"] == 0 and dwi.loc["sub-003", "outlier_reason"].startswith("wm_mean_FA z=-")
+    assert "b=2000" in dwi.loc["sub-012", "warnings"] and dwi.loc["sub-012", "flagged"] == 0
+    assert dwi.loc["sub-002_ses-1", "participant_id"] == "sub-002" and dwi.loc["sub-002_ses-1", "session"] == "ses-1"
+    assert excluded.columns.tolist() == ["participant_id", "session", "stem", "step", "reason"]
+    assert excluded["stem"].tolist() == ["sub-005", "sub-008", "sub-011"] and set(excluded["step"]) == {"qc"}
+    # the T1w rows of sub-005 and sub-011 are flagged too (same volume and coverage), and their reasons joined
+    assert excluded.set_index("stem").loc["sub-011", "reason"] == "dwi: coverage 0.600 < 0.85; t1w: coverage 0.600 < 0.85"
+    assert excluded.set_index("stem").loc["sub-008", "reason"] == "dwi: dice_template 0.850 < 0.9; registration_nmi 1.005 < 1.01"
+
+
+def test_qc_table_keeps_flagged_subjects_when_told(cohort: dict) -> None:
+    code, table, excluded = _qc_table(cohort, json.dumps({"on_flag": "keep", "min_coverage": 0.5}))
+    assert code == 0 and excluded.empty
+    assert set(table.loc[table["flagged"] == 1, "stem"]) == {"sub-005", "sub-008"}
+
+
+def test_qc_table_errors_are_one_line(cohort: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["qc-table", "--metrics", *cohort["paths"], "--out", str(cohort["tmp"] / "x.tsv"), "--settings", '{"on_flag": "drop"}']) == 1
+    cohort["paths"].append(cohort["paths"][0])
+    assert cli_main(["qc-table", "--metrics", *cohort["paths"], "--out", str(cohort["tmp"] / "x.tsv")]) == 1
+    assert cli_main(["qc-table", "--metrics", str(cohort["tmp"] / "none.json"), "--out", str(cohort["tmp"] / "x.tsv")]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 3 and "'exclude', 'keep'" in lines[0]
+    assert "sub-001 (dwi): given twice" in lines[1] and "none.json: the QC metrics file does not exist" in lines[2]
+    assert not (cohort["tmp"] / "x.tsv").exists()

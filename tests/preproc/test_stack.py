@@ -91,3 +91,16 @@ def test_failed_subjects_are_left_out(tmp_path: Path) -> None:
     assert np.array_equal(np.load(tmp_path / "a.npy")[1], np.moveaxis(data["sub-001_ses-2"], -1, 0))
     failures.write_text("participant_id\tsession\tstem\tstep\treason\n")  # nobody failed: the missing volume is an error
     assert cli_main(argv) == 1
+
+
+def test_subjects_the_qc_left_out_are_not_stacked(tmp_path: Path) -> None:
+    cohort, paths, data = _cohort(tmp_path)
+    failures, qc_excluded = tmp_path / "failures.tsv", tmp_path / "qc_excluded.tsv"
+    failures.write_text("participant_id\tsession\tstem\tstep\treason\n")
+    qc_excluded.write_text("participant_id\tsession\tstem\tstep\treason\nsub-003\tn/a\tsub-003\tqc\tdwi: coverage 0.600 < 0.85\n")
+    argv = ["stack", "--volumes", *map(str, paths), "--cohort", str(cohort), "--target", "diagnosis", "--failures", str(failures),
+            "--qc-excluded", str(qc_excluded), "--out-array", str(tmp_path / "a.npy"), "--out-index", str(tmp_path / "a.tsv")]
+    assert cli_main(argv) == 0  # the left-out subject's volume is passed and ignored
+    index = pd.read_csv(tmp_path / "a.tsv", sep="\t", dtype=str, keep_default_na=False)
+    assert index["participant_id"].tolist() == ["sub-001", "sub-001"] and index["row"].tolist() == ["0", "1"]
+    assert np.array_equal(np.load(tmp_path / "a.npy")[0], np.moveaxis(data["sub-001_ses-1"], -1, 0))

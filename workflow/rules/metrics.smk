@@ -50,6 +50,7 @@ rule compare_experiments:
         runs=expand(f"{RESULTS}/models/{{experiment}}/fold-{{fold}}/run.json", experiment=EXPERIMENTS, fold=FOLDS),
         excluded=f"{RESULTS}/cohort/excluded.tsv",
         failures=f"{RESULTS}/cohort/failures.tsv",
+        qc_excluded=f"{RESULTS}/cohort/qc_excluded.tsv",
     output:
         tsv=f"{METRICS}/comparison.tsv",
         md=report(f"{METRICS}/comparison.md", caption="../report/comparison.rst", category="Comparison"),
@@ -63,7 +64,7 @@ rule compare_experiments:
         "../../envs/report.yaml"
     shell:
         "{NP} compare --summaries {input.summaries} --run-jsons {input.runs}"
-        " --excluded {input.excluded} --failures {input.failures} --out-tsv {output.tsv} --out-md {output.md} --settings {params.settings:q} 2> {log}"
+        " --excluded {input.excluded} --failures {input.failures} --qc-excluded {input.qc_excluded} --out-tsv {output.tsv} --out-md {output.md} --settings {params.settings:q} 2> {log}"
 
 
 FRACTION_EXPERIMENTS = [name for name, e in EXPERIMENTS.items() if "train_fraction" in e]

@@ -1,8 +1,8 @@
-# Model-ready volumes per subject, the cohort stack read by training, and the cohort QC table.
+# Model-ready volumes per subject, the QC figures per subject, the cohort QC table (its flagged subjects
+# are left out of the stack by default: qc.on_flag) and the cohort stack read by training.
 import json
 
 MODEL_DIR = f"{{root}}/model_input/{{key}}/{{stem}}_space-MNI152NLin2009aSym"
-CHANNELS = {"dwi": ["FA", "MD"], "t1w": ["T1w"]}
 
 
 def model_volume():
@@ -49,6 +49,7 @@ rule stack_model_input:
         volumes=lambda wildcards: per_subject(model_volume(), wildcards.root),
         cohort="{root}/cohort/cohort.tsv",
         failures="{root}/cohort/failures.tsv",
+        qc_excluded="{root}/cohort/qc_excluded.tsv",
     output:
         array="{root}/cohort/model_input.npy",
         index="{root}/cohort/model_input.tsv",
@@ -60,38 +61,53 @@ rule stack_model_input:
         "../../envs/preproc.yaml"
     shell:
         "{NP} stack --volumes {input.volumes} --cohort {input.cohort} --target target"
-        " --failures {input.failures} --out-array {output.array} --out-index {output.index} 2> {log}"
+        " --failures {input.failures} --qc-excluded {input.qc_excluded} --out-array {output.array} --out-index {output.index} 2> {log}"
 
 
-def qc_table_input(name):
-    """Input function: one kind of per-subject file the QC table summarises (DWI's when DWI is used)."""
-    space = "dwi" if "dwi" in config["modalities"] else "anat"
-    prefix = f"{{root}}/preproc/{{key}}/{space}/{{stem}}"
-    moving = "dwiref" if space == "dwi" else "T1w"
-    patterns = {
-        "masks": f"{prefix}_desc-brain_mask.nii.gz",
-        "registrations": f"{prefix}_from-{moving}_{TO_MNI}_transforms.json",
-        "volumes": model_volume(),
-    }
-    return lambda wildcards: per_subject(patterns[name], wildcards.root)
+# What qc-metrics measures per modality: the native brain mask (its grid is the field of view), the
+# registration, and for DWI the tensor maps.
+QC_INPUTS = {
+    "dwi": {
+        "mask": f"{DWI}_desc-brain_mask.nii.gz",
+        "transforms": f"{DWI}_from-dwiref_{TO_MNI}_transforms.json",
+        "fa": f"{DWI}_model-DTI_FA.nii.gz",
+        "md": f"{DWI}_model-DTI_MD.nii.gz",
+    },
+    "t1w": {"mask": f"{ANAT}_desc-brain_mask.nii.gz", "transforms": f"{ANAT}_from-T1w_{TO_MNI}_transforms.json"},
+}
+QC_METRICS = "{root}/qc/{key}/{stem}_{modality}_qc.json"
+
+
+rule qc_metrics:
+    input:
+        unpack(lambda w: {name: p.format(root=w.root, key=w.key, stem=w.stem) for name, p in QC_INPUTS[w.modality].items()}),
+    output:
+        QC_METRICS,
+    params:
+        maps=lambda wildcards, input: f"--fa {input.fa} --md {input.md}" if wildcards.modality == "dwi" else "",
+        settings=settings_json({"wm_threshold": config["qc"]["wm_threshold"]}),
+    wildcard_constraints:
+        modality="dwi|t1w",
+    group: "subject"
+    benchmark:
+        "{root}/benchmarks/qc_metrics/{key}/{stem}_{modality}.tsv"
+    log:
+        "{root}/logs/qc_metrics/{key}/{stem}_{modality}.log",
+    conda:
+        "../../envs/preproc.yaml"
+    shell:
+        "{NP} qc-metrics --subject {wildcards.stem} --modality {wildcards.modality} --mask {input.mask}"
+        " --transforms {input.transforms} {params.maps} --out {output} --settings {params.settings:q} 2> {log}"
 
 
 rule qc_table:
     input:
-        masks=qc_table_input("masks"),
-        registrations=qc_table_input("registrations"),
-        volumes=qc_table_input("volumes"),
+        lambda wildcards: [f for m in config["modalities"] for f in per_subject(QC_METRICS.replace("{modality}", m), wildcards.root)],
     output:
-        report("{root}/qc/qc.tsv", caption="../report/qc_table.rst", category="QC"),
+        table=report("{root}/qc/qc.tsv", caption="../report/qc_table.rst", category="QC"),
+        excluded="{root}/cohort/qc_excluded.tsv",
     params:
-        subjects=lambda wildcards: [s["stem"] for s in DATASETS[wildcards.root]],
-        settings=settings_json(
-            {
-                **config["qc"],
-                "channel_names": [c for m in config["modalities"] for c in CHANNELS[m]],
-                "template_voxel_mm": MODEL_GRID["voxel_mm"],
-            }
-        ),
+        settings=settings_json({k: v for k, v in config["qc"].items() if k != "wm_threshold"}),
     benchmark:
         "{root}/benchmarks/qc_table.tsv"
     log:
@@ -99,6 +115,4 @@ rule qc_table:
     conda:
         "../../envs/preproc.yaml"
     shell:
-        "{NP} qc-table --subjects {params.subjects} --brain-masks {input.masks}"
-        " --registrations {input.registrations} --model-volumes {input.volumes}"
-        " --out {output} --settings {params.settings:q} 2> {log}"
+        "{NP} qc-table --metrics {input} --out {output.table} --out-excluded {output.excluded} --settings {params.settings:q} 2> {log}"

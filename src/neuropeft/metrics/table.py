@@ -133,26 +133,26 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def left_out_section(excluded: Path | None, failures: Path | None) -> str:
-    """Markdown listing the subjects left out of training: failed validation or a processing step.
+def left_out_section(excluded: Path | None, failures: Path | None, qc_excluded: Path | None = None) -> str:
+    """Markdown listing the subjects left out of training: failed validation, a processing step or the QC.
 
-    Empty when neither table is given.
+    Empty when no table is given.
     """
-    if excluded is None and failures is None:
+    if excluded is None and failures is None and qc_excluded is None:
         return ""
     rows = []
-    for path, stage in ((excluded, None), (failures, "step")):
+    for path, stage in ((excluded, None), (failures, "step"), (qc_excluded, "qc")):
         if path is None:
             continue
         try:
             table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
         except (OSError, pd.errors.ParserError) as error:
             raise NeuropeftError(f"{path}: cannot be read as a TSV ({error}); rerun the step that writes it") from None
-        missing = [c for c in ("participant_id", "session", "reason") + ((stage,) if stage else ()) if c not in table.columns]
+        missing = [c for c in ("participant_id", "session", "reason") + (("step",) if stage else ()) if c not in table.columns]
         if missing:
             raise NeuropeftError(f"{path}: lacks column(s) {missing}; pass the table neuropeft writes")
         for _, row in table.iterrows():
-            where = f"step {row[stage]}" if stage else "validation"
+            where = {None: "validation", "step": f"step {row.get('step')}", "qc": "QC limits"}[stage]
             rows.append(f"| {row['participant_id']} | {row['session']} | {where} | {' '.join(row['reason'].split())} |")
     if not rows:
         return "\nNo subject was left out.\n"
@@ -181,6 +181,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out-md", required=True, type=Path, help="comparison table (Markdown)")
     parser.add_argument("--excluded", type=Path, help="excluded.tsv of validation: listed as left out")
     parser.add_argument("--failures", type=Path, help="failures.tsv (neuropeft failure-table): listed as left out")
+    parser.add_argument("--qc-excluded", type=Path, help="qc_excluded.tsv (qc-table --out-excluded): listed as left out")
     add_settings_argument(parser)
 
 
@@ -188,6 +189,6 @@ def main(args: argparse.Namespace) -> None:
     """Run the step."""
     settings = parse_settings(MetricsSettings, args.settings)
     frame = comparison_frame(args.summaries, resolve_runs(args.run_jsons, args.runs_glob), settings)
-    markdown = markdown_table(frame) + left_out_section(args.excluded, args.failures)
+    markdown = markdown_table(frame) + left_out_section(args.excluded, args.failures, args.qc_excluded)
     write_tsv(frame, args.out_tsv)
     write_text(args.out_md, markdown)

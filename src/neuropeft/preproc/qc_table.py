@@ -1,65 +1,69 @@
-"""``neuropeft qc-table``: one row of QC figures per subject, with robust outlier flags.
+"""``neuropeft qc-table``: the cohort QC table; subjects outside the QC limits are flagged and left out.
 
-Inputs are parallel lists, one file per subject in the order of ``--subjects`` (a rule passes
-``expand(...)`` lists); each list is optional and adds its columns:
+Reads the per-subject JSONs of ``qc-metrics`` (``--metrics``, one per subject and modality) and
+writes one row per subject and modality: participant_id, session (from the stem: ``sub-001_ses-1``
+-> ``sub-001``, ``ses-1``), modality, the figures (brain_volume_ml, registration_nmi,
+dice_template, coverage, and for DWI wm_mean_FA, wm_mean_MD, brain_median_MD), ``warnings``, then:
 
-* ``--brain-masks`` (native brain masks) -> ``brain_volume_ml``;
-* ``--registrations`` (``P_transforms.json`` of ``register``) -> ``registration_nmi``
-  (normalised mutual information, 1 = independent .. 2 = identical);
-* ``--registered-masks`` (brain masks warped to template space, 3D or 1-channel 4D, e.g. from
-  ``resample --settings '{"normalise": ["none"], "interpolation": "nearestNeighbor"}'``) ->
-  ``dice_template``: Dice with the template brain mask on the same grid (nipype ``Overlap``);
-* ``--model-volumes`` (model-ready volumes) -> ``wm_mean_<channel>`` per channel (names from
-  ``channel_names``): the mean inside the template white matter (WM probability > ``wm_threshold``
-  on the volume's grid), in the volume's normalised units (MD as MD / md_scale).
+* ``flagged`` (0/1) and ``flag_reason``: the figures outside the configured absolute limits
+  (``min_dice_template``, ``min_registration_nmi``, ``min_coverage``, and the brain volume divided
+  by the coverage — the whole-brain estimate of a partial field of view — outside
+  ``min_brain_ml`` .. ``max_brain_ml``);
+* ``outlier`` (0/1) and ``outlier_reason``, for information: per modality, a figure whose robust
+  z-score (x - median) / (1.4826 MAD) — or (x - median) / (1.2533 mean absolute deviation) when
+  the MAD is 0 (Iglewicz & Hoaglin's fallback) — exceeds ``z_threshold`` (constant columns are
+  not scored).
 
-Subject labels like ``sub-001_ses-1`` become participant_id ``sub-001`` and session ``ses-1``.
-Each metric column gets a robust z-score (x - median) / (1.4826 MAD), or (x - median) /
-(1.2533 mean absolute deviation) when the MAD is 0 (more than half the values tie; Iglewicz &
-Hoaglin's fallback); a subject with ``|z| > z_threshold`` in any column is flagged ``outlier = 1``
-with the columns and z-scores in ``outlier_reason`` (constant columns are not scored).
+``--out-excluded`` lists the subjects left out of the model input (columns participant_id,
+session, stem, step = ``qc``, reason): the flagged ones when ``on_flag`` is ``exclude``, none when
+it is ``keep``.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import json
-import tempfile
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 
 from neuropeft.atomic import write_tsv
 from neuropeft.errors import NeuropeftError
-from neuropeft.preproc.imageio import load_image
-from neuropeft.preproc.resample import resample_to_grid
-from neuropeft.preproc.template import template_brain_mask, template_tissue
+from neuropeft.failures import FAILURE_FIELDS
 from neuropeft.settings import add_settings_argument, parse_settings
 
 MAD_TO_SD = 1.4826
 MEANAD_TO_SD = 1.2533
-
-
-def _default_channels() -> list[str]:
-    return ["FA", "MD"]
+ON_FLAG = ("exclude", "keep")
+#: figure columns, in table order (those a modality lacks are left out or empty)
+FIGURES = ("brain_volume_ml", "registration_nmi", "dice_template", "coverage", "wm_mean_FA", "wm_mean_MD", "brain_median_MD")
 
 
 @dataclasses.dataclass
 class QCTableSettings:
     """Settings of ``qc-table`` (config section ``qc``)."""
 
-    #: robust z-score (median/MAD) above which a value is flagged as an outlier
+    #: robust z-score (median/MAD) above which a figure is marked an outlier (information only)
     z_threshold: float = 3.5
-    #: template white-matter probability above which a model-grid voxel counts as white matter
-    wm_threshold: float = 0.5
-    #: names of the model-volume channels, in order (columns wm_mean_<name>)
-    channel_names: list[str] = dataclasses.field(default_factory=_default_channels)
-    #: template resolution (whole mm) whose brain/WM maps are resampled onto the inputs' grids (use the model grid's voxel_mm)
-    template_voxel_mm: int = 2
+    #: a subject whose warped brain mask overlaps the template brain (inside the field of view) less is flagged
+    min_dice_template: float = 0.90
+    #: a registration with a lower normalised mutual information with the template is flagged
+    min_registration_nmi: float = 1.01
+    #: a smaller share of the template brain inside the image's field of view is flagged
+    min_coverage: float = 0.85
+    #: plausible whole-brain volume (ml): brain_volume_ml / coverage outside [min_brain_ml, max_brain_ml] is flagged
+    min_brain_ml: float = 900.0
+    max_brain_ml: float = 2100.0
+    #: exclude: flagged subjects are left out of the model input; keep: they stay in (still flagged)
+    on_flag: str = "exclude"
+
+    def __post_init__(self) -> None:
+        if self.on_flag not in ON_FLAG:
+            raise NeuropeftError(f"qc on_flag {self.on_flag!r} is unknown; use one of {list(ON_FLAG)}")
+        if self.min_brain_ml >= self.max_brain_ml:
+            raise NeuropeftError(f"qc min_brain_ml ({self.min_brain_ml}) must be below max_brain_ml ({self.max_brain_ml})")
 
 
 def split_label(label: str) -> tuple[str, str]:
@@ -68,118 +72,99 @@ def split_label(label: str) -> tuple[str, str]:
     return head, f"ses-{session}" if session else "n/a"
 
 
-def brain_volume_ml(path: Path) -> float:
-    """Volume of the non-zero voxels of a mask, in ml."""
-    img = load_image(path, "brain mask", ndim=3)
-    return float((np.asarray(img.dataobj) > 0).sum() * np.prod(img.header.get_zooms()[:3]) / 1000.0)
-
-
-def registration_nmi(path: Path) -> float:
-    """``similarity.nmi`` from a ``register`` transforms JSON."""
+def read_metrics(path: Path) -> dict:
+    """One ``qc-metrics`` JSON, refusing a missing or foreign file in one line."""
     try:
-        return float(json.loads(path.read_text())["similarity"]["nmi"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise NeuropeftError(f"{path}: no similarity.nmi ({error!r}); pass the P_transforms.json written by `neuropeft register`") from None
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise NeuropeftError(f"{path}: the QC metrics file does not exist; run `neuropeft qc-metrics` first") from None
+    except ValueError as error:
+        raise NeuropeftError(f"{path}: not valid JSON ({error}); re-run `neuropeft qc-metrics`") from None
+    if not isinstance(record, dict) or not {"stem", "modality"} <= set(record):
+        raise NeuropeftError(f"{path}: lacks stem/modality; pass the JSON written by `neuropeft qc-metrics`")
+    return record
 
 
-@functools.lru_cache(maxsize=4)
-def _template_on_grid(kind: str, voxel_mm: int, shape: tuple[int, ...], affine: bytes) -> np.ndarray:
-    """Template brain mask (``kind`` "brain") or WM probability ("wm") resampled onto a grid (cached per grid)."""
-    grid = nib.Nifti1Image(np.zeros(shape, np.uint8), np.frombuffer(affine).reshape(4, 4))
-    if kind == "brain":
-        return resample_to_grid(template_brain_mask(voxel_mm), grid, "nearest")
-    return resample_to_grid(template_tissue("wm", voxel_mm), grid, "continuous")
+def flag_reasons(row: pd.Series, settings: QCTableSettings) -> list[str]:
+    """Why a row is outside the QC limits (empty when it is not); missing figures are not judged."""
+    reasons = []
+    for column, limit in (("dice_template", settings.min_dice_template), ("registration_nmi", settings.min_registration_nmi),
+                          ("coverage", settings.min_coverage)):
+        if pd.notna(row.get(column)) and row[column] < limit:
+            reasons.append(f"{column} {row[column]:.3f} < {limit:g}")
+    if pd.notna(row.get("brain_volume_ml")) and pd.notna(row.get("coverage")) and row["coverage"] > 0:
+        whole = row["brain_volume_ml"] / row["coverage"]
+        if not settings.min_brain_ml <= whole <= settings.max_brain_ml:
+            reasons.append(f"brain volume {whole:.0f} ml (coverage-corrected) outside {settings.min_brain_ml:g}-{settings.max_brain_ml:g} ml")
+    return reasons
 
 
-def _first_volume(path: Path, what: str) -> nib.Nifti1Image:
-    img = load_image(path, what)
-    data = np.asarray(img.dataobj)
-    return nib.Nifti1Image(data[..., 0] if data.ndim == 4 else data, img.affine)
+def robust_z(values: np.ndarray) -> np.ndarray | None:
+    """Robust z-scores of ``values`` (NaN stays NaN); None when the spread is 0."""
+    median = np.nanmedian(values)
+    spread = MAD_TO_SD * np.nanmedian(np.abs(values - median)) or MEANAD_TO_SD * np.nanmean(np.abs(values - median))
+    return None if not spread else (values - median) / spread
 
 
-def dice_with_template(path: Path, voxel_mm: int) -> float:
-    """Dice of a template-space brain mask with the template brain mask on its grid (nipype Overlap)."""
-    from nipype.algorithms.metrics import Overlap
-
-    subject = _first_volume(path, "registered brain mask")
-    template = _template_on_grid("brain", voxel_mm, subject.shape, subject.affine.astype(float).tobytes()) > 0.5
-    with tempfile.TemporaryDirectory(prefix="neuropeft-qc-") as tmp:
-        files = [str(Path(tmp) / name) for name in ("subject.nii.gz", "template.nii.gz")]
-        nib.save(nib.Nifti1Image((np.asarray(subject.dataobj) > 0.5).astype(np.uint8), subject.affine), files[0])
-        nib.save(nib.Nifti1Image(template.astype(np.uint8), subject.affine), files[1])
-        result = Overlap(volume1=files[0], volume2=files[1], out_file=str(Path(tmp) / "diff.nii.gz")).run()
-    return float(result.outputs.dice)
-
-
-def wm_means(path: Path, settings: QCTableSettings) -> dict[str, float]:
-    """Mean of each channel of a model-ready volume inside the template white matter."""
-    img = load_image(path, "model-ready volume")
-    data = np.asarray(img.dataobj, dtype=np.float32)
-    data = data[..., None] if data.ndim == 3 else data
-    if data.shape[3] != len(settings.channel_names):
-        raise NeuropeftError(f"{path}: {data.shape[3]} channel(s) but qc channel_names has {len(settings.channel_names)}; set one name per channel")
-    wm = _template_on_grid("wm", settings.template_voxel_mm, data.shape[:3], img.affine.astype(float).tobytes()) > settings.wm_threshold
-    if not wm.any():
-        raise NeuropeftError(f"{path}: no template white matter on this volume's grid; is it on the model grid?")
-    return {f"wm_mean_{name}": float(data[..., c][wm].mean()) for c, name in enumerate(settings.channel_names)}
-
-
-def flag_outliers(table: pd.DataFrame, columns: list[str], threshold: float) -> pd.DataFrame:
-    """Add ``outlier`` (0/1) and ``outlier_reason`` from per-column robust z-scores."""
+def outlier_reasons(table: pd.DataFrame, threshold: float) -> list[str]:
+    """Per row, the figures whose robust z-score within the row's modality exceeds ``threshold``."""
     reasons: list[list[str]] = [[] for _ in range(len(table))]
-    for column in columns:
-        values = table[column].to_numpy(dtype=float)
-        median = np.median(values)
-        spread = MAD_TO_SD * np.median(np.abs(values - median)) or MEANAD_TO_SD * np.mean(np.abs(values - median))
-        if spread == 0:
-            continue
-        for row, z in enumerate((values - median) / spread):
-            if abs(z) > threshold:
-                reasons[row].append(f"{column} z={z:+.1f}")
-    return table.assign(outlier=[int(bool(r)) for r in reasons], outlier_reason=["; ".join(r) for r in reasons])
+    for _, group in table.groupby("modality", sort=False):
+        for column in [c for c in FIGURES if c in group.columns]:
+            values = group[column].to_numpy(dtype=float)
+            if np.isnan(values).all():
+                continue
+            z = robust_z(values)
+            for position, score in zip(group.index, z if z is not None else []):
+                if abs(score) > threshold:
+                    reasons[position].append(f"{column} z={score:+.1f}")
+    return ["; ".join(r) for r in reasons]
 
 
-def build_table(subjects: list[str], inputs: dict[str, list[Path] | None], settings: QCTableSettings) -> pd.DataFrame:
-    """The QC table for ``subjects`` from the given per-subject input lists."""
-    for name, paths in inputs.items():
-        if paths is not None and len(paths) != len(subjects):
-            raise NeuropeftError(f"--{name} lists {len(paths)} file(s) for {len(subjects)} --subjects; give one per subject, in the same order")
-        missing = [p for p in paths or [] if not p.is_file()]
-        if missing:
-            raise NeuropeftError(f"{missing[0]}: --{name} file does not exist; run the step that makes it first")
+def build_table(records: list[dict], settings: QCTableSettings) -> pd.DataFrame:
+    """The QC table (see the module docstring) from ``qc-metrics`` records."""
     rows = []
-    for i, label in enumerate(subjects):
-        participant, session = split_label(label)
-        row: dict[str, object] = {"participant_id": participant, "session": session}
-        if inputs["brain-masks"]:
-            row["brain_volume_ml"] = brain_volume_ml(inputs["brain-masks"][i])
-        if inputs["registrations"]:
-            row["registration_nmi"] = registration_nmi(inputs["registrations"][i])
-        if inputs["registered-masks"]:
-            row["dice_template"] = dice_with_template(inputs["registered-masks"][i], settings.template_voxel_mm)
-        if inputs["model-volumes"]:
-            row.update(wm_means(inputs["model-volumes"][i], settings))
+    for record in records:
+        participant, session = split_label(record["stem"])
+        row = {"participant_id": participant, "session": session, "stem": record["stem"], "modality": record["modality"]}
+        row.update({name: record[name] for name in FIGURES if name in record})
+        row["warnings"] = "; ".join(record.get("warnings", []))
         rows.append(row)
     table = pd.DataFrame(rows)
-    return flag_outliers(table, [c for c in table.columns if c not in ("participant_id", "session")], settings.z_threshold)
+    figures = [c for c in FIGURES if c in table.columns]
+    table = table[["participant_id", "session", "stem", "modality", *figures, "warnings"]]
+    table[figures] = table[figures].astype(float)
+    repeated = table[table.duplicated(["stem", "modality"])]
+    if not repeated.empty:
+        raise NeuropeftError(f"{repeated['stem'].iloc[0]} ({repeated['modality'].iloc[0]}): given twice in --metrics; pass one JSON per subject and modality")
+    flags = [flag_reasons(row, settings) for _, row in table.iterrows()]
+    outliers = outlier_reasons(table, settings.z_threshold)
+    return table.assign(flagged=[int(bool(r)) for r in flags], flag_reason=["; ".join(r) for r in flags],
+                        outlier=[int(bool(r)) for r in outliers], outlier_reason=outliers)
+
+
+def excluded_frame(table: pd.DataFrame, settings: QCTableSettings) -> pd.DataFrame:
+    """The subjects the QC leaves out (one row per stem, reasons of all its modalities), as a failures table."""
+    rows = []
+    if settings.on_flag == "exclude":
+        for stem, group in table[table["flagged"] == 1].groupby("stem", sort=False):
+            reason = "; ".join(f"{m}: {r}" for m, r in zip(group["modality"], group["flag_reason"]))
+            rows.append({**dict(zip(("participant_id", "session"), split_label(str(stem)))), "stem": stem, "step": "qc", "reason": reason})
+    return pd.DataFrame(rows, columns=list(FAILURE_FIELDS))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``neuropeft qc-table``."""
-    parser.add_argument("--subjects", nargs="+", required=True, help="subject labels (sub-001 or sub-001_ses-1), one per row")
-    parser.add_argument("--brain-masks", nargs="+", type=Path, help="native brain masks, one per subject -> brain_volume_ml")
-    parser.add_argument("--registrations", nargs="+", type=Path, help="register transforms JSONs, one per subject -> registration_nmi")
-    parser.add_argument("--registered-masks", nargs="+", type=Path, help="template-space brain masks, one per subject -> dice_template")
-    parser.add_argument("--model-volumes", nargs="+", type=Path, help="model-ready volumes, one per subject -> wm_mean_<channel>")
+    parser.add_argument("--metrics", nargs="+", required=True, type=Path, help="qc-metrics JSONs, one per subject and modality")
     parser.add_argument("--out", required=True, type=Path, help="output QC table (TSV)")
+    parser.add_argument("--out-excluded", type=Path, help="output TSV of the subjects QC leaves out (participant_id, session, stem, step, reason)")
     add_settings_argument(parser)
 
 
 def main(args: argparse.Namespace) -> None:
     """Run ``neuropeft qc-table``."""
     settings = parse_settings(QCTableSettings, args.settings)
-    inputs = {"brain-masks": args.brain_masks, "registrations": args.registrations,
-              "registered-masks": args.registered_masks, "model-volumes": args.model_volumes}
-    if not any(inputs.values()):
-        raise NeuropeftError("qc-table needs at least one of --brain-masks, --registrations, --registered-masks, --model-volumes")
-    write_tsv(build_table(args.subjects, inputs, settings), args.out)
+    table = build_table([read_metrics(path) for path in args.metrics], settings)
+    if args.out_excluded is not None:
+        write_tsv(excluded_frame(table, settings), args.out_excluded)
+    write_tsv(table, args.out)

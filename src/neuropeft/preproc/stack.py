@@ -5,7 +5,8 @@ Volumes are matched to cohort rows by ``stem``: a volume belongs to the row with
 matches stem ``sub-001_ses-1``). Every row needs exactly one volume and every volume a row; array rows follow
 the cohort table's row order. The array is float32, written through ``np.lib.format.open_memmap``
 one subject at a time under a temporary name and renamed, so memory stays at one volume; read it
-with ``np.load(path, mmap_mode="r")``. The index has columns row, participant_id, session, target,
+with ``np.load(path, mmap_mode="r")``. Rows listed in ``--failures`` (failed a step) or
+``--qc-excluded`` (flagged by the QC) are left out. The index has columns row, participant_id, session, target,
 site (plus split when the input has one; empty sessions/sites become "n/a").
 """
 
@@ -38,13 +39,13 @@ def read_table(path: Path, required: Sequence[str], what: str) -> pd.DataFrame:
     return table
 
 
-def failed_stems(path: Path) -> set[str]:
-    """The stems listed in a failures table (``neuropeft failure-table``; may have no rows)."""
+def failed_stems(path: Path, what: str) -> set[str]:
+    """The stems listed in a failures table (``failure-table``, or ``qc-table --out-excluded``; may have no rows)."""
     if not path.is_file():
-        raise NeuropeftError(f"{path}: the failures table does not exist; pass the one neuropeft failure-table writes")
+        raise NeuropeftError(f"{path}: the {what} does not exist; pass the one neuropeft writes")
     frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
     if "stem" not in frame.columns:
-        raise NeuropeftError(f"{path}: the failures table lacks a stem column; it has {list(frame.columns)}")
+        raise NeuropeftError(f"{path}: the {what} lacks a stem column; it has {list(frame.columns)}")
     return set(frame["stem"])
 
 
@@ -99,10 +100,10 @@ def match_volumes(table: pd.DataFrame, volumes: Sequence[Path], cohort: Path) ->
         raise NeuropeftError(f"{cohort}: stem(s) {duplicated[:3]} appear more than once; each cohort row needs its own stem")
     owners: dict[str, list[Path]] = {stem: [] for stem in stems}
     for volume in volumes:
-        candidates = [s for s in stems if volume.name.startswith(s) and volume.name[len(s):len(s) + 1] in ("_", ".")]
-        if not candidates:
+        owner = owner_stem(volume, stems)
+        if owner is None:
             raise NeuropeftError(f"{cohort}: volume {volume.name} matches no cohort row's stem; drop it or add the subject to the cohort")
-        owners[max(candidates, key=len)].append(volume)
+        owners[owner].append(volume)
     for stem, hits in owners.items():
         if len(hits) != 1:
             raise NeuropeftError(f"{cohort}: stem {stem} matches {len(hits)} volume(s) {[h.name for h in hits]}; pass exactly one volume per cohort row")
@@ -111,14 +112,28 @@ def match_volumes(table: pd.DataFrame, volumes: Sequence[Path], cohort: Path) ->
     return [owners[stem][0] for stem in stems]
 
 
-def run(volumes: list[Path], cohort: Path, target: str, out_array: Path, out_index: Path, failures: Path | None = None) -> None:
-    """Stack ``volumes`` in cohort order, leaving out the cohort rows listed in ``failures``."""
+def owner_stem(volume: Path, stems: Sequence[str]) -> str | None:
+    """The longest of ``stems`` the volume's file name starts with, followed by ``_`` or ``.`` (None if none)."""
+    candidates = [s for s in stems if volume.name.startswith(s) and volume.name[len(s):len(s) + 1] in ("_", ".")]
+    return max(candidates, key=len) if candidates else None
+
+
+def run(volumes: list[Path], cohort: Path, target: str, out_array: Path, out_index: Path,
+        failures: Path | None = None, qc_excluded: Path | None = None) -> None:
+    """Stack ``volumes`` in cohort order, leaving out the cohort rows listed in ``failures`` and ``qc_excluded``.
+
+    Volumes of subjects the QC left out are passed by the workflow and ignored here.
+    """
     table = read_table(cohort, ["participant_id", "stem", target], "cohort table")
-    if failures is not None:
-        failed = failed_stems(failures)
-        table = table[~table["stem"].isin(failed)].reset_index(drop=True)
+    left_out = failed_stems(failures, "failures table") if failures is not None else set()
+    if qc_excluded is not None:
+        excluded = failed_stems(qc_excluded, "QC exclusion table")
+        volumes = [v for v in volumes if owner_stem(v, list(table["stem"])) not in excluded]
+        left_out |= excluded
+    if left_out:
+        table = table[~table["stem"].isin(left_out)].reset_index(drop=True)
         if table.empty:
-            raise NeuropeftError(f"{failures}: every cohort row failed a step; nothing is left to stack")
+            raise NeuropeftError(f"{cohort}: every cohort row failed a step or the QC ({failures}, {qc_excluded}); nothing is left to stack")
     paths = match_volumes(table, volumes, cohort)
     loaders = [lambda p=path: load_volume(p) for path in paths]
     write_stack(loaders, out_array, build_index(table, target), out_index)
@@ -132,9 +147,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out-array", required=True, type=Path, help="output .npy, float32 (N, C, X, Y, Z)")
     parser.add_argument("--out-index", required=True, type=Path, help="output index TSV (row, participant_id, session, target, site)")
     parser.add_argument("--failures", type=Path, help="failures TSV (neuropeft failure-table): its stems are left out")
+    parser.add_argument("--qc-excluded", type=Path, help="QC exclusion TSV (qc-table --out-excluded): its stems are left out, their volumes ignored")
 
 
 def main(args: argparse.Namespace) -> None:
     """Run ``neuropeft stack``."""
-    run(args.volumes, args.cohort, args.target, args.out_array, args.out_index, args.failures)
+    run(args.volumes, args.cohort, args.target, args.out_array, args.out_index, args.failures, args.qc_excluded)
 
