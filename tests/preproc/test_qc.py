@@ -91,7 +91,7 @@ def test_qc_table_flags_subjects_outside_the_limits_and_leaves_them_out(cohort: 
     assert len(table) == 24 and set(table["modality"]) == {"dwi", "t1w"}
     dwi = table[table["modality"] == "dwi"].set_index("stem")
     assert set(dwi.index[dwi["flagged"] == 1]) == {"sub-005", "sub-008", "sub-011"}
-    assert dwi.loc["sub-005", "flag_reason"] == "brain volume 2600 ml (coverage-corrected) outside 900-2100 ml"
+    assert dwi.loc["sub-005", "flag_reason"] == "brain volume 2600 ml (coverage-corrected) outside 900-2400 ml"
     assert dwi.loc["sub-008", "flag_reason"] == "dice_template 0.850 < 0.9; registration_nmi 1.005 < 1.01"
     assert dwi.loc["sub-011", "flag_reason"] == "coverage 0.600 < 0.85"  # 1000 ml / 0.6: a plausible whole brain
     assert dwi.loc["sub-003", "flagged"] == 0 and dwi.loc["sub-003", "outlier_reason"].startswith("wm_mean_FA z=-")

@@ -55,7 +55,7 @@ class QCTableSettings:
     min_coverage: float = 0.85
     #: plausible whole-brain volume (ml): brain_volume_ml / coverage outside [min_brain_ml, max_brain_ml] is flagged
     min_brain_ml: float = 900.0
-    max_brain_ml: float = 2100.0
+    max_brain_ml: float = 2400.0
     #: exclude: flagged subjects are left out of the model input; keep: they stay in (still flagged)
     on_flag: str = "exclude"
 
