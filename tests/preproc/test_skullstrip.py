@@ -83,3 +83,20 @@ def test_blank_t1w_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     code = cli_main(["skullstrip-t1w", "--t1w", str(t1w), "--out-mask", str(tmp_path / "m.nii.gz"), "--out-brain", str(tmp_path / "b.nii.gz")])
     assert code == 1 and "blank/constant" in capsys.readouterr().err
     assert not (tmp_path / "m.nii.gz").exists()
+
+
+def test_template_method_still_matches_truth(tiny_demo, tmp_path: Path) -> None:
+    t1w = tiny_demo.bids / SUBJECT / "anat" / f"{SUBJECT}_T1w.nii.gz"
+    mask_path = tmp_path / "mask.nii.gz"
+    assert cli_main(["skullstrip-t1w", "--t1w", str(t1w), "--out-mask", str(mask_path), "--out-brain", str(tmp_path / "brain.nii.gz"),
+                     "--settings", json.dumps({"method": "template"})]) == 0
+    assert _dice(np.asarray(nib.load(mask_path).dataobj) > 0, _true_mask(tiny_demo, "T1w")) >= 0.90
+    assert json.loads((tmp_path / "mask.json").read_text())["settings"]["method"] == "template"
+
+
+def test_unknown_t1w_method_is_one_line(tiny_demo, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    t1w = tiny_demo.bids / SUBJECT / "anat" / f"{SUBJECT}_T1w.nii.gz"
+    code = cli_main(["skullstrip-t1w", "--t1w", str(t1w), "--out-mask", str(tmp_path / "m.nii.gz"), "--out-brain", str(tmp_path / "b.nii.gz"),
+                     "--settings", json.dumps({"method": "bet"})])
+    message = capsys.readouterr().err.strip()
+    assert code == 1 and len(message.splitlines()) == 1 and "'bet'" in message and "deepbet" in message
