@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,3 +31,12 @@ def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> DemoCohort:
     make_demo_cohort(root, settings)
     subjects = [f"sub-{i + 1:03d}" for i in range(settings.n_subjects)]
     return DemoCohort(root=root, bids=root / "bids", truth=root / "truth", subjects=subjects, settings=settings)
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """``shared/data/real`` (real scans with reference masks; ``NEUROPEFT_REAL_DATA`` moves it); skips when absent."""
+    path = Path(os.environ.get("NEUROPEFT_REAL_DATA", "/work/shared/data/real"))
+    if not (path / "ixi10").is_dir():
+        pytest.skip(f"{path}/ixi10 is not here (set NEUROPEFT_REAL_DATA)")
+    return path

@@ -31,6 +31,16 @@
 2 = identical) and ``similarity.correlation`` the Pearson correlation, both inside the template
 brain mask; the correlation is negative-ish for the b=0 (inverted contrast), so QC should use nmi.
 
+The moving image is reoriented to the closest canonical (RAS) voxel order first (the transforms
+live in world space, so they still apply to the image as stored). With ``init: search`` (default)
+the registration starts from ``ants.affine_initializer``: a search over rotations (every
+``init_search_step_deg`` within +-``init_search_fraction`` x 180 deg about each axis, each candidate
+refined briefly) of the brain images resampled to ``init_voxel_mm``, which costs about 2 s and
+brings a head tilted 30-35 deg in the scanner to Dice 0.95 with the template brain, where the
+centre-of-mass start (``init: center``, ANTs' default) ends at 0.84. On the 10 real IXI heads of
+``shared/data/real/ixi10`` (deepbet brains) the reference brain masks carried by the forward
+transform overlap the template brain mask with Dice 0.94-0.95 either way.
+
 The default transform is ``Affine``, chosen by measurement: on the tiny demo (6 subjects, affine
 pose + up to 2 mm smooth deformation) it recovers the pose with a mean error of 0.4-0.9 mm for the
 T1w brain and 0.9-1.6 mm for the b=0 brain (one working voxel = 2 mm) in 2-4 s; on an MNI-derived
@@ -57,6 +67,7 @@ from neuropeft.preproc.template import template_brain_mask, template_t1w
 
 TEMPLATE_SPACE = "MNI152NLin2009aSym"
 TRANSFORMS = ("Rigid", "Affine", "SyN")
+INITIALISERS = ("search", "center")
 METRICS = ("mattes", "GC", "meansquares")
 
 
@@ -72,6 +83,10 @@ class RegistrationSettings:
     smoothing_sigmas: list[float] = dataclasses.field(default_factory=lambda: [3, 2, 1, 0])  #: Gaussian smoothing in voxels per level (same length as iterations)
     syn_iterations: list[int] = dataclasses.field(default_factory=lambda: [40, 20, 0])  #: SyN-stage iterations per level (used only by transform SyN)
     random_seed: int = 42  #: seed of ANTs' random metric sampling, for reproducible transforms
+    init: str = "search"  #: starting transform: search (rotation search by ants.affine_initializer) or center (centres of mass aligned)
+    init_search_step_deg: float = 15.0  #: search: angle step in degrees of the rotation search
+    init_search_fraction: float = 0.1  #: search: rotations searched within +- this fraction of 180 degrees about each axis
+    init_voxel_mm: float = 6.0  #: search: voxel size in mm the images are resampled to for the search
 
     def validate(self) -> None:
         """Refuse unknown transform/metric names and level lists of different lengths."""
@@ -83,6 +98,8 @@ class RegistrationSettings:
             raise NeuropeftError("registration iterations, shrink_factors and smoothing_sigmas need one entry per level (same length)")
         if self.voxel_mm <= 0:
             raise NeuropeftError(f"registration voxel_mm must be positive, got {self.voxel_mm}")
+        if self.init not in INITIALISERS:
+            raise NeuropeftError(f"registration init {self.init!r} is not one of {list(INITIALISERS)}")
 
 
 def run_registration(
@@ -110,6 +127,21 @@ def run_registration(
         )
     finally:
         ants.config._random_seed = previous_seed
+
+
+def initial_rotation(fixed: Any, moving: Any, settings: RegistrationSettings, path: str) -> list[str] | None:
+    """The starting transform of ``settings.init`` (``None``: ANTs' centre-of-mass start), written to ``path``."""
+    import ants
+
+    if settings.init == "center":
+        return None
+    spacing = (settings.init_voxel_mm,) * 3
+    ants.affine_initializer(
+        ants.resample_image(fixed, spacing, False, 0), ants.resample_image(moving, spacing, False, 0),
+        search_factor=settings.init_search_step_deg, radian_fraction=settings.init_search_fraction,
+        use_principal_axis=False, local_search_iterations=10, txfn=path,
+    )
+    return [path]
 
 
 def check_affine(matrix_path: str, source: str | os.PathLike[str]) -> None:
@@ -147,6 +179,7 @@ def register_to_template(
     settings.validate()
     if modality not in ("t1w", "dwi"):
         raise NeuropeftError(f"--modality must be t1w or dwi, got {modality!r}")
+    moving_img = nib.as_closest_canonical(moving_img)
     data = np.asarray(moving_img.dataobj, dtype=np.float32)
     require_not_constant(data, source)
     template = template_t1w(settings.voxel_mm)
@@ -154,7 +187,9 @@ def register_to_template(
     fixed = to_ants(template, np.where(brain, np.asarray(template.dataobj, dtype=np.float32), 0.0))
     prefix = Path(prefix)
     with tempfile.TemporaryDirectory(prefix="neuropeft-reg-") as tmp:
-        result = run_registration(fixed, to_ants(moving_img, data), settings, os.path.join(tmp, "reg_"))
+        moving = to_ants(moving_img, data)
+        start = initial_rotation(fixed, moving, settings, os.path.join(tmp, "init.mat"))
+        result = run_registration(fixed, moving, settings, os.path.join(tmp, "reg_"), initial_transform=start)
         check_affine(next(t for t in result["fwdtransforms"] if t.endswith(".mat")), source)
         warped = result["warpedmovout"].numpy()
         sim = similarity(np.asarray(fixed.numpy()), warped, brain)
