@@ -1,7 +1,8 @@
 """Real scans through the package's own steps (as the rules call them) and the QC.
 
 * 10 real IXI heads (../shared/data/real/ixi10): none is flagged by the QC limits, while one of
-  them registered with 0 iterations is flagged, left out of the model input and listed.
+  them whose registration is made to fail (its header tilted 30 degrees, registered with a
+  centre-of-mass start and 0 iterations) is flagged, left out of the model input and listed.
 * The Philips DWI slab (../shared/data/real/dwi_philips): white-matter FA inside the slab, median
   brain MD and the slab's partial coverage of the template brain.
 """
@@ -14,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nibabel as nib
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -51,6 +54,16 @@ def t1w_chain(t1w: Path, out: Path, stem: str, registration: dict | None = None)
     return files
 
 
+def tilted(path: Path, out: Path) -> Path:
+    """``path`` with its header rotated 30 degrees about the left-right axis (a scrambled affine)."""
+    img = nib.load(path)
+    angle = np.deg2rad(30)
+    rotation = np.eye(4)
+    rotation[1:3, 1:3] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
+    nib.save(nib.Nifti1Image(np.asarray(img.dataobj), rotation @ img.affine, img.header), out)
+    return out
+
+
 @pytest.fixture(scope="module")
 def ixi_qc(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The 10 heads and the failed registration through the chain, then qc-table and stack."""
@@ -59,7 +72,8 @@ def ixi_qc(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("ixi_qc")
     subjects = sorted(p.name for p in IXI10.glob("sub-*"))
     runs = {s: t1w_chain(IXI10 / s / "anat" / f"{s}_T1w.nii.gz", out, s) for s in subjects}
-    runs[FAILED_STEM] = t1w_chain(IXI10 / FAILED / "anat" / f"{FAILED}_T1w.nii.gz", out, FAILED_STEM, {"iterations": [0, 0, 0, 0]})
+    runs[FAILED_STEM] = t1w_chain(tilted(IXI10 / FAILED / "anat" / f"{FAILED}_T1w.nii.gz", out / "tilted_T1w.nii.gz"), out, FAILED_STEM,
+                                  {"init": "center", "iterations": [0, 0, 0, 0]})
     neuropeft("qc-table", "--metrics", *[r["qc"] for r in runs.values()], "--out", out / "qc.tsv", "--out-excluded", out / "qc_excluded.tsv")
     cohort = pd.DataFrame({"participant_id": list(runs), "stem": list(runs), "age": range(len(runs))})
     cohort.to_csv(out / "cohort.tsv", sep="\t", index=False)
@@ -80,7 +94,7 @@ def test_no_well_registered_real_head_is_flagged(ixi_qc: dict) -> None:
 def test_a_failed_registration_is_flagged_left_out_and_listed(ixi_qc: dict) -> None:
     failed = ixi_qc["qc"].loc[FAILED_STEM]
     print(failed.to_dict())
-    assert failed["flagged"] == 1 and "dice_template" in failed["flag_reason"]
+    assert failed["flagged"] == 1 and "dice_template" in failed["flag_reason"] and "registration_nmi" in failed["flag_reason"]
     assert ixi_qc["excluded"]["stem"].tolist() == [FAILED_STEM] and ixi_qc["excluded"]["reason"][0].startswith("t1w: ")
     assert ixi_qc["index"]["participant_id"].tolist() == ixi_qc["subjects"]
 

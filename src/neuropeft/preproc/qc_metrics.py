@@ -70,7 +70,8 @@ def dice(a: np.ndarray, b: np.ndarray) -> float | None:
     return 2.0 * int((a & b).sum()) / total if total else None
 
 
-def _mean(values: np.ndarray, median: bool = False) -> float | None:
+def _summary(values: np.ndarray, median: bool = False) -> float | None:
+    """Mean (or median) of ``values``; None when there is none."""
     if values.size == 0:
         return None
     return float(np.median(values) if median else values.mean())
@@ -109,9 +110,9 @@ def measure(mask_path: Path, transforms_json: Path, settings: QCMetricsSettings,
         fa = warp(load_image(fa_path, "FA map", ndim=3), grid, transforms, "linear")
         md = warp(load_image(md_path, "MD map", ndim=3), grid, transforms, "linear")
         figures.update({
-            "wm_mean_FA": _mean(fa[wm]),
-            "wm_mean_MD": _mean(md[wm]),
-            "brain_median_MD": _mean(md[inside & brain], median=True),
+            "wm_mean_FA": _summary(fa[wm]),
+            "wm_mean_MD": _summary(md[wm]),
+            "brain_median_MD": _summary(md[inside & brain], median=True),
             "warnings": tensor_warnings(fa_path),
         })
     return figures
