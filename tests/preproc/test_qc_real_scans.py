@@ -25,6 +25,7 @@ IXI10 = REAL / "ixi10"
 PHILIPS = REAL / "dwi_philips" / "sub-philips" / "dwi" / "sub-philips_dwi"
 FAILED = "sub-IXI012HH1211"  # the head whose registration is made to fail
 FAILED_STEM = "sub-failed"
+TILTED_STEM = "sub-tilted"  # the same head tilted 30 degrees, registered with the default settings
 
 pytestmark = pytest.mark.slow
 
@@ -72,6 +73,7 @@ def ixi_qc(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("ixi_qc")
     subjects = sorted(p.name for p in IXI10.glob("sub-*"))
     runs = {s: t1w_chain(IXI10 / s / "anat" / f"{s}_T1w.nii.gz", out, s) for s in subjects}
+    runs[TILTED_STEM] = t1w_chain(tilted(IXI10 / FAILED / "anat" / f"{FAILED}_T1w.nii.gz", out / "tilted_T1w.nii.gz"), out, TILTED_STEM)
     runs[FAILED_STEM] = t1w_chain(tilted(IXI10 / FAILED / "anat" / f"{FAILED}_T1w.nii.gz", out / "tilted_T1w.nii.gz"), out, FAILED_STEM,
                                   {"init": "center", "iterations": [0, 0, 0, 0]})
     neuropeft("qc-table", "--metrics", *[r["qc"] for r in runs.values()], "--out", out / "qc.tsv", "--out-excluded", out / "qc_excluded.tsv")
@@ -81,7 +83,25 @@ def ixi_qc(tmp_path_factory: pytest.TempPathFactory) -> dict:
               "--qc-excluded", out / "qc_excluded.tsv", "--out-array", out / "model_input.npy", "--out-index", out / "model_input.tsv")
     read = lambda name: pd.read_csv(out / name, sep="\t", keep_default_na=False)  # noqa: E731
     return {"subjects": subjects, "qc": read("qc.tsv").set_index("participant_id"), "excluded": read("qc_excluded.tsv"),
-            "index": read("model_input.tsv")}
+            "index": read("model_input.tsv"), "out": out}
+
+
+def _reference_mask(subject: str) -> Path:
+    return IXI10 / "derivatives" / "dlmuse" / subject / "anat" / f"{subject}_desc-brain_mask.nii.gz"
+
+
+@pytest.mark.parametrize("index", range(10))
+def test_real_head_mask_and_registration_match_the_reference(ixi_qc: dict, index: int) -> None:
+    """Per head: skull-stripping Dice >= 0.95 with the reference mask; the reference mask carried to
+    MNI by the pipeline's own forward transform overlaps the template brain mask with Dice >= 0.93."""
+    from neuropeft.preproc.accuracy import mask_dice, registration_dice
+
+    subject, out = ixi_qc["subjects"][index], ixi_qc["out"]
+    strip = mask_dice(out / f"{subject}_desc-brain_mask.nii.gz", _reference_mask(subject))
+    registered = registration_dice(_reference_mask(subject), out / f"{subject}_from-T1w_to-MNI152NLin2009aSym_transforms.json")
+    print(f"{subject}: mask Dice {strip:.3f}, registration Dice {registered:.3f}")
+    assert strip >= 0.95
+    assert registered >= 0.93
 
 
 def test_no_well_registered_real_head_is_flagged(ixi_qc: dict) -> None:
@@ -96,7 +116,17 @@ def test_a_failed_registration_is_flagged_left_out_and_listed(ixi_qc: dict) -> N
     print(failed.to_dict())
     assert failed["flagged"] == 1 and "dice_template" in failed["flag_reason"] and "registration_nmi" in failed["flag_reason"]
     assert ixi_qc["excluded"]["stem"].tolist() == [FAILED_STEM] and ixi_qc["excluded"]["reason"][0].startswith("t1w: ")
-    assert ixi_qc["index"]["participant_id"].tolist() == ixi_qc["subjects"]
+    assert ixi_qc["index"]["participant_id"].tolist() == ixi_qc["subjects"] + [TILTED_STEM]
+
+
+def test_a_tilted_head_is_registered_by_the_rotation_search(ixi_qc: dict) -> None:
+    """The rotation-search start brings a head tilted 30 degrees onto the template; QC passes it."""
+    from neuropeft.preproc.accuracy import registration_dice
+
+    out = ixi_qc["out"]
+    reference = tilted(_reference_mask(FAILED), out / "tilted_reference_mask.nii.gz")
+    assert registration_dice(reference, out / f"{TILTED_STEM}_from-T1w_to-MNI152NLin2009aSym_transforms.json") >= 0.93
+    assert ixi_qc["qc"].loc[TILTED_STEM, "flagged"] == 0
 
 
 def test_philips_slab_fa_md_and_coverage(tmp_path: Path) -> None:
