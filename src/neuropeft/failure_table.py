@@ -7,7 +7,6 @@ failed step and the one-line reason, for the stacking step (which leaves them ou
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import pandas as pd
@@ -15,12 +14,6 @@ import pandas as pd
 from neuropeft.atomic import write_tsv
 from neuropeft.errors import NeuropeftError
 from neuropeft.failures import FAILURE_FIELDS
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of the ``failure-table`` step."""
-    parser.add_argument("--failures", required=True, help="JSON list of failures (participant_id, session, stem, step, reason)")
-    parser.add_argument("--out", required=True, help="TSV to write")
 
 
 def failure_frame(failures: object) -> pd.DataFrame:
@@ -34,10 +27,11 @@ def failure_frame(failures: object) -> pd.DataFrame:
     return pd.DataFrame(failures, columns=list(FAILURE_FIELDS))
 
 
-def main(args: argparse.Namespace) -> None:
-    """Write the failures table."""
+
+def write_failure_table(failures_json: str, out: str) -> None:
+    """Write the failures table from the JSON list the workflow passes."""
     try:
-        failures = json.loads(args.failures)
+        failures = json.loads(failures_json)
     except json.JSONDecodeError as error:
         raise NeuropeftError(f"--failures is not valid JSON ({error}); pass a JSON list") from None
-    write_tsv(failure_frame(failures), args.out)
+    write_tsv(failure_frame(failures), out)

@@ -6,7 +6,6 @@ software that produced it; the workflow rewrites it whenever the configuration c
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 
@@ -18,21 +17,16 @@ from neuropeft.provenance import package_versions
 PACKAGES = ("neuropeft", "snakemake", "torch", "monai", "peft", "antspyx", "dipy", "nibabel", "nilearn", "numpy", "scipy", "scikit-learn", "pandas")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of the ``record-run`` step."""
-    parser.add_argument("--config", required=True, help="the workflow's whole configuration as JSON")
-    parser.add_argument("--out", required=True, help="JSON file to write")
 
-
-def main(args: argparse.Namespace) -> None:
-    """Write the record."""
+def write_run_record(config_json: str, out: str) -> None:
+    """Write the run's configuration (JSON text), package versions and platform to ``out``."""
     try:
-        config = json.loads(args.config)
+        config = json.loads(config_json)
     except json.JSONDecodeError as error:
         raise NeuropeftError(f"--config is not valid JSON ({error}); pass the configuration as a JSON object") from None
     if not isinstance(config, dict):
         raise NeuropeftError("--config must be a JSON object (the workflow configuration)")
-    write_json(args.out, {
+    write_json(out, {
         "config": config,
         "versions": package_versions(*PACKAGES),
         "platform": platform.platform(),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from typing import Any, TypeVar
@@ -10,11 +9,6 @@ from typing import Any, TypeVar
 from neuropeft.errors import NeuropeftError
 
 T = TypeVar("T")
-
-
-def add_settings_argument(parser: argparse.ArgumentParser) -> None:
-    """Add ``--settings JSON``: the step's config section (missing keys keep their defaults)."""
-    parser.add_argument("--settings", default="{}", help="JSON object of this step's settings (config section)")
 
 
 def parse_settings(cls: type[T], text: str) -> T:

@@ -114,7 +114,7 @@ def test_real_dataset_with_derivatives(tmp_path: Path, capsys: pytest.CaptureFix
     if not IXI10.is_dir():
         pytest.skip(f"{IXI10} is not here (set NEUROPEFT_IXI10)")
     out = tmp_path / "out"
-    assert main(["validate", "--bids-dir", str(IXI10), "--target", "age", "--modalities", "t1w", "--site-column", "site",
+    assert main(["validate-cohort", "--bids-dir", str(IXI10), "--target", "age", "--modalities", "t1w", "--site-column", "site",
                  "--out-cohort", str(out / "cohort.tsv"), "--out-excluded", str(out / "excluded.tsv")]) == 0
     cohort = pd.read_csv(out / "cohort.tsv", sep="\t", dtype=str, keep_default_na=False)
     assert len(cohort) == 10 and cohort.participant_id.str.startswith("sub-IXI").all()
@@ -127,12 +127,12 @@ def test_validate_reports_the_count_first_and_takes_filters(tmp_path: Path, caps
     bids.path("sub-03/ses-mri/dwi/sub-03_ses-mri_dwi.bval").write_bytes(b"")
     bids.t1w("sub-01", "ses-mri", "acq-flash")
     out = tmp_path / "out"
-    command = ["validate", "--bids-dir", str(bids.root), "--target", "diagnosis", "--modalities", "dwi", "t1w",
+    command = ["validate-cohort", "--bids-dir", str(bids.root), "--target", "diagnosis", "--modalities", "dwi", "t1w",
                "--out-cohort", str(out / "cohort.tsv"), "--out-excluded", str(out / "excluded.tsv")]
     assert main(command) == 1
     assert "have several T1w acquisitions" in capsys.readouterr().err
     assert main([*command, "--bids-filters", '{"t1w": {"acq": "mprage"}}']) == 0
     lines = capsys.readouterr().err.splitlines()
-    assert lines[0] == f"neuropeft validate: 1 of 3 subjects excluded (reasons below and in {out / 'excluded.tsv'})"
+    assert lines[0] == f"neuropeft validate-cohort: 1 of 3 subjects excluded (reasons below and in {out / 'excluded.tsv'})"
     assert main([*command, "--bids-filters", "{dwi"]) == 1
     assert "--bids-filters '{dwi' is not JSON" in capsys.readouterr().err

@@ -38,7 +38,7 @@ def summaries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def test_comparison_rows_columns_and_percent(summaries, tmp_path: Path) -> None:
     out_tsv, out_md = tmp_path / "comparison.tsv", tmp_path / "comparison.md"
-    status = cli_main(["compare", "--summaries", str(summaries["lora"]), str(summaries["full"]),
+    status = cli_main(["compare-experiments", "--summaries", str(summaries["lora"]), str(summaries["full"]),
                        "--runs-glob", str(summaries["root"] / "models" / "*" / "fold-*" / "run.json"),
                        "--out-tsv", str(out_tsv), "--out-md", str(out_md), "--settings", '{"decimals": 2}'])
     assert status == 0
@@ -107,7 +107,7 @@ def test_markdown_lists_the_subjects_left_out(summaries, tmp_path: Path) -> None
     excluded.write_text("participant_id\tsession\treason\nsub-07\t\thas no value for the target\n")
     failures.write_text("participant_id\tsession\tstem\tstep\treason\nsub-03\tses-1\tsub-03_ses-1\tn4_dwi\tthe image is blank\n")
     out_md = tmp_path / "comparison.md"
-    argv = ["compare", "--summaries", str(summaries["lora"]), "--runs-glob", str(summaries["root"] / "models" / "lora" / "fold-*" / "run.json"),
+    argv = ["compare-experiments", "--summaries", str(summaries["lora"]), "--runs-glob", str(summaries["root"] / "models" / "lora" / "fold-*" / "run.json"),
             "--out-tsv", str(tmp_path / "c.tsv"), "--out-md", str(out_md), "--excluded", str(excluded), "--failures", str(failures)]
     assert cli_main(argv) == 0
     text = out_md.read_text()
@@ -126,7 +126,7 @@ def test_markdown_lists_the_subjects_the_qc_left_out(summaries, tmp_path: Path) 
     qc_excluded = tmp_path / "qc_excluded.tsv"
     qc_excluded.write_text("participant_id\tsession\tstem\tstep\treason\nsub-05\tn/a\tsub-05\tqc\tt1w: dice_template 0.850 < 0.9\n")
     out_md = tmp_path / "comparison.md"
-    argv = ["compare", "--summaries", str(summaries["lora"]), "--runs-glob", str(summaries["root"] / "models" / "lora" / "fold-*" / "run.json"),
+    argv = ["compare-experiments", "--summaries", str(summaries["lora"]), "--runs-glob", str(summaries["root"] / "models" / "lora" / "fold-*" / "run.json"),
             "--out-tsv", str(tmp_path / "c.tsv"), "--out-md", str(out_md), "--qc-excluded", str(qc_excluded)]
     assert cli_main(argv) == 0
     text = out_md.read_text()

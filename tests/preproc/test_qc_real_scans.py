@@ -79,7 +79,7 @@ def ixi_qc(tmp_path_factory: pytest.TempPathFactory) -> dict:
     neuropeft("qc-table", "--metrics", *[r["qc"] for r in runs.values()], "--out", out / "qc.tsv", "--out-excluded", out / "qc_excluded.tsv")
     cohort = pd.DataFrame({"participant_id": list(runs), "stem": list(runs), "age": range(len(runs))})
     cohort.to_csv(out / "cohort.tsv", sep="\t", index=False)
-    neuropeft("stack", "--volumes", *[r["volume"] for r in runs.values()], "--cohort", out / "cohort.tsv", "--target", "age",
+    neuropeft("stack-model-input", "--volumes", *[r["volume"] for r in runs.values()], "--cohort", out / "cohort.tsv", "--target", "age",
               "--qc-excluded", out / "qc_excluded.tsv", "--out-array", out / "model_input.npy", "--out-index", out / "model_input.tsv")
     read = lambda name: pd.read_csv(out / name, sep="\t", keep_default_na=False)  # noqa: E731
     return {"subjects": subjects, "qc": read("qc.tsv").set_index("participant_id"), "excluded": read("qc_excluded.tsv"),

@@ -35,7 +35,7 @@ def _cohort(tmp_path: Path) -> tuple[Path, list[Path], dict[str, np.ndarray]]:
 def test_round_trip_in_cohort_order(tmp_path: Path) -> None:
     cohort, paths, data = _cohort(tmp_path)
     out_array, out_index = tmp_path / "model_input.npy", tmp_path / "model_input.tsv"
-    argv = ["stack", "--volumes", *map(str, paths), "--cohort", str(cohort), "--target", "diagnosis",
+    argv = ["stack-model-input", "--volumes", *map(str, paths), "--cohort", str(cohort), "--target", "diagnosis",
             "--out-array", str(out_array), "--out-index", str(out_index)]
     assert cli_main(argv) == 0
     array = np.load(out_array, mmap_mode="r")
@@ -52,7 +52,7 @@ def test_round_trip_in_cohort_order(tmp_path: Path) -> None:
 
 def test_regression_target_column(tmp_path: Path) -> None:
     cohort, paths, _ = _cohort(tmp_path)
-    argv = ["stack", "--volumes", *map(str, paths), "--cohort", str(cohort), "--target", "age",
+    argv = ["stack-model-input", "--volumes", *map(str, paths), "--cohort", str(cohort), "--target", "age",
             "--out-array", str(tmp_path / "a.npy"), "--out-index", str(tmp_path / "a.tsv")]
     assert cli_main(argv) == 0
     assert pd.read_csv(tmp_path / "a.tsv", sep="\t")["target"].tolist() == [30.5, 40.0, 41.0]
@@ -70,7 +70,7 @@ def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
         paths = [*paths, extra]
     else:
         target = "dx"
-    argv = ["stack", "--volumes", *map(str, paths), "--cohort", str(cohort), "--target", target,
+    argv = ["stack-model-input", "--volumes", *map(str, paths), "--cohort", str(cohort), "--target", target,
             "--out-array", str(tmp_path / "a.npy"), "--out-index", str(tmp_path / "a.tsv")]
     assert cli_main(argv) == 1
     err = capsys.readouterr().err.strip()
@@ -83,7 +83,7 @@ def test_failed_subjects_are_left_out(tmp_path: Path) -> None:
     failures = tmp_path / "failures.tsv"
     failures.write_text("participant_id\tsession\tstem\tstep\treason\nsub-001\tses-1\tsub-001_ses-1\tn4_dwi\tblank\n")
     kept = [p for p in paths if not p.name.startswith("sub-001_ses-1")]
-    argv = ["stack", "--volumes", *map(str, kept), "--cohort", str(cohort), "--target", "diagnosis", "--failures", str(failures),
+    argv = ["stack-model-input", "--volumes", *map(str, kept), "--cohort", str(cohort), "--target", "diagnosis", "--failures", str(failures),
             "--out-array", str(tmp_path / "a.npy"), "--out-index", str(tmp_path / "a.tsv")]
     assert cli_main(argv) == 0
     index = pd.read_csv(tmp_path / "a.tsv", sep="\t", dtype=str, keep_default_na=False)
@@ -98,7 +98,7 @@ def test_subjects_the_qc_left_out_are_not_stacked(tmp_path: Path) -> None:
     failures, qc_excluded = tmp_path / "failures.tsv", tmp_path / "qc_excluded.tsv"
     failures.write_text("participant_id\tsession\tstem\tstep\treason\n")
     qc_excluded.write_text("participant_id\tsession\tstem\tstep\treason\nsub-003\tn/a\tsub-003\tqc\tdwi: coverage 0.600 < 0.85\n")
-    argv = ["stack", "--volumes", *map(str, paths), "--cohort", str(cohort), "--target", "diagnosis", "--failures", str(failures),
+    argv = ["stack-model-input", "--volumes", *map(str, paths), "--cohort", str(cohort), "--target", "diagnosis", "--failures", str(failures),
             "--qc-excluded", str(qc_excluded), "--out-array", str(tmp_path / "a.npy"), "--out-index", str(tmp_path / "a.tsv")]
     assert cli_main(argv) == 0  # the left-out subject's volume is passed and ignored
     index = pd.read_csv(tmp_path / "a.tsv", sep="\t", dtype=str, keep_default_na=False)

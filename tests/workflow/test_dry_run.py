@@ -11,8 +11,8 @@ def test_default_config_lists_the_demo_jobs(tmp_path: Path) -> None:
     result = snakemake(tmp_path, "-n")
     assert result.returncode == 0, result.stderr[-2000:]
     counts = job_counts(result.stdout + result.stderr)
-    assert counts["demo_subject"] == 40 and counts["demo_dataset"] == 1
-    for step in ("n4_dwi", "skullstrip_dwi", "fit_tensor", "register_dwi", "resample_dwi", "qc_dwi"):
+    assert counts["demo_cohort_subject"] == 40 and counts["demo_cohort_dataset"] == 1
+    for step in ("n4_dwi", "skullstrip_dwi", "fit_tensor", "register_dwi", "resample_dwi", "qc_subject_dwi"):
         assert counts[step] == 40, step
     assert counts["train"] == 4 * 5  # four demo experiments x five folds
     assert counts["pretrain"] == 1  # one pre-training run shared by three experiments
@@ -23,7 +23,7 @@ def test_both_modalities_add_the_t1w_chain_and_channel_stacking(tmp_path: Path) 
     result = snakemake(tmp_path, "-n", "--config", "modalities=[dwi,t1w]")
     assert result.returncode == 0, result.stderr[-2000:]
     counts = job_counts(result.stdout + result.stderr)
-    for step in ("n4_t1w", "skullstrip_t1w", "register_t1w", "resample_t1w", "qc_t1w", "combine_channels"):
+    for step in ("n4_t1w", "skullstrip_t1w", "register_t1w", "resample_t1w", "qc_subject_t1w", "combine_channels"):
         assert counts[step] == 40, step
 
 
@@ -43,5 +43,5 @@ def test_external_test_set_is_preprocessed_alike_and_scored_by_every_fold(tmp_pa
     assert counts["n4_dwi"] == n_cohort + n_external
     assert counts["validate_cohort"] == 2 and counts["stack_model_input"] == 2
     assert counts["predict_external"] == 2  # one tiny experiment x two folds
-    assert counts["ensemble_external"] == counts["score_external_ensemble"] == counts["compare_external"] == 1
+    assert counts["ensemble_external"] == counts["score_external_ensemble"] == counts["compare_experiments_external"] == 1
     assert f"results/external/preproc/{tiny_demo.subjects[0]}/dwi/" in result.stdout + result.stderr

@@ -22,7 +22,7 @@ from snakemake_runner import SNAKEMAKE, TINY, job_counts, snakemake
 pytestmark = [pytest.mark.slow, pytest.mark.workflow]
 
 CHANGED = "sub-003"
-PREPROC_STEPS = ("n4_dwi", "skullstrip_dwi", "fit_tensor", "register_dwi", "resample_dwi", "qc_dwi", "qc_metrics")
+PREPROC_STEPS = ("n4_dwi", "skullstrip_dwi", "fit_tensor", "register_dwi", "resample_dwi", "qc_subject_dwi", "qc_metrics")
 SECOND = {
     "name": "tiny-probe",
     "backbone": "resnet10",

@@ -23,7 +23,7 @@ PER_SUBJECT = [
     "results/model_input/{s}/{s}_space-MNI152NLin2009aSym_desc-dwi_model.nii.gz",
     "results/qc/{s}/{s}_dwi_colorFA.png",
 ]
-PREPROC_STEPS = ("n4_dwi", "skullstrip_dwi", "fit_tensor", "register_dwi", "resample_dwi", "qc_dwi")
+PREPROC_STEPS = ("n4_dwi", "skullstrip_dwi", "fit_tensor", "register_dwi", "resample_dwi", "qc_subject_dwi")
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_changed_n4_setting_reruns_n4_and_downstream_only(tiny_run: Path, tmp_pa
     counts = job_counts(result.stdout + result.stderr)
     for step in PREPROC_STEPS:
         assert counts.get(step) == 8, (step, counts)
-    assert "demo_subject" not in counts and "demo_dataset" not in counts and "validate_cohort" not in counts
+    assert "demo_cohort_subject" not in counts and "demo_cohort_dataset" not in counts and "validate_cohort" not in counts
     assert counts.get("train") == 2 and counts.get("compare_experiments") == 1
 
 

@@ -5,7 +5,7 @@ from neuropeft.workflow import DEMO_DATASET_FILES, DEMO_DIR, DEMO_SUBJECT_FILES
 
 if uses_demo(config):
 
-    rule demo_subject:
+    rule demo_cohort_subject:
         output:
             **{field: pattern.replace("{sub}", "{demo_sub}") for field, pattern in DEMO_SUBJECT_FILES.items()},
         params:
@@ -22,7 +22,7 @@ if uses_demo(config):
         shell:
             "{NP} demo-cohort --out {DEMO_DIR} --subject {wildcards.demo_sub} --settings {params.settings:q} 2> {log}"
 
-    rule demo_dataset:
+    rule demo_cohort_dataset:
         output:
             DEMO_DATASET_FILES,
         params:

@@ -48,7 +48,7 @@ rule ensemble_external:
         "{NP} ensemble --predictions {input} --out {output} 2> {log}"
 
 
-rule aggregate_external:
+rule aggregate_experiment_external:
     input:
         predictions=lambda wildcards: [f"{EXTERNAL}/models/{wildcards.experiment}/fold-{k}/predictions.tsv" for k in FOLDS],
     output:
@@ -92,7 +92,7 @@ rule score_external_ensemble:
         " --settings {params.settings:q} 2> {log}"
 
 
-rule compare_external:
+rule compare_experiments_external:
     input:
         summaries=expand(f"{EXTERNAL_METRICS}/{{experiment}}/summary.json", experiment=EXPERIMENTS),
         runs=expand(f"{EXTERNAL_MODELS}/fold-{{fold}}/run.json", experiment=EXPERIMENTS, fold=FOLDS),
@@ -109,5 +109,5 @@ rule compare_external:
     conda:
         "../../envs/report.yaml"
     shell:
-        "{NP} compare --summaries {input.summaries} --run-jsons {input.runs}"
+        "{NP} compare-experiments --summaries {input.summaries} --run-jsons {input.runs}"
         " --out-tsv {output.tsv} --out-md {output.md} --settings {params.settings:q} 2> {log}"

@@ -22,7 +22,7 @@ rule validate_cohort:
     log:
         "{root}/logs/validate_cohort.log",
     shell:
-        "{NP} validate --bids-dir {params.bids} --target {params.target} --modalities {params.modalities}"
+        "{NP} validate-cohort --bids-dir {params.bids} --target {params.target} --modalities {params.modalities}"
         " --site-column {params.site} --run-policy {params.run_policy} --bids-filters {params.filters:q}"
         " --on-invalid {params.on_invalid}"
         " --out-cohort {output.cohort} --out-excluded {output.excluded} 2> {log}"

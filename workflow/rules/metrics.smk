@@ -63,7 +63,7 @@ rule compare_experiments:
     conda:
         "../../envs/report.yaml"
     shell:
-        "{NP} compare --summaries {input.summaries} --run-jsons {input.runs}"
+        "{NP} compare-experiments --summaries {input.summaries} --run-jsons {input.runs}"
         " --excluded {input.excluded} --failures {input.failures} --qc-excluded {input.qc_excluded} --out-tsv {output.tsv} --out-md {output.md} --settings {params.settings:q} 2> {log}"
 
 

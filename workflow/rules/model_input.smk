@@ -60,7 +60,7 @@ rule stack_model_input:
     conda:
         "../../envs/preproc.yaml"
     shell:
-        "{NP} stack --volumes {input.volumes} --cohort {input.cohort} --target target"
+        "{NP} stack-model-input --volumes {input.volumes} --cohort {input.cohort} --target target"
         " --failures {input.failures} --qc-excluded {input.qc_excluded} --out-array {output.array} --out-index {output.index} 2> {log}"
 
 

@@ -121,7 +121,7 @@ rule resample_dwi:
         " --transforms-json {input.transforms} --out {output} --settings {params.settings:q} 2> {log}"
 
 
-rule qc_dwi:
+rule qc_subject_dwi:
     input:
         dwi=rules.n4_dwi.output.dwi,
         mask=rules.skullstrip_dwi.output.mask,

@@ -91,7 +91,7 @@ rule resample_t1w:
         " --out {output} --settings {params.settings:q} 2> {log}"
 
 
-rule qc_t1w:
+rule qc_subject_t1w:
     input:
         t1w=rules.n4_t1w.output.t1w,
         mask=rules.skullstrip_t1w.output.mask,

@@ -153,3 +153,18 @@ def write_dataset_files(out_dir: Path, settings: DemoSettings) -> None:
     })
     write_tsv(labels, truth / "labels.tsv")
     write_tsv(labels[["participant_id", "diagnosis", "age", "sex", "site"]], bids / "participants.tsv")
+
+
+def write_demo(out_dir: Path, settings: DemoSettings, threads: int = 1, subject: str | None = None,
+               dataset_only: bool = False) -> None:
+    """Write the whole cohort, one subject, or only the dataset-level files under ``out_dir``."""
+    if threads < 1:
+        raise NeuropeftError(f"--threads must be >= 1, got {threads}")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NeuropeftError(f"--out {out_dir} is a file; give a folder path")
+    if subject:
+        write_demo_subject(out_dir, settings, subject)
+    elif dataset_only:
+        write_dataset_files(out_dir, settings)
+    else:
+        make_demo_cohort(out_dir, settings, workers=threads)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
+from neuropeft.atomic import write_tsv
 from neuropeft.errors import NeuropeftError
 from neuropeft.learn.tasks import infer_task, normalise_label
 
@@ -177,3 +178,8 @@ def subsample_training(train: pd.DataFrame, fraction: float, seed: int, task: st
     chosen = np.concatenate([order[codes[order] == s][: keep[s]] for s in range(len(labels))])
     kept = set(subjects["participant_id"].iloc[chosen])
     return train[train["participant_id"].isin(kept)].reset_index(drop=True)
+
+
+def write_folds(index: str | Path, out: str | Path, settings: FoldSettings) -> None:
+    """Compute the folds of the index table's subjects, check them and write the folds table."""
+    write_tsv(make_folds(read_index(index), settings), out)

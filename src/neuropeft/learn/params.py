@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 
 import torch
@@ -35,28 +34,14 @@ def parameter_counts(
         return count_parameters(apply_method(model, settings))
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of the params step."""
-    parser.add_argument("--backbone", required=True, help="backbone name (e.g. fmcib-resnet50, vit-b)")
-    parser.add_argument("--method", required=True, help="lora, dora, attention, layernorm, linear_probe, full, scratch")
-    parser.add_argument("--head", default="mlp", help="linear, mlp or conv (default mlp)")
-    parser.add_argument("--in-channels", type=int, default=1, help="input channels (default 1)")
-    parser.add_argument("--num-classes", type=int, default=2, help="model outputs (classes; 1 for regression)")
-    parser.add_argument("--rank", type=int, default=8, help="LoRA/DoRA rank (default 8)")
-    parser.add_argument("--head-hidden", type=int, default=256, help="hidden width of mlp/conv heads (default 256)")
-    parser.add_argument("--lora-targets", default="", help="full-name regex of adapted modules (default: backbone's)")
-    parser.add_argument("--shape", type=int, default=0, help="cubic input side (default 80 for ViT-B/S, 64 else)")
 
-
-def main(args: argparse.Namespace) -> None:
-    """Print the counts, one per line."""
-    counts = parameter_counts(
-        args.backbone, args.method, args.head, args.in_channels, args.num_classes, args.rank, args.shape,
-        args.head_hidden, args.lora_targets,
-    )
-    print(f"trainable_params\t{counts.trainable}")
-    print(f"total_params\t{counts.total}")
-    print(f"base_params\t{counts.base}")
-    print(f"adapter_params\t{counts.adapters}")
-    print(f"head_params\t{counts.head}")
-    print(f"base_over_trainable\t{counts.base / counts.trainable:.2f}")
+def format_counts(counts: ParamCounts) -> str:
+    """The counts as ``name<TAB>value`` lines (what ``neuropeft params`` prints)."""
+    return "\n".join([
+        f"trainable_params\t{counts.trainable}",
+        f"total_params\t{counts.total}",
+        f"base_params\t{counts.base}",
+        f"adapter_params\t{counts.adapters}",
+        f"head_params\t{counts.head}",
+        f"base_over_trainable\t{counts.base / counts.trainable:.2f}",
+    ])

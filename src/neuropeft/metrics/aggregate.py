@@ -9,7 +9,6 @@ across folds, pooled out-of-fold value with a seeded bootstrap CI), ``oof_predic
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -24,7 +23,6 @@ from neuropeft.metrics import plots
 from neuropeft.metrics.bootstrap import bootstrap_ci
 from neuropeft.metrics.compute import check_predictions, classes_of, compute_metrics, infer_task, metric_names
 from neuropeft.metrics.config import MetricsSettings, tool_versions
-from neuropeft.settings import add_settings_argument, parse_settings
 
 FOLD_FILES = ("predictions.tsv", "history.tsv", "run.json")
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_metric")
@@ -153,16 +151,3 @@ def aggregate_experiment(experiment: str, fold_dirs: list[Path], out_dir: Path, 
     write_json(out_dir / "summary.json", summary)
     return summary
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``neuropeft aggregate-experiment``."""
-    parser.add_argument("--experiment", required=True, help="experiment name (must match run.json's experiment)")
-    parser.add_argument("--fold-dirs", required=True, nargs="+", type=Path,
-                        help="fold directories holding predictions.tsv, history.tsv, run.json")
-    parser.add_argument("--out-dir", required=True, type=Path, help="output directory, e.g. results/metrics/NAME")
-    add_settings_argument(parser)
-
-
-def main(args: argparse.Namespace) -> None:
-    """Run the step."""
-    aggregate_experiment(args.experiment, args.fold_dirs, args.out_dir, parse_settings(MetricsSettings, args.settings))

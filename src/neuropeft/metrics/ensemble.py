@@ -7,7 +7,6 @@ tie, as in training); regression: the mean ``y_pred``. Rows keep the first table
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -78,14 +77,8 @@ def ensemble(frames: list[pd.DataFrame], paths: list[Path]) -> pd.DataFrame:
     return out
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``neuropeft ensemble``."""
-    parser.add_argument("--predictions", required=True, nargs="+", type=Path,
-                        help="predictions TSVs of the same subjects (e.g. every fold model on an external set)")
-    parser.add_argument("--out", required=True, type=Path, help="ensemble predictions TSV (fold = ensemble)")
 
-
-def main(args: argparse.Namespace) -> None:
-    """Run the step."""
-    frames = [read_predictions(path) for path in args.predictions]
-    write_tsv(ensemble(frames, args.predictions), args.out)
+def ensemble_files(paths: list[Path], out: Path) -> None:
+    """Read the predictions tables, average them and write the ensemble's table."""
+    frames = [read_predictions(path) for path in paths]
+    write_tsv(ensemble(frames, paths), out)

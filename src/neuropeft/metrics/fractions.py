@@ -6,7 +6,6 @@ one line per model (backbone / method / head), mean ± SD across folds at each f
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +15,6 @@ from neuropeft.errors import NeuropeftError
 from neuropeft.metrics.config import MetricsSettings
 from neuropeft.metrics.plots import fractions_figure, save_figure
 from neuropeft.metrics.table import read_json
-from neuropeft.settings import add_settings_argument, parse_settings
 
 DEFAULT_METRIC = {"classification": "auc", "regression": "mae"}
 
@@ -51,20 +49,10 @@ def fraction_points(summary_paths: list[Path], metric: str) -> tuple[pd.DataFram
     return frame.sort_values(["model", "train_fraction"], kind="stable").reset_index(drop=True), metric
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``neuropeft plot-fractions``."""
-    parser.add_argument("--summaries", required=True, nargs="+", type=Path,
-                        help="summary.json of each experiment of the ablation (each with a train_fraction)")
-    parser.add_argument("--out-png", required=True, type=Path, help="figure (PNG)")
-    parser.add_argument("--out-svg", required=True, type=Path, help="figure (SVG)")
-    parser.add_argument("--out-tsv", required=True, type=Path, help="the plotted points (TSV)")
-    add_settings_argument(parser)
 
-
-def main(args: argparse.Namespace) -> None:
-    """Run the step."""
-    settings = parse_settings(MetricsSettings, args.settings)
-    points, metric = fraction_points(args.summaries, settings.fraction_metric)
+def plot_fractions(summaries: list[Path], out_png: Path, out_svg: Path, out_tsv: Path, settings: MetricsSettings) -> None:
+    """Plot the metric against the training fraction; write the figure (PNG, SVG) and its points."""
+    points, metric = fraction_points(summaries, settings.fraction_metric)
     figure = fractions_figure(points, metric)
-    write_tsv(points, args.out_tsv)
-    save_figure(figure, [args.out_png, args.out_svg])
+    write_tsv(points, out_tsv)
+    save_figure(figure, [out_png, out_svg])

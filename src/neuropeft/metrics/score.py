@@ -6,7 +6,6 @@ its seeded bootstrap confidence interval.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import asdict
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from neuropeft.metrics.aggregate import _number
 from neuropeft.metrics.bootstrap import bootstrap_ci
 from neuropeft.metrics.compute import check_predictions, compute_metrics, infer_task
 from neuropeft.metrics.config import MetricsSettings, tool_versions
-from neuropeft.settings import add_settings_argument, parse_settings
 
 
 def score(predictions: pd.DataFrame, name: str, settings: MetricsSettings) -> dict:
@@ -35,20 +33,12 @@ def score(predictions: pd.DataFrame, name: str, settings: MetricsSettings) -> di
     }
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``neuropeft score``."""
-    parser.add_argument("--predictions", required=True, type=Path, help="predictions.tsv (y_true, y_pred, prob_<class> ...)")
-    parser.add_argument("--name", required=True, help="what is scored, recorded in the summary (e.g. EXP/ensemble)")
-    parser.add_argument("--out", required=True, type=Path, help="output summary JSON")
-    add_settings_argument(parser)
 
-
-def main(args: argparse.Namespace) -> None:
-    """Run ``neuropeft score``."""
-    settings = parse_settings(MetricsSettings, args.settings)
-    if not args.predictions.is_file():
-        raise NeuropeftError(f"missing predictions file {args.predictions}; run the step that writes it first")
-    frame = pd.read_csv(args.predictions, sep="\t", dtype={"participant_id": str, "session": str},
+def score_file(predictions: Path, name: str, out: Path, settings: MetricsSettings) -> None:
+    """Score one predictions table and write the summary JSON."""
+    if not predictions.is_file():
+        raise NeuropeftError(f"missing predictions file {predictions}; run the step that writes it first")
+    frame = pd.read_csv(predictions, sep="\t", dtype={"participant_id": str, "session": str},
                         keep_default_na=False, na_values=["", "nan", "NaN", "NA"])
-    check_predictions(frame, str(args.predictions))
-    write_json(args.out, score(frame, args.name, settings))
+    check_predictions(frame, str(predictions))
+    write_json(out, score(frame, name, settings))

@@ -8,7 +8,6 @@ table with the best value of each metric in bold.
 
 from __future__ import annotations
 
-import argparse
 import glob
 import json
 import math
@@ -21,7 +20,6 @@ from neuropeft.atomic import write_text, write_tsv
 from neuropeft.errors import NeuropeftError
 from neuropeft.metrics.compute import CLASSIFICATION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS
 from neuropeft.metrics.config import MetricsSettings
-from neuropeft.settings import add_settings_argument, parse_settings
 
 RUN_FIELDS = ("experiment", "trainable_params", "total_params", "wall_seconds", "peak_memory_mb")
 METRIC_TITLES = {
@@ -170,25 +168,13 @@ def resolve_runs(run_jsons: list[Path] | None, runs_glob: str | None) -> list[Pa
     return paths
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``neuropeft compare``."""
-    parser.add_argument("--summaries", required=True, nargs="+", type=Path,
-                        help="summary.json of each experiment (one table row each, in this order)")
-    runs = parser.add_mutually_exclusive_group(required=True)
-    runs.add_argument("--run-jsons", nargs="+", type=Path, help="run.json of every fold of those experiments")
-    runs.add_argument("--runs-glob", help="glob for the run.json files, e.g. 'results/models/*/fold-*/run.json'")
-    parser.add_argument("--out-tsv", required=True, type=Path, help="comparison table (TSV, raw numeric columns too)")
-    parser.add_argument("--out-md", required=True, type=Path, help="comparison table (Markdown)")
-    parser.add_argument("--excluded", type=Path, help="excluded.tsv of validation: listed as left out")
-    parser.add_argument("--failures", type=Path, help="failures.tsv (neuropeft failure-table): listed as left out")
-    parser.add_argument("--qc-excluded", type=Path, help="qc_excluded.tsv (qc-table --out-excluded): listed as left out")
-    add_settings_argument(parser)
 
-
-def main(args: argparse.Namespace) -> None:
-    """Run the step."""
-    settings = parse_settings(MetricsSettings, args.settings)
-    frame = comparison_frame(args.summaries, resolve_runs(args.run_jsons, args.runs_glob), settings)
-    markdown = markdown_table(frame) + left_out_section(args.excluded, args.failures, args.qc_excluded)
-    write_tsv(frame, args.out_tsv)
-    write_text(args.out_md, markdown)
+def compare_experiments(
+    summaries: list[Path], run_jsons: list[Path] | None, runs_glob: str | None, out_tsv: Path, out_md: Path,
+    settings: MetricsSettings, excluded: Path | None = None, failures: Path | None = None, qc_excluded: Path | None = None,
+) -> None:
+    """Write the comparison table (TSV and Markdown, with the left-out subjects) of the experiments."""
+    frame = comparison_frame(summaries, resolve_runs(run_jsons, runs_glob), settings)
+    markdown = markdown_table(frame) + left_out_section(excluded, failures, qc_excluded)
+    write_tsv(frame, out_tsv)
+    write_text(out_md, markdown)

@@ -6,7 +6,6 @@ resampled on its own, then the volumes (same model grid) are concatenated along 
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -40,13 +39,8 @@ def _channel_names(path: Path) -> list[str]:
     return [path.name]
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``neuropeft combine-channels``."""
-    parser.add_argument("--volumes", nargs="+", required=True, type=Path, help="model-ready volumes on one grid, in channel order")
-    parser.add_argument("--out", required=True, type=Path, help="output 4D NIfTI (channels last, + .json sidecar)")
 
-
-def main(args: argparse.Namespace) -> None:
-    """Run ``neuropeft combine-channels``."""
-    image, channels = combine_channels(list(args.volumes))
-    save_image(image, args.out, "combine-channels", {}, {"inputs": [str(v) for v in args.volumes], "channels": channels})
+def write_combined(volumes: list[Path], out: Path) -> None:
+    """Combine the volumes as channels and write the image with a sidecar naming the channels."""
+    image, channels = combine_channels(list(volumes))
+    save_image(image, out, "combine-channels", {}, {"inputs": [str(v) for v in volumes], "channels": channels})

@@ -18,7 +18,6 @@ and the cohort is written like ``stack``.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from pathlib import Path
 
@@ -30,7 +29,6 @@ from neuropeft.errors import NeuropeftError
 from neuropeft.preproc.imageio import load_image
 from neuropeft.preproc.resample import check_normalisations, model_grid, normalise_channel, resample_to_grid, whole_mm
 from neuropeft.preproc.stack import build_index, read_table, write_stack
-from neuropeft.settings import add_settings_argument, parse_settings
 
 GRIDS = ("template", "native")
 INTERPOLATIONS = ("continuous", "linear", "nearest")
@@ -133,16 +131,3 @@ def run(table_path: Path, target: str, out_array: Path, out_index: Path, setting
     loaders = [lambda p=row: prepare(p, settings, methods) for row in paths]
     write_stack(loaders, out_array, build_index(table, target), out_index)
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``neuropeft stack-table``."""
-    parser.add_argument("--table", required=True, type=Path, help="TSV: path or path_<channel> columns, target, optional participant_id, session, split, site")
-    parser.add_argument("--target", default="target", help="table column holding the prediction target (default: target)")
-    parser.add_argument("--out-array", required=True, type=Path, help="output .npy, float32 (N, C, X, Y, Z)")
-    parser.add_argument("--out-index", required=True, type=Path, help="output index TSV (row, participant_id, session, target, site[, split])")
-    add_settings_argument(parser)
-
-
-def main(args: argparse.Namespace) -> None:
-    """Run ``neuropeft stack-table``."""
-    run(args.table, args.target, args.out_array, args.out_index, parse_settings(ExternalSettings, args.settings))

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
 from neuropeft.errors import NeuropeftError
-from neuropeft.preproc.imageio import mean_b0, require_not_constant, to_ants
+from neuropeft.preproc.imageio import load_bvals, load_image, mean_b0, require_not_constant, save_image, to_ants
 
 
 @dataclasses.dataclass
@@ -101,3 +102,22 @@ def _like(img: nib.Nifti1Image, data: np.ndarray) -> nib.Nifti1Image:
     out = nib.Nifti1Image(data.astype(np.float32), img.affine, img.header)
     out.set_data_dtype(np.float32)
     return out
+
+
+def correct_t1w_file(t1w: Path, out: Path, field: Path, settings: N4Settings) -> None:
+    """Correct the T1w file; write the corrected image and the field with their sidecars."""
+    img = load_image(t1w, "T1w", ndim=3)
+    corrected, bias = correct_t1w(img, settings, t1w)
+    extra = {"inputs": {"t1w": str(t1w)}}
+    save_image(bias, field, "n4-t1w", settings, extra)
+    save_image(corrected, out, "n4-t1w", settings, extra)
+
+
+def correct_dwi_file(dwi: Path, bval: Path, out: Path, field: Path, settings: N4DwiSettings) -> None:
+    """Correct the DWI file; write the corrected DWI and the field with their sidecars."""
+    img = load_image(dwi, "DWI", ndim=4)
+    bvals = load_bvals(bval, img.shape[3])
+    corrected, bias = correct_dwi(img, bvals, settings, dwi)
+    extra = {"inputs": {"dwi": str(dwi), "bval": str(bval)}}
+    save_image(bias, field, "n4-dwi", settings, extra)
+    save_image(corrected, out, "n4-dwi", settings, extra)

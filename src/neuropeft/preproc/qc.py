@@ -11,7 +11,6 @@ shows its first volume/channel.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import nibabel as nib
@@ -108,17 +107,3 @@ def _mni(img: nib.Nifti1Image) -> nib.Nifti1Image:
 
     return template_t1w(max(1, int(round(min(img.header.get_zooms()[:3])))))
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``neuropeft qc-image``."""
-    parser.add_argument("--image", required=True, type=Path, help="3D image (or 4D: first volume, or RGB with --rgb)")
-    parser.add_argument("--mask", type=Path, default=None, help="mask whose outline is drawn in red")
-    parser.add_argument("--overlay-edges", default=None, help=f"template image whose edges are drawn in yellow ('{BUILTIN_TEMPLATE}': built-in MNI152)")
-    parser.add_argument("--rgb", action="store_true", help="the image is colour FA (4D, last axis R, G, B)")
-    parser.add_argument("--out", required=True, type=Path, help="output PNG")
-    parser.add_argument("--title", default="", help="figure title (e.g. the subject and step)")
-
-
-def main(args: argparse.Namespace) -> None:
-    """Run ``neuropeft qc-image``."""
-    render(args.image, args.out, args.title or args.image.name, args.mask, args.overlay_edges, args.rgb)

@@ -21,7 +21,6 @@ A figure with no voxel to average over is ``null``.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from pathlib import Path
@@ -35,7 +34,6 @@ from neuropeft.errors import NeuropeftError
 from neuropeft.preproc.imageio import load_image, sidecar_path
 from neuropeft.preproc.resample import read_transforms, warp
 from neuropeft.preproc.template import template_brain_mask, template_tissue
-from neuropeft.settings import add_settings_argument, parse_settings
 
 #: resolution (whole mm) of the template grid the figures are measured on
 VOXEL_MM = 2
@@ -118,22 +116,11 @@ def measure(mask_path: Path, transforms_json: Path, settings: QCMetricsSettings,
     return figures
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``neuropeft qc-metrics``."""
-    parser.add_argument("--subject", required=True, help="subject label (stem, e.g. sub-001_ses-1)")
-    parser.add_argument("--modality", required=True, choices=["dwi", "t1w"], help="which chain these files come from")
-    parser.add_argument("--mask", required=True, type=Path, help="native brain mask (its grid is the image's field of view)")
-    parser.add_argument("--transforms", required=True, type=Path, help="P_transforms.json of `neuropeft register`")
-    parser.add_argument("--fa", type=Path, help="native FA map (DWI)")
-    parser.add_argument("--md", type=Path, help="native MD map (DWI)")
-    parser.add_argument("--out", required=True, type=Path, help="output JSON")
-    add_settings_argument(parser)
 
-
-def main(args: argparse.Namespace) -> None:
-    """Run ``neuropeft qc-metrics``."""
-    settings = parse_settings(QCMetricsSettings, args.settings)
-    if args.modality == "dwi" and (args.fa is None or args.md is None):
-        raise NeuropeftError(f"{args.subject}: --modality dwi needs --fa and --md (the fit-tensor maps)")
-    figures = measure(args.mask, args.transforms, settings, args.fa, args.md)
-    write_json(args.out, {"stem": args.subject, "modality": args.modality, **figures})
+def run(subject: str, modality: str, mask: Path, transforms: Path, out: Path, settings: QCMetricsSettings,
+        fa: Path | None = None, md: Path | None = None) -> None:
+    """Measure one subject's QC figures and write them as JSON (stem, modality, figures)."""
+    if modality == "dwi" and (fa is None or md is None):
+        raise NeuropeftError(f"{subject}: --modality dwi needs --fa and --md (the fit-tensor maps)")
+    figures = measure(mask, transforms, settings, fa, md)
+    write_json(out, {"stem": subject, "modality": modality, **figures})

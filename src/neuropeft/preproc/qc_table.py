@@ -21,7 +21,6 @@ it is ``keep``.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from pathlib import Path
@@ -32,7 +31,6 @@ import pandas as pd
 from neuropeft.atomic import write_tsv
 from neuropeft.errors import NeuropeftError
 from neuropeft.failures import FAILURE_FIELDS
-from neuropeft.settings import add_settings_argument, parse_settings
 
 MAD_TO_SD = 1.4826
 MEANAD_TO_SD = 1.2533
@@ -153,18 +151,10 @@ def excluded_frame(table: pd.DataFrame, settings: QCTableSettings) -> pd.DataFra
     return pd.DataFrame(rows, columns=list(FAILURE_FIELDS))
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``neuropeft qc-table``."""
-    parser.add_argument("--metrics", nargs="+", required=True, type=Path, help="qc-metrics JSONs, one per subject and modality")
-    parser.add_argument("--out", required=True, type=Path, help="output QC table (TSV)")
-    parser.add_argument("--out-excluded", type=Path, help="output TSV of the subjects QC leaves out (participant_id, session, stem, step, reason)")
-    add_settings_argument(parser)
 
-
-def main(args: argparse.Namespace) -> None:
-    """Run ``neuropeft qc-table``."""
-    settings = parse_settings(QCTableSettings, args.settings)
-    table = build_table([read_metrics(path) for path in args.metrics], settings)
-    if args.out_excluded is not None:
-        write_tsv(excluded_frame(table, settings), args.out_excluded)
-    write_tsv(table, args.out)
+def run(metrics: list[Path], out: Path, out_excluded: Path | None, settings: QCTableSettings) -> None:
+    """Build the cohort QC table from the qc-metrics JSONs; write it (and the excluded rows)."""
+    table = build_table([read_metrics(path) for path in metrics], settings)
+    if out_excluded is not None:
+        write_tsv(excluded_frame(table, settings), out_excluded)
+    write_tsv(table, out)

@@ -63,7 +63,7 @@ import numpy as np
 
 from neuropeft.atomic import atomic_path, write_json
 from neuropeft.errors import NeuropeftError
-from neuropeft.preproc.imageio import ras_to_lps, require_not_constant, save_image, to_ants
+from neuropeft.preproc.imageio import load_image, ras_to_lps, require_not_constant, save_image, to_ants
 from neuropeft.preproc.template import template_brain_mask, template_t1w
 
 TEMPLATE_SPACE = "MNI152NLin2009aSym"
@@ -259,3 +259,10 @@ def pose_error_mm(
     mapped = ants.apply_transforms_to_points(3, points, forward["transformlist"], whichtoinvert=forward["whichtoinvert"])
     recovered = ras_to_lps(mapped[["x", "y", "z"]].to_numpy())
     return float(np.linalg.norm(recovered - truth, axis=1).mean())
+
+
+def register_file(moving: Path, modality: str, settings: RegistrationSettings, out_prefix: Path) -> None:
+    """Register the image file to the template; write transforms, registered image and transforms JSON."""
+    settings.validate()
+    img = load_image(moving, "moving image", ndim=3)
+    register_to_template(img, modality, settings, out_prefix, str(moving))

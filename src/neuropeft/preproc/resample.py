@@ -18,7 +18,6 @@ The output is a 4D float32 NIfTI, channels last, with a sidecar naming the chann
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from pathlib import Path
 
@@ -28,7 +27,6 @@ import numpy as np
 from neuropeft.errors import NeuropeftError
 from neuropeft.preproc.imageio import from_ants, load_image, save_image, to_ants
 from neuropeft.preproc.template import template_brain_mask
-from neuropeft.settings import add_settings_argument, parse_settings
 
 NORMALISATIONS = ("fa", "md", "zscore", "none")
 STEP = "resample"
@@ -174,17 +172,3 @@ def run(images: list[Path], transforms_json: Path, out: Path, mask: Path | None,
     }
     save_image(volume, out, STEP, settings, extra)
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``neuropeft resample``."""
-    parser.add_argument("--image", action="append", required=True, type=Path,
-                        help="native-space map, one per channel in order (repeat: --image FA --image MD)")
-    parser.add_argument("--transforms-json", required=True, type=Path, help="P_transforms.json of `neuropeft register` (its forward list)")
-    parser.add_argument("--out", required=True, type=Path, help="model-ready 4D NIfTI (channels last)")
-    parser.add_argument("--mask", type=Path, default=None, help="native brain mask: zero outside it, z-score inside it")
-    add_settings_argument(parser)
-
-
-def main(args: argparse.Namespace) -> None:
-    """Run ``neuropeft resample``."""
-    run(args.image, args.transforms_json, args.out, args.mask, parse_settings(ResampleSettings, args.settings))

@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import nibabel as nib
@@ -41,7 +42,7 @@ import numpy as np
 from scipy import ndimage
 
 from neuropeft.errors import NeuropeftError
-from neuropeft.preproc.imageio import mean_b0, require_not_constant, to_ants
+from neuropeft.preproc.imageio import load_bvals, load_image, mean_b0, require_not_constant, save_image, to_ants
 from neuropeft.preproc.registration import RegistrationSettings, check_affine, run_registration
 from neuropeft.preproc.t1w_deepbet import deepbet_mask
 from neuropeft.preproc.template import template_brain_mask, template_t1w
@@ -163,3 +164,25 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
         return mask.astype(bool)
     sizes = ndimage.sum_labels(mask, labels, index=np.arange(1, count + 1))
     return labels == 1 + int(np.argmax(sizes))
+
+
+def t1w_mask_file(t1w: Path, out_mask: Path, out_brain: Path, settings: T1wSkullstripSettings) -> None:
+    """Mask the T1w file; write the mask and the masked T1w with their sidecars."""
+    img = load_image(t1w, "T1w", ndim=3)
+    mask = t1w_brain_mask(img, settings, t1w)
+    volume_ml = float(mask.sum() * np.prod(img.header.get_zooms()[:3]) / 1000.0)
+    extra = {"inputs": {"t1w": str(t1w)}, "brain_volume_ml": round(volume_ml, 1)}
+    brain = np.where(mask, np.asarray(img.dataobj, dtype=np.float32), 0.0).astype(np.float32)
+    save_image(nib.Nifti1Image(brain, img.affine), out_brain, "skullstrip-t1w", settings, extra)
+    save_image(nib.Nifti1Image(mask.astype(np.uint8), img.affine), out_mask, "skullstrip-t1w", settings, extra)
+
+
+def dwi_mask_file(dwi: Path, bval: Path, out_mask: Path, out_meanb0: Path, settings: DwiSkullstripSettings) -> None:
+    """Mask the DWI file; write the mask and the masked mean b=0 with their sidecars."""
+    img = load_image(dwi, "DWI", ndim=4)
+    bvals = load_bvals(bval, img.shape[3])
+    voxel_ml = float(np.prod(img.header.get_zooms()[:3])) / 1000.0
+    mask, b0 = dwi_brain_mask(np.asarray(img.dataobj, dtype=np.float32), bvals, voxel_ml, settings, dwi)
+    extra = {"inputs": {"dwi": str(dwi), "bval": str(bval)}, "brain_volume_ml": round(float(mask.sum()) * voxel_ml, 1)}
+    save_image(nib.Nifti1Image(np.where(mask, b0, 0.0).astype(np.float32), img.affine), out_meanb0, "skullstrip-dwi", settings, extra)
+    save_image(nib.Nifti1Image(mask.astype(np.uint8), img.affine), out_mask, "skullstrip-dwi", settings, extra)

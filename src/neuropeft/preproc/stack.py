@@ -12,7 +12,6 @@ site (plus split when the input has one; empty sessions/sites become "n/a").
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -137,20 +136,4 @@ def run(volumes: list[Path], cohort: Path, target: str, out_array: Path, out_ind
     paths = match_volumes(table, volumes, cohort)
     loaders = [lambda p=path: load_volume(p) for path in paths]
     write_stack(loaders, out_array, build_index(table, target), out_index)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``neuropeft stack``."""
-    parser.add_argument("--volumes", nargs="+", required=True, type=Path, help="model-ready volumes, named <stem>_*.nii.gz")
-    parser.add_argument("--cohort", required=True, type=Path, help="cohort TSV: participant_id, session, stem, site and the target column")
-    parser.add_argument("--target", required=True, help="cohort column holding the prediction target")
-    parser.add_argument("--out-array", required=True, type=Path, help="output .npy, float32 (N, C, X, Y, Z)")
-    parser.add_argument("--out-index", required=True, type=Path, help="output index TSV (row, participant_id, session, target, site)")
-    parser.add_argument("--failures", type=Path, help="failures TSV (neuropeft failure-table): its stems are left out")
-    parser.add_argument("--qc-excluded", type=Path, help="QC exclusion TSV (qc-table --out-excluded): its stems are left out, their volumes ignored")
-
-
-def main(args: argparse.Namespace) -> None:
-    """Run ``neuropeft stack``."""
-    run(args.volumes, args.cohort, args.target, args.out_array, args.out_index, args.failures, args.qc_excluded)
 

@@ -13,7 +13,6 @@ anterior-posterior, blue = inferior-superior; for QC), each with a JSON sidecar.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 from pathlib import Path
@@ -24,7 +23,6 @@ import numpy as np
 from neuropeft.errors import NeuropeftError
 from neuropeft.preproc.bvecs import bvecs_to_world, read_bvals_bvecs, reorient_dwi_to_ras
 from neuropeft.preproc.imageio import load_image, save_image
-from neuropeft.settings import add_settings_argument, parse_settings
 
 FIT_METHODS = ("WLS", "OLS", "NLLS", "RESTORE")
 STEP = "fit-tensor"
@@ -168,17 +166,3 @@ def run(dwi_path: Path, bval_path: Path, bvec_path: Path, mask_path: Path, prefi
         img.header.set_xyzt_units("mm", "sec")
         save_image(img, f"{prefix}_{name}.nii.gz", STEP, settings, extra)
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``neuropeft fit-tensor``."""
-    parser.add_argument("--dwi", required=True, type=Path, help="4D DWI NIfTI (bias-corrected)")
-    parser.add_argument("--bval", required=True, type=Path, help="FSL-format b-values")
-    parser.add_argument("--bvec", required=True, type=Path, help="FSL-format b-vectors")
-    parser.add_argument("--mask", required=True, type=Path, help="brain mask on the DWI grid")
-    parser.add_argument("--out-prefix", required=True, help="outputs are PREFIX_{FA,MD,AD,RD,colorFA}.nii.gz (+ .json)")
-    add_settings_argument(parser)
-
-
-def main(args: argparse.Namespace) -> None:
-    """Run ``neuropeft fit-tensor``."""
-    run(args.dwi, args.bval, args.bvec, args.mask, args.out_prefix, parse_settings(TensorSettings, args.settings))

@@ -1,13 +1,11 @@
-"""``neuropeft n4-t1w``: N4 bias-field correction of a T1w; writes the corrected image and the field."""
+"""N4 bias-field correction of the T1w; write the corrected T1w and the field"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from neuropeft.preproc.imageio import load_image, save_image
-from neuropeft.preproc.n4 import N4Settings, correct_t1w
-from neuropeft.settings import add_settings_argument, parse_settings
+from neuropeft.steps import add_settings_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,9 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> None:
     """Correct the T1w and write both images with their sidecars."""
-    settings = parse_settings(N4Settings, args.settings)
-    img = load_image(args.t1w, "T1w", ndim=3)
-    corrected, field = correct_t1w(img, settings, args.t1w)
-    extra = {"inputs": {"t1w": str(args.t1w)}}
-    save_image(field, args.field, "n4-t1w", settings, extra)
-    save_image(corrected, args.out, "n4-t1w", settings, extra)
+    from neuropeft.preproc.n4 import N4Settings, correct_t1w_file
+    from neuropeft.settings import parse_settings
+
+    correct_t1w_file(args.t1w, args.out, args.field, parse_settings(N4Settings, args.settings))

@@ -1,13 +1,11 @@
-"""``neuropeft register``: register a T1w brain or DWI mean b=0 brain to the MNI152 2009a template."""
+"""register a T1w or b=0 brain to the MNI152 2009a template; write transforms and JSON"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from neuropeft.preproc.imageio import load_image
-from neuropeft.preproc.registration import RegistrationSettings, register_to_template
-from neuropeft.settings import add_settings_argument, parse_settings
+from neuropeft.steps import add_settings_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> None:
     """Register and write the transforms, the registered image and the transforms JSON (last)."""
-    settings = parse_settings(RegistrationSettings, args.settings)
-    settings.validate()
-    img = load_image(args.moving, "moving image", ndim=3)
-    register_to_template(img, args.modality, settings, args.out_prefix, str(args.moving))
+    from neuropeft.preproc.registration import RegistrationSettings, register_file
+    from neuropeft.settings import parse_settings
+
+    register_file(args.moving, args.modality, parse_settings(RegistrationSettings, args.settings), args.out_prefix)

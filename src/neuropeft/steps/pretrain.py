@@ -1,14 +1,10 @@
-"""``neuropeft pretrain``: self-supervised pre-training of a backbone on every volume of the cohort stack."""
+"""self-supervised pre-training (MAE, reconstruction, contrastive) writing a foundation checkpoint"""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from neuropeft.learn.pretrain import pretrain
-from neuropeft.learn.pretrain_settings import PretrainSettings
-from neuropeft.learn.train import select_device
-from neuropeft.settings import add_settings_argument, parse_settings
+from neuropeft.steps import add_settings_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,5 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> None:
     """Pre-train (resuming from OUT_DIR/checkpoint.pt if present) and write the foundation checkpoint."""
+    from pathlib import Path
+
+    from neuropeft.learn.loop import select_device
+    from neuropeft.learn.pretrain import PretrainSettings, pretrain
+    from neuropeft.settings import parse_settings
+
     settings = parse_settings(PretrainSettings, args.settings)
     pretrain(Path(args.array), Path(args.index), Path(args.out_dir), settings, select_device(args.device))

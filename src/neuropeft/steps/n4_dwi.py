@@ -1,13 +1,11 @@
-"""``neuropeft n4-dwi``: N4 field of the mean b=0, divided out of every DWI volume."""
+"""N4 bias field of the mean b=0, divided out of every DWI volume; write DWI and field"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from neuropeft.preproc.imageio import load_bvals, load_image, save_image
-from neuropeft.preproc.n4 import N4DwiSettings, correct_dwi
-from neuropeft.settings import add_settings_argument, parse_settings
+from neuropeft.steps import add_settings_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,10 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> None:
     """Correct the DWI and write both images with their sidecars."""
-    settings = parse_settings(N4DwiSettings, args.settings)
-    img = load_image(args.dwi, "DWI", ndim=4)
-    bvals = load_bvals(args.bval, img.shape[3])
-    corrected, field = correct_dwi(img, bvals, settings, args.dwi)
-    extra = {"inputs": {"dwi": str(args.dwi), "bval": str(args.bval)}}
-    save_image(field, args.field, "n4-dwi", settings, extra)
-    save_image(corrected, args.out, "n4-dwi", settings, extra)
+    from neuropeft.preproc.n4 import N4DwiSettings, correct_dwi_file
+    from neuropeft.settings import parse_settings
+
+    correct_dwi_file(args.dwi, args.bval, args.out, args.field, parse_settings(N4DwiSettings, args.settings))

@@ -1,13 +1,10 @@
-"""``neuropeft train``: fine-tune one experiment on one cross-validation fold."""
+"""fine-tune one experiment (backbone × method × head) on one fold"""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from neuropeft.learn.experiment import ExperimentSettings
-from neuropeft.learn.train import select_device, train_fold
-from neuropeft.settings import add_settings_argument, parse_settings
+from neuropeft.steps import add_settings_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +21,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> None:
     """Train (resuming from OUT_DIR/checkpoint.pt if present) and write the fold's outputs."""
+    from pathlib import Path
+
+    from neuropeft.learn.experiment import ExperimentSettings
+    from neuropeft.learn.loop import select_device
+    from neuropeft.learn.train import train_fold
+    from neuropeft.settings import parse_settings
+
     settings = parse_settings(ExperimentSettings, args.settings)
     train_fold(
         Path(args.array), Path(args.index), Path(args.folds), args.fold, Path(args.out_dir), settings,

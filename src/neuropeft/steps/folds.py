@@ -1,12 +1,10 @@
-"""``neuropeft folds``: subject-wise stratified cross-validation folds with validation splits."""
+"""subject-wise stratified cross-validation folds with inner validation splits"""
 
 from __future__ import annotations
 
 import argparse
 
-from neuropeft.atomic import write_tsv
-from neuropeft.learn.folds import FoldSettings, make_folds, read_index
-from neuropeft.settings import add_settings_argument, parse_settings
+from neuropeft.steps import add_settings_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,5 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> None:
     """Compute, check and write the folds table."""
-    settings = parse_settings(FoldSettings, args.settings)
-    write_tsv(make_folds(read_index(args.index), settings), args.out)
+    from neuropeft.learn.folds import FoldSettings, write_folds
+    from neuropeft.settings import parse_settings
+
+    write_folds(args.index, args.out, parse_settings(FoldSettings, args.settings))

@@ -1,12 +1,9 @@
-"""``neuropeft predict``: score every volume of a (external) model-input array with one trained fold model."""
+"""score every volume of a model-input array (e.g. an external test set) with one trained fold model"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-from neuropeft.learn.predict import predict_to_file
-from neuropeft.learn.train import select_device
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,4 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> None:
     """Rebuild the fold model and write its predictions of every index row."""
+    from neuropeft.learn.loop import select_device
+    from neuropeft.learn.predict import predict_to_file
+
     predict_to_file(args.array, args.index, args.model_dir, args.out, select_device(args.device), args.batch_size)
