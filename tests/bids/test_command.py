@@ -1,4 +1,4 @@
-"""``neuropeft validate``: tables written atomically, one line per problem, exit codes."""
+"""``neuropeft validate-cohort``: tables written atomically, one line per problem, exit codes."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from neuropeft.cli import main
 
 def run(bids: Bids, out: Path, *extra: str) -> int:
     return main([
-        "validate", "--bids-dir", str(bids.root), "--target", "diagnosis", "--modalities", "dwi", "t1w",
+        "validate-cohort", "--bids-dir", str(bids.root), "--target", "diagnosis", "--modalities", "dwi", "t1w",
         "--site-column", "site", "--run-policy", "last", "--out-cohort", str(out / "cohort.tsv"),
         "--out-excluded", str(out / "excluded.tsv"), "--cache-dir", str(out / "cache"), *extra,
     ])
@@ -45,7 +45,7 @@ def test_exclude_warns_and_continues(make_bids: Callable[..., Bids], tmp_path: P
     break_two(bids)
     assert run(bids, tmp_path / "out", "--on-invalid", "exclude") == 0
     lines = capsys.readouterr().err.splitlines()
-    warnings = [line for line in lines if line.startswith("neuropeft validate: warning: ")]
+    warnings = [line for line in lines if line.startswith("neuropeft validate-cohort: warning: ")]
     assert len(warnings) == 2
     assert warnings[0].endswith("sub-01_dwi.bval: does not exist; add it or fix the path")
     assert "sub-02_T1w.nii.gz: is empty (0 bytes)" in warnings[1]
@@ -61,8 +61,8 @@ def test_stop_lists_every_problem_and_exits_1(make_bids: Callable[..., Bids], tm
     assert run(bids, tmp_path / "out", "--on-invalid", "stop") == 1
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 3
-    assert all(line.startswith("neuropeft validate: error: ") for line in lines)
-    assert lines[-1] == f"neuropeft validate: error: 2 problem(s) in {bids.root} (listed above); fix them or use --on-invalid exclude"
+    assert all(line.startswith("neuropeft validate-cohort: error: ") for line in lines)
+    assert lines[-1] == f"neuropeft validate-cohort: error: 2 problem(s) in {bids.root} (listed above); fix them or use --on-invalid exclude"
     assert not (tmp_path / "out" / "cohort.tsv").exists() and not (tmp_path / "out" / "excluded.tsv").exists()
 
 
@@ -85,7 +85,7 @@ def test_nothing_left_is_an_error(make_bids: Callable[..., Bids], tmp_path: Path
 def test_default_cache_dir(make_bids: Callable[..., Bids], tmp_path: Path) -> None:
     bids = make_bids(1)
     out = tmp_path / "results" / "cohort"
-    assert main(["validate", "--bids-dir", str(bids.root), "--target", "diagnosis", "--modalities", "dwi",
+    assert main(["validate-cohort", "--bids-dir", str(bids.root), "--target", "diagnosis", "--modalities", "dwi",
                  "--out-cohort", str(out / "cohort.tsv"), "--out-excluded", str(out / "excluded.tsv")]) == 0
     assert len(list((out / ".bids-index").glob("bids-index-*.json"))) == 1
 
