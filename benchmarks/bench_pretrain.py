@@ -24,8 +24,7 @@ from sklearn.metrics import roc_auc_score
 
 from neuropeft.learn.experiment import ExperimentSettings
 from neuropeft.learn.folds import FoldSettings, make_folds, read_index
-from neuropeft.learn.pretrain import pretrain
-from neuropeft.learn.pretrain_settings import PretrainSettings
+from neuropeft.learn.pretrain import PretrainSettings, pretrain
 from neuropeft.learn.train import train_fold
 
 #: strategy -> (backbone, pre-training settings beyond the shared ones)

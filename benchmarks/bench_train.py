@@ -20,7 +20,8 @@ import torch
 
 from neuropeft.learn.experiment import ExperimentSettings
 from neuropeft.learn.methods import count_parameters
-from neuropeft.learn.train import _autocast, make_model, select_device, seed_everything
+from neuropeft.learn.fold_model import make_model
+from neuropeft.learn.loop import autocast, select_device, seed_everything
 
 
 def measure(backbone: str, method: str, head: str, channels: int, side: int, batch: int, steps: int, device: torch.device, rank: int) -> dict:
@@ -39,7 +40,7 @@ def measure(backbone: str, method: str, head: str, channels: int, side: int, bat
     model.train()
 
     def step() -> None:
-        with _autocast(device):
+        with autocast(device):
             loss = torch.nn.functional.cross_entropy(model(x).float(), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

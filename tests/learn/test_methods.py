@@ -11,7 +11,7 @@ import torch
 from neuropeft.errors import NeuropeftError
 from neuropeft.learn.experiment import ExperimentSettings
 from neuropeft.learn.methods import count_parameters, save_weights
-from neuropeft.learn.train import load_trained_model, make_model
+from neuropeft.learn.fold_model import load_trained_model, make_model
 
 SHAPE = (16, 16, 16)
 BN_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")

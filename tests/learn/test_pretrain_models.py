@@ -11,11 +11,10 @@ import torch
 
 from neuropeft.learn.backbones import build_backbone
 from neuropeft.learn.data import Augment
-from neuropeft.learn.pretrain import build_pretrain_model, save_backbone
-from neuropeft.learn.pretrain_cnn import corrupt, nt_xent
-from neuropeft.learn.pretrain_data import AugmentedViews
-from neuropeft.learn.pretrain_mae import patchify
-from neuropeft.learn.pretrain_settings import PretrainSettings
+from neuropeft.learn.pretrain import PretrainSettings, build_pretrain_model, save_backbone
+from neuropeft.learn.pretrain.cnn import corrupt, nt_xent
+from neuropeft.learn.pretrain.data import AugmentedViews
+from neuropeft.learn.pretrain.mae import patchify
 
 
 def blobs(n: int, side: int, channels: int = 1, seed: int = 0) -> np.ndarray:

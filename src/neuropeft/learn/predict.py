@@ -17,9 +17,15 @@ from neuropeft.atomic import write_tsv
 from neuropeft.errors import NeuropeftError
 from neuropeft.learn.data import VolumeDataset
 from neuropeft.learn.experiment import ExperimentSettings
+from neuropeft.learn.fold_model import (
+    UNKNOWN_TARGETS,
+    load_trained_model,
+    predict,
+    predictions_frame,
+    uses_channels_last,
+)
 from neuropeft.learn.folds import read_index
 from neuropeft.learn.tasks import Task, normalise_label
-from neuropeft.learn.train import UNKNOWN_TARGETS, load_trained_model, predict, predictions_frame
 
 #: run.json fields the rebuild needs
 RUN_FIELDS = ("fold", "task", "classes", "target_mean", "target_std", "input_shape", "init", "settings")
@@ -96,7 +102,7 @@ def predict_array(
     dataset = VolumeDataset(array_path, index["row"], torch.zeros(len(index)))
     size = batch_size or int(run["settings"].get("batch_size", 4))
     loader = DataLoader(dataset, batch_size=size, shuffle=False, num_workers=0, pin_memory=device.type == "cuda")
-    channels_last = device.type == "cuda" and run["settings"]["backbone"].startswith(("resnet", "fmcib"))
+    channels_last = uses_channels_last(run["settings"]["backbone"], device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last_3d)
     outputs, _ = predict(model, loader, device, channels_last)
