@@ -44,7 +44,7 @@ def test_demo_age_target_is_a_regression(config: dict, tmp_path) -> None:  # typ
     config["target"] = "age"
     assert subject_table(config, tmp_path)[1] == "regression"
     config["target"] = "iq"
-    with pytest.raises(NeuropeftError, match="not a demo column"):
+    with pytest.raises(NeuropeftError, match=r"demo target column 'iq' is not one of \['age', 'diagnosis', 'sex', 'site'\]"):
         subject_table(config, tmp_path)
 
 

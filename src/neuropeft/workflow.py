@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from neuropeft.choices import look_up_option
 from neuropeft.errors import NeuropeftError
 
 DEMO_DIR = "results/demo"
@@ -60,8 +61,7 @@ def subject_table(config: dict[str, Any], cache_dir: str | Path) -> tuple[list[d
     user's dataset they come from the cached BIDS index, which also reports every problem found.
     """
     if uses_demo(config):
-        if config["target"] not in DEMO_TARGET_KINDS:
-            raise NeuropeftError(f"target {config['target']!r} is not a demo column; use one of {sorted(DEMO_TARGET_KINDS)}")
+        look_up_option(config["target"], sorted(DEMO_TARGET_KINDS), "demo target column")
         records = [
             {
                 "participant_id": sub,

@@ -92,4 +92,4 @@ def test_default_cache_dir(make_bids: Callable[..., Bids], tmp_path: Path) -> No
 
 def test_bad_run_policy(make_bids: Callable[..., Bids], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(make_bids(1), tmp_path / "out", "--run-policy", "newest") == 1
-    assert "run_policy 'newest' is not valid" in capsys.readouterr().err
+    assert "run_policy 'newest' is not one of" in capsys.readouterr().err

@@ -88,7 +88,7 @@ def test_null_filter_selects_files_without_the_entity(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("filters", "fragment"),
     [
-        ({"bold": {"acq": "x"}}, "unknown modality 'bold'"),
+        ({"bold": {"acq": "x"}}, "bids_filters modality 'bold' is not one of ['t1w', 'dwi']"),
         ({"dwi": "AP"}, "must map entities to values"),
         ({"dwi": {"run": 1}}, "cannot filter on 'run'"),
         ({"dwi": {"acq": ["a", "b"]}}, "must be a label"),
@@ -179,7 +179,7 @@ def test_signature_changes_with_content(tmp_path: Path) -> None:
 
 
 def test_bad_run_policy_and_missing_folder(tmp_path: Path) -> None:
-    with pytest.raises(NeuropeftError, match="run_policy 'newest' is not valid"):
+    with pytest.raises(NeuropeftError, match="run_policy 'newest' is not one of"):
         parse_run_policy("newest")
     with pytest.raises(NeuropeftError, match="does not exist; set bids_dir"):
         scan_dataset(tmp_path / "nowhere")

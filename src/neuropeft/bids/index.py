@@ -32,6 +32,7 @@ from neuropeft.bids.layout import (
 )
 from neuropeft.bids.participants import Participants, read_participants, target_kind
 from neuropeft.bids.problems import Problem, format_problems
+from neuropeft.choices import look_up_options
 from neuropeft.errors import NeuropeftError
 
 __all__ = ["Cohort", "Problem", "format_problems", "load_cohort", "ROW_COLUMNS", "EXCLUDED_COLUMNS"]
@@ -280,9 +281,9 @@ def load_cohort(
     arguments) raise :class:`NeuropeftError`; all others are returned in ``Cohort.problems`` and the
     affected (subject, session) rows are moved to ``Cohort.excluded``.
     """
-    unknown = sorted(set(modalities) - set(MODALITIES))
-    if unknown or not modalities:
-        raise NeuropeftError(f"modalities {list(modalities)} are not valid; use one or both of {list(MODALITIES)}")
+    if not modalities:
+        raise NeuropeftError(f"modalities is empty; use one or both of {list(MODALITIES)}")
+    look_up_options(modalities, MODALITIES, "modalities entry")
     root = Path(os.path.abspath(bids_dir))
     arguments = {
         "root": str(root),

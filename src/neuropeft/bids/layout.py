@@ -28,12 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from neuropeft.choices import look_up_option
 from neuropeft.errors import NeuropeftError
 
 #: sidecar endings: these files may sit in any folder above the image they describe
 SIDECARS = (".bval", ".bvec", ".json")
 #: file endings kept by the scan (everything else is irrelevant to the cohort)
 _ENDINGS = (".nii.gz", ".nii") + SIDECARS
+#: which run to use when a subject has several of an image (besides a run number)
+RUN_POLICIES = ("last", "first")
 #: modality -> (datatype folder, file suffix)
 KINDS = {"t1w": ("anat", "T1w"), "dwi": ("dwi", "dwi")}
 #: modality -> the sidecars resolved for its image
@@ -105,19 +108,16 @@ class Images:
 def parse_run_policy(policy: str | int) -> str | int:
     """``"last"``, ``"first"`` or a run index (int); anything else is a user error."""
     text = str(policy).strip()
-    if text in ("last", "first"):
-        return text
     if text.isdigit():
         return int(text)
-    raise NeuropeftError(f"run_policy {policy!r} is not valid; use 'last', 'first' or a run number such as 1")
+    return look_up_option(text, RUN_POLICIES, "run_policy", hint="or give a run number such as 1")
 
 
 def parse_filters(filters: Mapping[str, Any] | None) -> Filters:
     """Validate ``bids_filters``: modality -> {entity: value}; a value of None means "entity absent"."""
     parsed: Filters = {}
     for modality, wanted in (filters or {}).items():
-        if modality not in KINDS:
-            raise NeuropeftError(f"bids_filters has an unknown modality {modality!r}; use {' or '.join(KINDS)}")
+        look_up_option(modality, KINDS, "bids_filters modality")
         if not isinstance(wanted, Mapping):
             raise NeuropeftError(f"bids_filters.{modality} must map entities to values, e.g. {{acq: b1000}}, not {wanted!r}")
         parsed[modality] = {}

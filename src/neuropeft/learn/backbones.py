@@ -14,7 +14,7 @@ import torch
 from monai.networks.nets import resnet10, resnet18, resnet50
 from torch import nn
 
-from neuropeft.errors import NeuropeftError
+from neuropeft.choices import look_up_option
 from neuropeft.learn.checkpoint import adapt_input_channels, load_strict, read_state_dict
 from neuropeft.learn.vit import ViTEncoder
 
@@ -117,6 +117,5 @@ BACKBONES: dict[str, Callable[[int, Sequence[int]], Backbone]] = {
 
 def build_backbone(name: str, in_channels: int, input_shape: Sequence[int]) -> Backbone:
     """Build a registered backbone with random weights."""
-    if name not in BACKBONES:
-        raise NeuropeftError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
+    look_up_option(name, BACKBONES, "backbone")
     return BACKBONES[name](in_channels, tuple(input_shape))

@@ -10,8 +10,13 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from neuropeft.atomic import write_tsv
+from neuropeft.choices import look_up_option
 from neuropeft.errors import NeuropeftError
 from neuropeft.learn.tasks import infer_task, normalise_label
+
+
+#: how subjects are grouped so a group's rows stay in one fold: participant (their sessions) or site
+GROUP_BY = ("participant", "site")
 
 
 @dataclass
@@ -77,8 +82,7 @@ def _check_classes(part: pd.Series, classes: set[str], fold: int, role: str) -> 
 
 def make_folds(index: pd.DataFrame, settings: FoldSettings) -> pd.DataFrame:
     """The folds table (participant_id, session, fold, role) for every index row and fold."""
-    if settings.group_by not in ("participant", "site"):
-        raise NeuropeftError(f"group_by must be 'participant' or 'site', got {settings.group_by!r}")
+    look_up_option(settings.group_by, GROUP_BY, "folds group_by")
     if settings.group_by == "site" and "site" not in index.columns:
         raise NeuropeftError("group_by 'site' needs a site column in the index")
     if settings.split_column and settings.split_column not in index.columns:

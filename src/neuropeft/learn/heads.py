@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from torch import nn
 
-from neuropeft.errors import NeuropeftError
+from neuropeft.choices import look_up_option
 
+#: head name -> one-line description
+HEADS = {
+    "linear": "Linear(features, outputs) on the pooled features",
+    "mlp": "Linear, ReLU, Dropout, Linear on the pooled features",
+    "conv": "1x1 and 3x3 convolutions on the spatial feature map, pooled, Dropout, Linear",
+}
 #: heads that take the backbone's spatial feature map instead of the pooled features
 MAP_HEADS = {"conv"}
 
@@ -19,8 +25,7 @@ def build_head(name: str, in_features: int, out_features: int, hidden: int = 256
     of a frozen backbone can vary little between subjects, which stalls a head trained at usual rates.
     It adds no parameters, only running statistics.
     """
-    if name not in ("linear", "mlp", "conv"):
-        raise NeuropeftError(f"unknown head {name!r}; choose linear, mlp or conv")
+    look_up_option(name, HEADS, "head")
     first = [(nn.BatchNorm3d if name in MAP_HEADS else nn.BatchNorm1d)(in_features, affine=False)] if norm else []
     if name == "linear":
         return nn.Sequential(*first, nn.Linear(in_features, out_features)) if norm else nn.Linear(in_features, out_features)

@@ -15,6 +15,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from neuropeft.choices import look_up_option
 from neuropeft.errors import NeuropeftError
 from neuropeft.learn.experiment import ExperimentSettings
 from neuropeft.learn.model import Classifier
@@ -38,8 +39,7 @@ WEIGHTS_FILE = "weights.safetensors"
 def apply_method(model: Classifier, settings: ExperimentSettings) -> nn.Module:
     """Freeze/adapt ``model`` for ``settings.method``; LoRA/DoRA return a peft model."""
     method = settings.method
-    if method not in METHODS:
-        raise NeuropeftError(f"unknown method {method!r}; choose one of {list(METHODS)}")
+    look_up_option(method, METHODS, "method")
     if method in PEFT_METHODS:
         config = LoraConfig(
             r=settings.lora_rank,

@@ -10,8 +10,13 @@ import torch
 from sklearn.metrics import mean_absolute_error, roc_auc_score
 from sklearn.utils.class_weight import compute_class_weight
 
+from neuropeft.choices import look_up_option
 from neuropeft.errors import NeuropeftError
 
+#: task kinds ("auto": classification or regression, from the targets; see :func:`infer_task`)
+TASKS = ("auto", "classification", "regression")
+#: class weighting of the classification loss: none, or balanced (inverse class frequency in the training part)
+CLASS_WEIGHTS = ("none", "balanced")
 #: "auto" picks classification when targets are non-numeric or integer-valued with at most this many values
 MAX_AUTO_CLASSES = 20
 
@@ -64,26 +69,22 @@ class Task:
     @classmethod
     def fit(cls, kind: str, train_targets: Sequence[str], class_weights: str = "none") -> "Task":
         """Build the task from the training targets (``kind`` may be "auto")."""
-        if kind == "auto":
+        if look_up_option(kind, TASKS, "task") == "auto":
             kind = infer_task(train_targets)
         if kind == "classification":
             classes = class_names(train_targets)
             if len(classes) < 2:
                 raise NeuropeftError(f"the training part has a single class {classes}; check the target column")
             weights = None
-            if class_weights == "balanced":
+            if look_up_option(class_weights, CLASS_WEIGHTS, "class_weights") == "balanced":
                 labels = [normalise_label(t) for t in train_targets]
                 weights = compute_class_weight("balanced", classes=np.asarray(classes), y=np.asarray(labels)).tolist()
-            elif class_weights != "none":
-                raise NeuropeftError(f"class_weights must be 'none' or 'balanced', got {class_weights!r}")
             return cls(kind, classes=classes, class_weights=weights)
-        if kind == "regression":
-            numbers = _as_float(train_targets)
-            if numbers is None:
-                raise NeuropeftError("task 'regression' needs numeric targets; set task to 'classification'")
-            std = float(numbers.std()) or 1.0
-            return cls(kind, mean=float(numbers.mean()), std=std)
-        raise NeuropeftError(f"task must be 'auto', 'classification' or 'regression', got {kind!r}")
+        numbers = _as_float(train_targets)  # regression
+        if numbers is None:
+            raise NeuropeftError("task 'regression' needs numeric targets; set task to 'classification'")
+        std = float(numbers.std()) or 1.0
+        return cls(kind, mean=float(numbers.mean()), std=std)
 
     @property
     def out_features(self) -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from neuropeft.atomic import write_tsv
+from neuropeft.choices import look_up_option
 from neuropeft.errors import NeuropeftError
 from neuropeft.metrics.config import MetricsSettings
 from neuropeft.metrics.plots import fractions_figure, save_figure
@@ -34,9 +35,7 @@ def fraction_points(summary_paths: list[Path], metric: str) -> tuple[pd.DataFram
     metric = metric or DEFAULT_METRIC[tasks.pop()]
     points = []
     for path, summary in rows:
-        if metric not in summary["metrics"]:
-            raise NeuropeftError(f"{path}: no metric {metric!r} (has {sorted(summary['metrics'])}); "
-                                 "set metrics.fraction_metric")
+        look_up_option(metric, sorted(summary["metrics"]), f"{path}: metric", hint="set metrics.fraction_metric")
         values = summary["metrics"][metric]
         points.append({
             "model": f"{summary.get('backbone')} / {summary.get('method')} / {summary.get('head')}",

@@ -25,6 +25,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from neuropeft.choices import look_up_option
 from neuropeft.errors import NeuropeftError
 from neuropeft.preproc.imageio import load_image
 from neuropeft.preproc.resample import check_normalisations, model_grid, normalise_channel, resample_to_grid, whole_mm
@@ -56,10 +57,8 @@ class ExternalSettings:
     md_scale: float = 3e-3
 
     def __post_init__(self) -> None:
-        if self.grid not in GRIDS:
-            raise NeuropeftError(f"external grid {self.grid!r} is unknown; use one of {list(GRIDS)}")
-        if self.interpolation not in INTERPOLATIONS:
-            raise NeuropeftError(f"external interpolation {self.interpolation!r} is unknown; use one of {list(INTERPOLATIONS)}")
+        look_up_option(self.grid, GRIDS, "external grid")
+        look_up_option(self.interpolation, INTERPOLATIONS, "external interpolation")
         if len(self.shape) != 3 or min(self.shape) < 1 or self.md_scale <= 0:
             raise NeuropeftError("external shape must be three positive integers and md_scale positive")
         self.voxel_mm = whole_mm(self.voxel_mm)

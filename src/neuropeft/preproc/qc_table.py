@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from neuropeft.atomic import write_tsv
+from neuropeft.choices import look_up_option
 from neuropeft.errors import NeuropeftError
 from neuropeft.failures import FAILURE_FIELDS
 
@@ -58,8 +59,7 @@ class QCTableSettings:
     on_flag: str = "exclude"
 
     def __post_init__(self) -> None:
-        if self.on_flag not in ON_FLAG:
-            raise NeuropeftError(f"qc on_flag {self.on_flag!r} is unknown; use one of {list(ON_FLAG)}")
+        look_up_option(self.on_flag, ON_FLAG, "qc on_flag")
         if self.min_brain_ml >= self.max_brain_ml:
             raise NeuropeftError(f"qc min_brain_ml ({self.min_brain_ml}) must be below max_brain_ml ({self.max_brain_ml})")
 

@@ -62,6 +62,7 @@ import nibabel as nib
 import numpy as np
 
 from neuropeft.atomic import atomic_path, write_json
+from neuropeft.choices import look_up_option
 from neuropeft.errors import NeuropeftError
 from neuropeft.preproc.imageio import load_image, ras_to_lps, require_not_constant, save_image, to_ants
 from neuropeft.preproc.template import template_brain_mask, template_t1w
@@ -70,6 +71,8 @@ TEMPLATE_SPACE = "MNI152NLin2009aSym"
 TRANSFORMS = ("Rigid", "Affine", "SyN")
 INITIALISERS = ("search", "center")
 METRICS = ("mattes", "GC", "meansquares")
+#: modality of the moving image -> suffix of the registered image's file name
+MODALITY_SUFFIX = {"t1w": "T1w", "dwi": "b0"}
 
 
 @dataclasses.dataclass
@@ -91,16 +94,13 @@ class RegistrationSettings:
 
     def validate(self) -> None:
         """Refuse unknown transform/metric names and level lists of different lengths."""
-        if self.transform not in TRANSFORMS:
-            raise NeuropeftError(f"registration transform {self.transform!r} is not one of {list(TRANSFORMS)}")
-        if self.metric not in METRICS:
-            raise NeuropeftError(f"registration metric {self.metric!r} is not one of {list(METRICS)}")
+        look_up_option(self.transform, TRANSFORMS, "registration transform")
+        look_up_option(self.metric, METRICS, "registration metric")
         if not len(self.iterations) == len(self.shrink_factors) == len(self.smoothing_sigmas):
             raise NeuropeftError("registration iterations, shrink_factors and smoothing_sigmas need one entry per level (same length)")
         if self.voxel_mm <= 0:
             raise NeuropeftError(f"registration voxel_mm must be positive, got {self.voxel_mm}")
-        if self.init not in INITIALISERS:
-            raise NeuropeftError(f"registration init {self.init!r} is not one of {list(INITIALISERS)}")
+        look_up_option(self.init, INITIALISERS, "registration init")
 
 
 def run_registration(
@@ -178,8 +178,7 @@ def register_to_template(
 ) -> dict[str, Any]:
     """Register a 3D subject image to the template and write all outputs under ``prefix``; returns the transforms JSON."""
     settings.validate()
-    if modality not in ("t1w", "dwi"):
-        raise NeuropeftError(f"--modality must be t1w or dwi, got {modality!r}")
+    look_up_option(modality, MODALITY_SUFFIX, "register modality")
     moving_img = nib.as_closest_canonical(moving_img)
     data = np.asarray(moving_img.dataobj, dtype=np.float32)
     require_not_constant(data, source)
@@ -208,7 +207,7 @@ def register_to_template(
         for path, name in stable.items():
             with atomic_path(prefix.parent / name) as out:
                 shutil.copyfile(path, out)
-    suffix = "T1w" if modality == "t1w" else "b0"
+    suffix = MODALITY_SUFFIX[modality]
     warped_img = nib.Nifti1Image(warped.astype(np.float32), template.affine)
     save_image(warped_img, f"{prefix}_space-{TEMPLATE_SPACE}_{suffix}.nii.gz", "register", settings,
                {"source": str(source), "similarity": sim})

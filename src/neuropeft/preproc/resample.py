@@ -24,11 +24,14 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from neuropeft.choices import look_up_option, look_up_options
 from neuropeft.errors import NeuropeftError
 from neuropeft.preproc.imageio import from_ants, load_image, save_image, to_ants
 from neuropeft.preproc.template import template_brain_mask
 
 NORMALISATIONS = ("fa", "md", "zscore", "none")
+#: ANTs interpolators the maps may be warped with (``ants.apply_transforms(interpolator=...)``)
+INTERPOLATORS = ("linear", "nearestNeighbor", "bSpline", "lanczosWindowedSinc", "gaussian")
 STEP = "resample"
 
 
@@ -59,6 +62,7 @@ class ResampleSettings:
         if len(self.shape) != 3 or min(self.shape) < 1:
             raise NeuropeftError(f"resample shape {self.shape} must be three positive integers, e.g. [96, 96, 96]")
         check_normalisations(self.normalise)
+        look_up_option(self.interpolation, INTERPOLATORS, "resample interpolation")
         self.voxel_mm = whole_mm(self.voxel_mm)
         if self.md_scale <= 0:
             raise NeuropeftError("resample md_scale must be positive")
@@ -73,9 +77,7 @@ def whole_mm(voxel_mm: float) -> int:
 
 def check_normalisations(names: list[str]) -> None:
     """Refuse unknown normalisation names with a one-line error."""
-    unknown = [name for name in names if name not in NORMALISATIONS]
-    if unknown:
-        raise NeuropeftError(f"unknown normalisation(s) {unknown}; use one of {list(NORMALISATIONS)}")
+    look_up_options(names, NORMALISATIONS, "normalisation")
 
 
 def model_grid(voxel_mm: int, shape: list[int] | tuple[int, ...]) -> nib.Nifti1Image:

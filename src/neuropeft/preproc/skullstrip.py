@@ -41,9 +41,10 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
+from neuropeft.choices import look_up_option
 from neuropeft.errors import NeuropeftError
 from neuropeft.preproc.imageio import load_bvals, load_image, mean_b0, require_not_constant, save_image, to_ants
-from neuropeft.preproc.registration import RegistrationSettings, check_affine, run_registration
+from neuropeft.preproc.registration import TRANSFORMS, RegistrationSettings, check_affine, run_registration
 from neuropeft.preproc.t1w_deepbet import deepbet_mask
 from neuropeft.preproc.template import template_brain_mask, template_t1w
 
@@ -78,8 +79,8 @@ class T1wSkullstripSettings:
     max_brain_ml: float = 2500.0  #: largest plausible brain-mask volume in ml; larger is an error
 
     def __post_init__(self) -> None:
-        if self.method not in T1W_METHODS:
-            raise NeuropeftError(f"skullstrip_t1w method {self.method!r} is not one of {list(T1W_METHODS)}")
+        look_up_option(self.method, T1W_METHODS, "skullstrip_t1w method")
+        look_up_option(self.transform, TRANSFORMS, "skullstrip_t1w transform")
 
 
 def dwi_brain_mask(

@@ -20,6 +20,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from neuropeft.choices import look_up_option
 from neuropeft.errors import NeuropeftError
 from neuropeft.preproc.bvecs import bvecs_to_world, read_bvals_bvecs, reorient_dwi_to_ras
 from neuropeft.preproc.imageio import load_image, save_image
@@ -49,8 +50,7 @@ class TensorSettings:
     reorient_to_ras: bool = False
 
     def __post_init__(self) -> None:
-        if self.fit_method not in FIT_METHODS:
-            raise NeuropeftError(f"tensor fit_method {self.fit_method!r} is unknown; use one of {list(FIT_METHODS)}")
+        look_up_option(self.fit_method, FIT_METHODS, "tensor fit_method")
         if self.max_bval <= self.b0_threshold:
             raise NeuropeftError(f"tensor max_bval ({self.max_bval}) must exceed b0_threshold ({self.b0_threshold})")
 
