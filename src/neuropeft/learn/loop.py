@@ -19,13 +19,14 @@ import platform
 import resource
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
 
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from neuropeft.atomic import atomic_path
@@ -75,6 +76,17 @@ def cosine_schedule(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def adamw_cosine(
+    model: nn.Module, settings: Any, steps_per_epoch: int
+) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW over the trainable parameters (``settings.lr``, ``weight_decay``) and its schedule: warm-up for
+    ``settings.warmup_epochs``, cosine decay to 0 at ``settings.epochs``."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    total = settings.epochs * steps_per_epoch
+    return optimizer, cosine_schedule(optimizer, round(settings.warmup_epochs * steps_per_epoch), total)
+
+
 def autocast(device: torch.device) -> contextlib.AbstractContextManager:
     """bf16 autocast on CUDA, nothing on CPU."""
     if device.type == "cuda":
@@ -82,7 +94,9 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
-def optimiser_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scheduler: Any, params: list, grad_clip: float) -> None:
+def optimiser_step(
+    loss: torch.Tensor, optimizer: torch.optim.Optimizer, scheduler: Any, params: list, grad_clip: float
+) -> None:
     """Back-propagate ``loss``, clip the gradient norm (when ``grad_clip`` > 0) and step optimiser and schedule."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -90,6 +104,27 @@ def optimiser_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, schedul
         torch.nn.utils.clip_grad_norm_(params, grad_clip)
     optimizer.step()
     scheduler.step()
+
+
+def epoch_loader(
+    dataset: Dataset, batch_size: int, num_workers: int, seed: int = 0, epoch: int | None = None
+) -> DataLoader:
+    """Batches in order, or (``epoch`` given) shuffled by a generator seeded with (seed, epoch), so a resume
+    replays the order; a shuffled epoch drops a last batch of one volume (it breaks training BatchNorm)."""
+    generator = None
+    drop_last = False
+    if epoch is not None:
+        generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        drop_last = len(dataset) % batch_size == 1
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=epoch is not None,
+        generator=generator,
+        drop_last=drop_last,
+        num_workers=num_workers,
+        pin_memory=torch.cuda.is_available(),
+    )
 
 
 def rng_state() -> dict[str, Any]:
@@ -265,7 +300,7 @@ class _Run:
     model: nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: Any
-    params: list = field(default_factory=list)
+    params: list
 
 
 def _train_epoch(run: _Run, epochs: Epochs, epoch: int, settings: LoopSettings) -> tuple[float, Validation | None]:
@@ -287,7 +322,9 @@ def _train_epoch(run: _Run, epochs: Epochs, epoch: int, settings: LoopSettings) 
     return total / max(count, 1), validation
 
 
-def _history_row(epoch: int, train_loss: float, validation: Validation | None, lr: float, tick: float) -> dict[str, Any]:
+def _history_row(
+    epoch: int, train_loss: float, validation: Validation | None, lr: float, tick: float
+) -> dict[str, Any]:
     row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss}
     if validation is not None:
         row.update(val_loss=validation.loss, val_metric=validation.metric)

@@ -28,13 +28,13 @@ from neuropeft.learn.loop import (
     Epochs,
     LoopResult,
     Validation,
+    adamw_cosine,
     autocast,
-    cosine_schedule,
+    epoch_loader,
     run_epochs,
     run_record,
     seed_everything,
 )
-from neuropeft.learn.loop import select_device as select_device  # the train and predict steps' --device
 from neuropeft.learn.methods import count_parameters, load_trainable_state, save_weights, trainable_state
 from neuropeft.learn.tasks import Task
 
@@ -50,7 +50,9 @@ class FoldData:
     datasets: dict[str, VolumeDataset]
 
 
-def load_fold_data(array_path: Path, index_path: Path, folds_path: Path, fold: int, settings: ExperimentSettings) -> FoldData:
+def load_fold_data(
+    array_path: Path, index_path: Path, folds_path: Path, fold: int, settings: ExperimentSettings
+) -> FoldData:
     """The fold's tables (training subsampled to ``settings.train_fraction``), its task and datasets."""
     array = np.load(array_path, mmap_mode="r")
     if array.ndim != 5:
@@ -62,7 +64,9 @@ def load_fold_data(array_path: Path, index_path: Path, folds_path: Path, fold: i
     task = Task.fit(settings.task, tables["train"]["target"].tolist(), settings.class_weights)
     augment = Augment(settings.augment_flip, settings.augment_rotate_deg, settings.augment_scale, settings.augment_intensity)
     datasets = {
-        role: VolumeDataset(array_path, t["row"], task.encode(t["target"].tolist()), augment if role == "train" else None, settings.seed)
+        role: VolumeDataset(
+            array_path, t["row"], task.encode(t["target"].tolist()), augment if role == "train" else None, settings.seed
+        )
         for role, t in tables.items()
     }
     return FoldData(tables, task, int(array.shape[1]), tuple(int(s) for s in array.shape[2:]), datasets)
@@ -70,20 +74,7 @@ def load_fold_data(array_path: Path, index_path: Path, folds_path: Path, fold: i
 
 def fold_loader(dataset: VolumeDataset, settings: ExperimentSettings, shuffle_epoch: int | None = None) -> DataLoader:
     """Batches in order, or shuffled by a generator seeded with (seed, epoch) so resumes replay the order."""
-    generator = None
-    drop_last = False
-    if shuffle_epoch is not None:
-        generator = torch.Generator().manual_seed(settings.seed * 100_003 + shuffle_epoch)
-        drop_last = len(dataset) % settings.batch_size == 1  # a 1-volume batch breaks training BatchNorm
-    return DataLoader(
-        dataset,
-        batch_size=settings.batch_size,
-        shuffle=shuffle_epoch is not None,
-        generator=generator,
-        drop_last=drop_last,
-        num_workers=settings.num_workers,
-        pin_memory=torch.cuda.is_available(),
-    )
+    return epoch_loader(dataset, settings.batch_size, settings.num_workers, settings.seed, shuffle_epoch)
 
 
 def fold_epochs(
@@ -121,13 +112,15 @@ def write_fold_outputs(
     write_tsv(pd.DataFrame(result.history), out_dir / "history.tsv")
     write_json(out_dir / "run.json", {
         "experiment": settings.name, "fold": fold, "backbone": settings.backbone, "method": settings.method,
-        "head": settings.head, "task": task.kind, "classes": task.classes, "target_mean": task.mean, "target_std": task.std,
+        "head": settings.head, "task": task.kind, "classes": task.classes,
+        "target_mean": task.mean, "target_std": task.std,
         "trainable_params": counts.trainable, "total_params": counts.total, "base_params": counts.base,
         **run_record(device, result.wall_seconds()),
         "seed": settings.seed, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
         "stopped_early": result.stopped_early, "init": init if settings.method != "scratch" else "random",
-        "train_fraction": settings.train_fraction, "n_train": len(data.tables["train"]), "n_val": len(data.tables["val"]),
-        "n_test": len(data.tables["test"]), "input_shape": [data.in_channels, *data.shape],
+        "train_fraction": settings.train_fraction,
+        **{f"n_{role}": len(data.tables[role]) for role in ("train", "val", "test")},
+        "input_shape": [data.in_channels, *data.shape],
         "settings": dataclasses.asdict(settings),
     })
     write_tsv(predictions_frame(data.tables["test"], fold, task, task.decode(outputs)), out_dir / "predictions.tsv")
@@ -156,15 +149,14 @@ def train_fold(
     if channels_last:
         model = model.to(memory_format=torch.channels_last_3d)
 
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=settings.lr, weight_decay=settings.weight_decay)
     steps = len(fold_loader(data.datasets["train"], settings, shuffle_epoch=0))
-    scheduler = cosine_schedule(optimizer, round(settings.warmup_epochs * steps), settings.epochs * steps)
+    optimizer, scheduler = adamw_cosine(model, settings, steps)
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = Checkpoint(out_dir / CHECKPOINT, settings, identity={"fold": fold})
     result = run_epochs(
         model, optimizer, scheduler, fold_epochs(model, data, settings, device, fold, channels_last), settings,
-        checkpoint, device, early_stopping=EarlyStopping(settings.patience, settings.monitor, data.task.higher_is_better),
-        state_of=trainable_state, load_state=load_trainable_state, started=started,
+        checkpoint, device, state_of=trainable_state, load_state=load_trainable_state, started=started,
+        early_stopping=EarlyStopping(settings.patience, settings.monitor, data.task.higher_is_better),
     )
     if result is None:
         return False

@@ -25,7 +25,18 @@ from neuropeft.learn.backbones import BACKBONES, build_backbone
 from neuropeft.learn.checkpoint import sha256_of
 from neuropeft.learn.data import Augment
 from neuropeft.learn.folds import read_index
-from neuropeft.learn.loop import CHECKPOINT, Checkpoint, Epochs, LoopResult, autocast, cosine_schedule, run_epochs, run_record, seed_everything
+from neuropeft.learn.loop import (
+    CHECKPOINT,
+    Checkpoint,
+    Epochs,
+    LoopResult,
+    adamw_cosine,
+    autocast,
+    epoch_loader,
+    run_epochs,
+    run_record,
+    seed_everything,
+)
 from neuropeft.learn.pretrain.cnn import Autoencoder, SimCLR
 from neuropeft.learn.pretrain.data import AugmentedViews
 from neuropeft.learn.pretrain.mae import MaskedAutoencoder
@@ -69,15 +80,7 @@ def build_pretrain_model(settings: PretrainSettings, in_channels: int, shape: Se
 
 def pretrain_loader(dataset: AugmentedViews, settings: PretrainSettings, epoch: int) -> DataLoader:
     """Shuffled batches from a generator seeded with (seed, epoch), so a resume replays the order."""
-    return DataLoader(
-        dataset,
-        batch_size=settings.batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(settings.seed * 100_003 + epoch),
-        drop_last=len(dataset) % settings.batch_size == 1,  # a 1-volume batch breaks training BatchNorm
-        num_workers=settings.num_workers,
-        pin_memory=torch.cuda.is_available(),
-    )
+    return epoch_loader(dataset, settings.batch_size, settings.num_workers, settings.seed, epoch)
 
 
 def save_backbone(model: nn.Module, path: Path) -> None:
@@ -100,7 +103,9 @@ def check_input(array_path: Path, index_path: Path) -> np.ndarray:
     return array
 
 
-def pretrain_epochs(model: nn.Module, dataset: AugmentedViews, settings: PretrainSettings, device: torch.device) -> Epochs:
+def pretrain_epochs(
+    model: nn.Module, dataset: AugmentedViews, settings: PretrainSettings, device: torch.device
+) -> Epochs:
     """One pre-training epoch for the loop: shuffled augmented views, the strategy's own loss, no validation."""
 
     def batches(epoch: int) -> DataLoader:
@@ -116,7 +121,8 @@ def pretrain_epochs(model: nn.Module, dataset: AugmentedViews, settings: Pretrai
 
 
 def write_pretrain_outputs(
-    model: nn.Module, result: LoopResult, out_dir: Path, settings: PretrainSettings, device: torch.device, array: np.ndarray
+    model: nn.Module, result: LoopResult, out_dir: Path, settings: PretrainSettings, device: torch.device,
+    array: np.ndarray,
 ) -> None:
     """backbone.safetensors, history.tsv and run.json of a finished pre-training."""
     backbone_path = out_dir / BACKBONE_FILE
@@ -124,7 +130,8 @@ def write_pretrain_outputs(
     history = pd.DataFrame(result.history, columns=["epoch", "train_loss", "lr", "seconds"])
     write_tsv(history, out_dir / "history.tsv")
     write_json(out_dir / "run.json", {
-        "name": settings.name, "strategy": settings.strategy, "backbone": settings.backbone, "epochs": result.epochs_run,
+        "name": settings.name, "strategy": settings.strategy, "backbone": settings.backbone,
+        "epochs": result.epochs_run,
         "loss_curve": history["train_loss"].tolist(),
         "seconds_per_epoch": float(history["seconds"].mean()) if len(history) else 0.0,
         **run_record(device, result.wall_seconds()),
@@ -136,7 +143,9 @@ def write_pretrain_outputs(
     })
 
 
-def pretrain(array_path: Path, index_path: Path, out_dir: Path, settings: PretrainSettings, device: torch.device) -> bool:
+def pretrain(
+    array_path: Path, index_path: Path, out_dir: Path, settings: PretrainSettings, device: torch.device
+) -> bool:
     """Pre-train on every volume, resuming from ``out_dir/checkpoint.pt``; False if stopped by
     ``max_epochs_this_run`` (checkpoint kept, no backbone written)."""
     started = time.time()
@@ -148,9 +157,7 @@ def pretrain(array_path: Path, index_path: Path, out_dir: Path, settings: Pretra
     augment = Augment(settings.augment_flip, settings.augment_rotate_deg, settings.augment_scale, settings.augment_intensity)
     views = 2 if settings.strategy == "contrastive" else 1
     dataset = AugmentedViews(array_path, range(array.shape[0]), augment, settings.augment_noise_std, views, settings.seed)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=settings.lr, weight_decay=settings.weight_decay)
-    steps = len(pretrain_loader(dataset, settings, 0))
-    scheduler = cosine_schedule(optimizer, round(settings.warmup_epochs * steps), settings.epochs * steps)
+    optimizer, scheduler = adamw_cosine(model, settings, len(pretrain_loader(dataset, settings, 0)))
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = Checkpoint(out_dir / CHECKPOINT, settings)
     epochs = pretrain_epochs(model, dataset, settings, device)
