@@ -22,6 +22,8 @@ from neuropeft.errors import NeuropeftError
 
 #: the raw-file fields of a subject record (see ``neuropeft.workflow.subject_table``)
 RAW_FIELDS = ("t1w", "dwi", "bval", "bvec")
+#: ``on_subject_failure``: drop (the next run goes on without subjects whose steps failed on their data) or stop
+ON_SUBJECT_FAILURE = ("drop", "stop")
 #: the columns of a failure as the workflow passes it on (and of ``failures.tsv``)
 FAILURE_FIELDS = ("participant_id", "session", "stem", "step", "reason")
 

@@ -10,6 +10,10 @@ from neuropeft.choices import look_up_option
 from neuropeft.errors import NeuropeftError
 
 DEMO_DIR = "results/demo"
+#: ``on_invalid``: exclude (run without the subjects that fail validation) or stop (refuse to run)
+ON_INVALID = ("exclude", "stop")
+#: ``device`` of training: auto (CUDA when present), cpu or cuda
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def settings_json(section: dict[str, Any]) -> str:
@@ -85,7 +89,7 @@ def subject_table(config: dict[str, Any], cache_dir: str | Path) -> tuple[list[d
         run_policy=config["run_policy"],
         bids_filters=config["bids_filters"],
     )
-    if cohort.problems and config["on_invalid"] == "stop":
+    if cohort.problems and look_up_option(config["on_invalid"], ON_INVALID, "on_invalid") == "stop":
         raise NeuropeftError(
             f"{len(cohort.problems)} problem(s) in {config['bids_dir']}; fix them or set "
             f"on_invalid: exclude to run without those subjects:\n{format_problems(cohort.problems)}"
@@ -117,7 +121,7 @@ def train_uses_gpu(config: dict[str, Any]) -> bool:
     Checked without importing torch (parsing runs again in every cluster job); on a cluster whose
     submit host has no GPU, set ``device: cuda`` explicitly.
     """
-    if config["device"] == "auto":
+    if look_up_option(config["device"], DEVICES, "device") == "auto":
         return Path("/proc/driver/nvidia/version").exists()
     return config["device"] == "cuda"
 

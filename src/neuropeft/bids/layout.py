@@ -43,7 +43,7 @@ KINDS = {"t1w": ("anat", "T1w"), "dwi": ("dwi", "dwi")}
 _MODALITY_SIDECARS = {"t1w": (".json",), "dwi": SIDECARS}
 _DATATYPES = tuple(datatype for datatype, _ in KINDS.values())
 #: entities that do not tell acquisitions apart (``run-`` is chosen by the run policy)
-_NOT_ACQUISITION = ("sub", "ses", "run")
+NOT_ACQUISITION = ("sub", "ses", "run")
 
 Filters = dict[str, dict[str, str | None]]
 
@@ -122,7 +122,7 @@ def parse_filters(filters: Mapping[str, Any] | None) -> Filters:
             raise NeuropeftError(f"bids_filters.{modality} must map entities to values, e.g. {{acq: b1000}}, not {wanted!r}")
         parsed[modality] = {}
         for entity, value in wanted.items():
-            if entity in _NOT_ACQUISITION:
+            if entity in NOT_ACQUISITION:
                 raise NeuropeftError(f"bids_filters.{modality} cannot filter on {entity!r}; choose runs with run_policy, or filter on acq, dir, rec ...")
             if isinstance(value, (Mapping, list, bool)):
                 raise NeuropeftError(f"bids_filters.{modality}.{entity} must be a label such as AP (or null for files without {entity}-), not {value!r}")
@@ -202,7 +202,7 @@ def parse_name(name: str) -> tuple[dict[str, str], str, str] | None:
 
 def acquisition(entities: Mapping[str, str]) -> str:
     """The entities that tell acquisitions apart, as in a file name (``acq-AP_dir-PA``; "" when none)."""
-    return "_".join(f"{key}-{value}" for key, value in entities.items() if key not in _NOT_ACQUISITION)
+    return "_".join(f"{key}-{value}" for key, value in entities.items() if key not in NOT_ACQUISITION)
 
 
 def _matches(entities: Mapping[str, str], wanted: Mapping[str, str | None]) -> bool:

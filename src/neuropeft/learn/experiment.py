@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: early-stopping criterion: metric (AUC / MAE, ties broken by loss) or loss (validation loss)
+MONITORS = ("metric", "loss")
+
 
 @dataclass
 class ExperimentSettings:
