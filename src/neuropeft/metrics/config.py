@@ -12,7 +12,7 @@ VERSIONED_PACKAGES = ("neuropeft", "numpy", "pandas", "scikit-learn", "scipy", "
 
 @dataclass
 class MetricsSettings:
-    """Settings shared by ``aggregate-experiment``, ``compare`` and ``plot-fractions``."""
+    """Settings shared by ``aggregate-experiment``, ``compare-experiments`` and ``plot-fractions``."""
 
     #: bootstrap resamples of the pooled out-of-fold predictions
     bootstrap: int = 1000

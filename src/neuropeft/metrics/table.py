@@ -1,4 +1,4 @@
-"""``neuropeft compare``: one table row per experiment — metrics (mean ± SD), parameters, time, memory.
+"""``neuropeft compare-experiments``: one table row per experiment — metrics (mean ± SD), parameters, time, memory.
 
 Inputs are the ``summary.json`` of each experiment (from ``aggregate-experiment``) and the
 ``run.json`` files of their folds (``--run-jsons`` or ``--runs-glob``; run.json files of experiments

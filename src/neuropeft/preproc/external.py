@@ -13,7 +13,7 @@ onto one of two grids:
   bounding box of the image's non-zero voxels — for skull-stripped images in any space.
 
 Then each channel is normalised as in ``resample`` (zscore uses the non-zero voxels as the brain)
-and the cohort is written like ``stack``.
+and the cohort is written like ``stack-model-input``.
 """
 
 from __future__ import annotations

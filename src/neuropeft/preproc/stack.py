@@ -1,4 +1,4 @@
-"""``neuropeft stack``: per-subject model-ready volumes -> ``model_input.npy`` (N, C, X, Y, Z) + index.
+"""``neuropeft stack-model-input``: per-subject model-ready volumes -> ``model_input.npy`` (N, C, X, Y, Z) + index.
 
 Volumes are matched to cohort rows by ``stem``: a volume belongs to the row with the longest
 ``stem`` its file name starts with, followed by ``_`` or ``.`` (``sub-001_ses-1_model.nii.gz``
