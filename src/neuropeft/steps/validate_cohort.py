@@ -8,6 +8,7 @@ import argparse
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The step's arguments."""
     from neuropeft.bids.index import MODALITIES
+    from neuropeft.workflow import ON_INVALID
 
     parser.add_argument("--bids-dir", required=True, help="BIDS dataset root")
     parser.add_argument("--target", required=True, help="participants.tsv column to predict")
@@ -15,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--site-column", default="site", help="participants.tsv column with the site ('' or absent: none)")
     parser.add_argument("--run-policy", default="last", help="run to use when there are several: last | first | <run number>")
     parser.add_argument("--bids-filters", default="{}", help='JSON: the acquisition to use per modality, e.g. {"dwi": {"acq": "b1000"}}')
-    parser.add_argument("--on-invalid", choices=("exclude", "stop"), default="exclude",
+    parser.add_argument("--on-invalid", choices=ON_INVALID, default="exclude",
                         help="exclude: drop (subject, session) rows with problems; stop: fail listing every problem")
     parser.add_argument("--out-cohort", required=True, help="cohort table to write (TSV)")
     parser.add_argument("--out-excluded", required=True, help="excluded rows and reasons to write (TSV)")
