@@ -44,6 +44,8 @@ def main() -> None:
     parser.add_argument("--heads", type=int, default=10, help="how many heads to run (alphabetical)")
     args = parser.parse_args()
     heads = sorted(p.name for p in args.data.glob("sub-*"))[: args.heads]
+    if not heads:
+        raise SystemExit(f"{args.data}: no sub-* folders; pass --data with the ixi10 BIDS folder")
     print("| head | mask Dice | registration Dice | seconds |\n| --- | ---: | ---: | ---: |")
     rows = []
     for head in heads:
