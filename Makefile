@@ -9,7 +9,7 @@ CORES ?= all
 # PyPI's CUDA build on a GPU workstation.
 TORCH := torch==2.13.0
 
-.PHONY: demo test install lock clean
+.PHONY: demo test lint install lock clean
 
 install: $(VENV)/.installed
 
@@ -23,8 +23,14 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 demo: install
 	$(BIN)/snakemake --cores $(CORES)
 
-test: install
+test: install lint
 	$(BIN)/python -m pytest -q
+
+# Formatting and lint (run by `make test`): ruff for Python, snakefmt for the rule files.
+lint: install
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/snakefmt --check Snakefile workflow/rules
 
 # Regenerate requirements.lock from the current environment (maintainers only).
 lock:

@@ -26,9 +26,9 @@ include: "workflow/rules/external.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_outputs(),
-    default_target: True
 
 
 onerror:

@@ -52,7 +52,9 @@ def timed(call: object) -> tuple[float, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subjects", type=int, default=1000)
-    parser.add_argument("--workdir", type=Path, default=None, help="where to build and keep it (default: a temporary folder, removed)")
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="where to build and keep it (default: a temporary folder, removed)"
+    )
     args = parser.parse_args()
     if args.workdir:
         run(args.workdir, args.subjects)

@@ -34,14 +34,41 @@ def main() -> None:
     bids, truth, work = OUT / "demo" / "bids" / SUB, OUT / "demo" / "truth" / SUB, OUT / SUB
     t1w, dwi = bids / "anat" / f"{SUB}_T1w.nii.gz", bids / "dwi" / f"{SUB}_dwi.nii.gz"
     bval = dwi.with_name(f"{SUB}_dwi.bval")
-    print(f"T1w {nib.load(t1w).shape} at {nib.load(t1w).header.get_zooms()[:3]} mm; "
-          f"DWI {nib.load(dwi).shape} at {nib.load(dwi).header.get_zooms()[:3]} mm")
+    print(
+        f"T1w {nib.load(t1w).shape} at {nib.load(t1w).header.get_zooms()[:3]} mm; "
+        f"DWI {nib.load(dwi).shape} at {nib.load(dwi).header.get_zooms()[:3]} mm"
+    )
 
     steps = [
         ("n4-t1w", ["--t1w", t1w, "--out", work / "t1w_n4.nii.gz", "--field", work / "t1w_field.nii.gz"]),
-        ("n4-dwi", ["--dwi", dwi, "--bval", bval, "--out", work / "dwi_n4.nii.gz", "--field", work / "dwi_field.nii.gz"]),
-        ("skullstrip-t1w", ["--t1w", work / "t1w_n4.nii.gz", "--out-mask", work / "t1w_mask.nii.gz", "--out-brain", work / "t1w_brain.nii.gz"]),
-        ("skullstrip-dwi", ["--dwi", work / "dwi_n4.nii.gz", "--bval", bval, "--out-mask", work / "dwi_mask.nii.gz", "--out-meanb0", work / "dwi_b0.nii.gz"]),
+        (
+            "n4-dwi",
+            ["--dwi", dwi, "--bval", bval, "--out", work / "dwi_n4.nii.gz", "--field", work / "dwi_field.nii.gz"],
+        ),
+        (
+            "skullstrip-t1w",
+            [
+                "--t1w",
+                work / "t1w_n4.nii.gz",
+                "--out-mask",
+                work / "t1w_mask.nii.gz",
+                "--out-brain",
+                work / "t1w_brain.nii.gz",
+            ],
+        ),
+        (
+            "skullstrip-dwi",
+            [
+                "--dwi",
+                work / "dwi_n4.nii.gz",
+                "--bval",
+                bval,
+                "--out-mask",
+                work / "dwi_mask.nii.gz",
+                "--out-meanb0",
+                work / "dwi_b0.nii.gz",
+            ],
+        ),
         ("register", ["--moving", work / "t1w_brain.nii.gz", "--modality", "t1w", "--out-prefix", work / "t1w"]),
         ("register", ["--moving", work / "dwi_b0.nii.gz", "--modality", "dwi", "--out-prefix", work / "dwi"]),
     ]
@@ -52,7 +79,9 @@ def main() -> None:
 
     def corr(field: str, modality: str) -> float:
         brain = load(truth / f"{SUB}_{modality}_brainmask.nii.gz") > 0
-        return float(np.corrcoef(load(work / field)[brain], load(truth / f"{SUB}_{modality}_biasfield.nii.gz")[brain])[0, 1])
+        return float(
+            np.corrcoef(load(work / field)[brain], load(truth / f"{SUB}_{modality}_biasfield.nii.gz")[brain])[0, 1]
+        )
 
     def dice(mask: str, modality: str) -> float:
         a, b = load(work / mask) > 0, load(truth / f"{SUB}_{modality}_brainmask.nii.gz") > 0
@@ -70,7 +99,7 @@ def main() -> None:
         quality.append(f"pose error = {error:.2f} mm ({error / 2:.2f} voxels of 2 mm)")
 
     print("\n| step | seconds | peak RSS (MiB) | accuracy vs truth |\n| --- | ---: | ---: | --- |")
-    for (name, seconds, peak), q in zip(timing, quality):
+    for (name, seconds, peak), q in zip(timing, quality, strict=False):
         print(f"| {name} | {seconds:.1f} | {peak:.0f} | {q} |")
 
 

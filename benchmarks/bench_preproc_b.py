@@ -31,25 +31,61 @@ def main() -> None:
     dwi_dir, truth = OUT / "demo" / "bids" / SUB / "dwi", OUT / "demo" / "truth" / SUB
     dwi = nib.load(dwi_dir / f"{SUB}_dwi.nii.gz")
     mask = truth / f"{SUB}_dwi_brainmask.nii.gz"
-    print(f"DWI {dwi.shape} at {dwi.header.get_zooms()[:3]} mm, brain voxels {int((nib.load(mask).get_fdata() > 0).sum())}")
+    print(
+        f"DWI {dwi.shape} at {dwi.header.get_zooms()[:3]} mm, brain voxels {int((nib.load(mask).get_fdata() > 0).sum())}"
+    )
 
     bvals = np.loadtxt(dwi_dir / f"{SUB}_dwi.bval")
     meanb0 = dwi.get_fdata()[..., bvals < 50].mean(axis=-1) * (nib.load(mask).get_fdata() > 0)
     start = time.perf_counter()
-    register_to_template(nib.Nifti1Image(meanb0.astype(np.float32), dwi.affine), "dwi", RegistrationSettings(), OUT / SUB, "meanb0")
+    register_to_template(
+        nib.Nifti1Image(meanb0.astype(np.float32), dwi.affine), "dwi", RegistrationSettings(), OUT / SUB, "meanb0"
+    )
     print(f"set-up registration (Affine, mean b0): {time.perf_counter() - start:.1f} s")
 
     prefix = OUT / SUB
     for method in ("WLS", "OLS", "NLLS", "RESTORE"):
-        seconds, peak = measure(["fit-tensor", "--dwi", str(dwi_dir / f"{SUB}_dwi.nii.gz"), "--bval", str(dwi_dir / f"{SUB}_dwi.bval"),
-                                 "--bvec", str(dwi_dir / f"{SUB}_dwi.bvec"), "--mask", str(mask), "--out-prefix", f"{prefix}_{method}",
-                                 "--settings", json.dumps({"fit_method": method})])
+        seconds, peak = measure(
+            [
+                "fit-tensor",
+                "--dwi",
+                str(dwi_dir / f"{SUB}_dwi.nii.gz"),
+                "--bval",
+                str(dwi_dir / f"{SUB}_dwi.bval"),
+                "--bvec",
+                str(dwi_dir / f"{SUB}_dwi.bvec"),
+                "--mask",
+                str(mask),
+                "--out-prefix",
+                f"{prefix}_{method}",
+                "--settings",
+                json.dumps({"fit_method": method}),
+            ]
+        )
         wm = nib.load(truth / f"{SUB}_dwi_wmmask.nii.gz").get_fdata() > 0
-        fa, fa_true = nib.load(f"{prefix}_{method}_FA.nii.gz").get_fdata(), nib.load(truth / f"{SUB}_dwi_FA.nii.gz").get_fdata()
-        print(f"fit-tensor {method:8s}: {seconds:6.1f} s  peak {peak:6.0f} MiB  FA MAE in WM {np.abs(fa[wm] - fa_true[wm]).mean():.4f}")
+        fa, fa_true = (
+            nib.load(f"{prefix}_{method}_FA.nii.gz").get_fdata(),
+            nib.load(truth / f"{SUB}_dwi_FA.nii.gz").get_fdata(),
+        )
+        print(
+            f"fit-tensor {method:8s}: {seconds:6.1f} s  peak {peak:6.0f} MiB  FA MAE in WM {np.abs(fa[wm] - fa_true[wm]).mean():.4f}"
+        )
 
-    seconds, peak = measure(["resample", "--image", f"{prefix}_WLS_FA.nii.gz", "--image", f"{prefix}_WLS_MD.nii.gz",
-                             "--transforms-json", f"{prefix}_transforms.json", "--mask", str(mask), "--out", f"{prefix}_model.nii.gz"])
+    seconds, peak = measure(
+        [
+            "resample",
+            "--image",
+            f"{prefix}_WLS_FA.nii.gz",
+            "--image",
+            f"{prefix}_WLS_MD.nii.gz",
+            "--transforms-json",
+            f"{prefix}_transforms.json",
+            "--mask",
+            str(mask),
+            "--out",
+            f"{prefix}_model.nii.gz",
+        ]
+    )
     volume = nib.load(f"{prefix}_model.nii.gz")
     print(f"resample (FA, MD -> {volume.shape}): {seconds:6.1f} s  peak {peak:6.0f} MiB")
     print("(each figure includes ~1-2 s of Python start-up and imports)")

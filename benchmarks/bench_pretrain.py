@@ -51,15 +51,27 @@ def make_cohort(root: Path, n_subjects: int, side: int, effect: float, seed: int
         volumes.append(volume[None])
         rows.append((i, f"sub-{i + 1:03d}", "n/a", i % 2, "a"))
     np.save(root / "model_input.npy", np.stack(volumes))
-    pd.DataFrame(rows, columns=["row", "participant_id", "session", "target", "site"]).to_csv(root / "model_input.tsv", sep="\t", index=False)
+    pd.DataFrame(rows, columns=["row", "participant_id", "session", "target", "site"]).to_csv(
+        root / "model_input.tsv", sep="\t", index=False
+    )
     return root / "model_input.npy", root / "model_input.tsv"
 
 
-def probe_auc(root: Path, array: Path, index: Path, folds: Path, n_folds: int, backbone: str, init: str, epochs: int, tag: str) -> float:
+def probe_auc(
+    root: Path, array: Path, index: Path, folds: Path, n_folds: int, backbone: str, init: str, epochs: int, tag: str
+) -> float:
     """Out-of-fold AUC of ``linear_probe`` (linear head) on every fold."""
     settings = ExperimentSettings(
-        name=tag, backbone=backbone, method="linear_probe", head="linear", epochs=epochs, lr=3e-3, warmup_epochs=1,
-        patience=epochs, batch_size=4, init=init,
+        name=tag,
+        backbone=backbone,
+        method="linear_probe",
+        head="linear",
+        epochs=epochs,
+        lr=3e-3,
+        warmup_epochs=1,
+        patience=epochs,
+        batch_size=4,
+        init=init,
     )
     predictions = []
     for fold in range(n_folds):
@@ -75,9 +87,16 @@ def main() -> None:
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), help="strategies to compare (default all)")
     parser.add_argument("--subjects", type=int, default=32, help="synthetic subjects (default 32)")
     parser.add_argument("--side", type=int, default=32, help="cubic volume side (default 32)")
-    parser.add_argument("--effect", type=float, default=0.3, help="brightness added to the central cube of label-1 volumes; noise std 0.5 (default 0.3)")
+    parser.add_argument(
+        "--effect",
+        type=float,
+        default=0.3,
+        help="brightness added to the central cube of label-1 volumes; noise std 0.5 (default 0.3)",
+    )
     parser.add_argument("--folds", type=int, default=3, help="cross-validation folds (default 3)")
-    parser.add_argument("--pretrain-epochs", type=int, default=10, help="pre-training epochs (mae: 4x this) (default 10)")
+    parser.add_argument(
+        "--pretrain-epochs", type=int, default=10, help="pre-training epochs (mae: 4x this) (default 10)"
+    )
     parser.add_argument("--probe-epochs", type=int, default=10, help="linear-probe epochs per fold (default 10)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the cohort and every run (default 0)")
     parser.add_argument("--work-dir", default="", help="keep outputs here (default: a temporary folder)")
@@ -87,29 +106,62 @@ def main() -> None:
         root.mkdir(parents=True, exist_ok=True)
         array, index = make_cohort(root, args.subjects, args.side, args.effect, args.seed)
         folds = root / "folds.tsv"
-        make_folds(read_index(index), FoldSettings(n_folds=args.folds, val_fraction=0.25, seed=args.seed)).to_csv(folds, sep="\t", index=False)
-        columns = ["backbone", "init", "oof_auc", "pretrain_epochs", "pretrain_s_per_epoch", "loss_first", "loss_last", "probe_seconds"]
+        make_folds(read_index(index), FoldSettings(n_folds=args.folds, val_fraction=0.25, seed=args.seed)).to_csv(
+            folds, sep="\t", index=False
+        )
+        columns = [
+            "backbone",
+            "init",
+            "oof_auc",
+            "pretrain_epochs",
+            "pretrain_s_per_epoch",
+            "loss_first",
+            "loss_last",
+            "probe_seconds",
+        ]
         print("\t".join(columns), flush=True)
         random_done: set[str] = set()
         for strategy in args.strategies:
             backbone, extra = STRATEGIES[strategy]
             if backbone not in random_done:
                 tick = time.time()
-                auc = probe_auc(root, array, index, folds, args.folds, backbone, "random", args.probe_epochs, f"{backbone}-random")
+                auc = probe_auc(
+                    root, array, index, folds, args.folds, backbone, "random", args.probe_epochs, f"{backbone}-random"
+                )
                 print(f"{backbone}\trandom\t{auc:.3f}\t0\t\t\t\t{time.time() - tick:.0f}", flush=True)
                 random_done.add(backbone)
             epochs = args.pretrain_epochs * (4 if strategy == "mae" else 1)
             settings = dataclasses.replace(
-                PretrainSettings(), name=strategy, backbone=backbone, strategy=strategy, epochs=epochs, batch_size=8,
-                warmup_epochs=1, seed=args.seed, **extra,
+                PretrainSettings(),
+                name=strategy,
+                backbone=backbone,
+                strategy=strategy,
+                epochs=epochs,
+                batch_size=8,
+                warmup_epochs=1,
+                seed=args.seed,
+                **extra,
             )
             out = root / "pretrain" / strategy
             pretrain(array, index, out, settings, torch.device("cpu"))
             run = json.loads((out / "run.json").read_text())
             tick = time.time()
-            auc = probe_auc(root, array, index, folds, args.folds, backbone, str(out / "backbone.safetensors"), args.probe_epochs, f"{backbone}-{strategy}")
+            auc = probe_auc(
+                root,
+                array,
+                index,
+                folds,
+                args.folds,
+                backbone,
+                str(out / "backbone.safetensors"),
+                args.probe_epochs,
+                f"{backbone}-{strategy}",
+            )
             curve = run["loss_curve"]
-            print(f"{backbone}\t{strategy}\t{auc:.3f}\t{epochs}\t{run['seconds_per_epoch']:.2f}\t{curve[0]:.4f}\t{curve[-1]:.4f}\t{time.time() - tick:.0f}", flush=True)
+            print(
+                f"{backbone}\t{strategy}\t{auc:.3f}\t{epochs}\t{run['seconds_per_epoch']:.2f}\t{curve[0]:.4f}\t{curve[-1]:.4f}\t{time.time() - tick:.0f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

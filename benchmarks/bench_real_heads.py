@@ -30,7 +30,10 @@ def run_head(t1w: Path, work: Path) -> float:
     """n4-t1w -> skullstrip-t1w -> register on one head; returns the seconds of the three steps."""
     steps = [
         ("n4-t1w", ["--t1w", t1w, "--out", work / "n4.nii.gz", "--field", work / "field.nii.gz"]),
-        ("skullstrip-t1w", ["--t1w", work / "n4.nii.gz", "--out-mask", work / "mask.nii.gz", "--out-brain", work / "brain.nii.gz"]),
+        (
+            "skullstrip-t1w",
+            ["--t1w", work / "n4.nii.gz", "--out-mask", work / "mask.nii.gz", "--out-brain", work / "brain.nii.gz"],
+        ),
         ("register", ["--moving", work / "brain.nii.gz", "--modality", "t1w", "--out-prefix", work / "reg"]),
     ]
     return sum(measure([name, *argv])[0] for name, argv in steps)
@@ -54,11 +57,20 @@ def main() -> None:
         start = time.perf_counter()
         seconds = run_head(args.data / head / "anat" / f"{head}_T1w.nii.gz", work)
         reference = args.data / "derivatives" / "dlmuse" / head / "anat" / f"{head}_desc-brain_mask.nii.gz"
-        row = (mask_dice(work / "mask.nii.gz", reference), registration_dice(reference, work / "reg_transforms.json"), seconds)
+        row = (
+            mask_dice(work / "mask.nii.gz", reference),
+            registration_dice(reference, work / "reg_transforms.json"),
+            seconds,
+        )
         rows.append(row)
-        print(f"| {head} | {row[0]:.3f} | {row[1]:.3f} | {row[2]:.1f} |  ({time.perf_counter() - start:.0f} s with scoring)", flush=True)
+        print(
+            f"| {head} | {row[0]:.3f} | {row[1]:.3f} | {row[2]:.1f} |  ({time.perf_counter() - start:.0f} s with scoring)",
+            flush=True,
+        )
     values = np.asarray(rows)
-    print(f"| min / mean | {values[:, 0].min():.3f} / {values[:, 0].mean():.3f} | {values[:, 1].min():.3f} / {values[:, 1].mean():.3f} | mean {values[:, 2].mean():.1f} |")
+    print(
+        f"| min / mean | {values[:, 0].min():.3f} / {values[:, 0].mean():.3f} | {values[:, 1].min():.3f} / {values[:, 1].mean():.3f} | mean {values[:, 2].mean():.1f} |"
+    )
 
 
 if __name__ == "__main__":

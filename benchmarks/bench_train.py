@@ -19,12 +19,22 @@ import time
 import torch
 
 from neuropeft.learn.experiment import ExperimentSettings
-from neuropeft.learn.methods import count_parameters
 from neuropeft.learn.fold_model import make_model
-from neuropeft.learn.loop import autocast, select_device, seed_everything
+from neuropeft.learn.loop import autocast, seed_everything, select_device
+from neuropeft.learn.methods import count_parameters
 
 
-def measure(backbone: str, method: str, head: str, channels: int, side: int, batch: int, steps: int, device: torch.device, rank: int) -> dict:
+def measure(
+    backbone: str,
+    method: str,
+    head: str,
+    channels: int,
+    side: int,
+    batch: int,
+    steps: int,
+    device: torch.device,
+    rank: int,
+) -> dict:
     """Time ``steps`` optimiser steps after one warm-up step on random volumes."""
     seed_everything(0, device)
     settings = dataclasses.replace(ExperimentSettings(), backbone=backbone, method=method, head=head, lora_rank=rank)
@@ -56,20 +66,51 @@ def measure(backbone: str, method: str, head: str, channels: int, side: int, bat
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = (
+        torch.cuda.max_memory_allocated() / 2**20
+        if device.type == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )
     counts = count_parameters(model)
     return {
-        "backbone": backbone, "method": method, "head": head, "shape": f"{channels}x{side}^3", "batch": batch,
-        "trainable_params": counts.trainable, "volumes_per_s": round(batch * steps / seconds, 3),
-        "seconds_per_step": round(seconds / steps, 4), "peak_memory_mb": round(peak, 1), "device": str(device),
+        "backbone": backbone,
+        "method": method,
+        "head": head,
+        "shape": f"{channels}x{side}^3",
+        "batch": batch,
+        "trainable_params": counts.trainable,
+        "volumes_per_s": round(batch * steps / seconds, 3),
+        "seconds_per_step": round(seconds / steps, 4),
+        "peak_memory_mb": round(peak, 1),
+        "device": str(device),
     }
 
 
 def run_isolated(args: argparse.Namespace, backbone: str, method: str, batch: int) -> dict | None:
     """One configuration in a fresh process; None when it ran out of memory."""
-    command = [sys.executable, __file__, "--single", "--backbone", backbone, "--methods", method, "--head", args.head,
-               "--channels", str(args.channels), "--shape", str(args.shape), "--batch-size", str(batch),
-               "--steps", str(args.steps), "--device", args.device, "--rank", str(args.rank)]
+    command = [
+        sys.executable,
+        __file__,
+        "--single",
+        "--backbone",
+        backbone,
+        "--methods",
+        method,
+        "--head",
+        args.head,
+        "--channels",
+        str(args.channels),
+        "--shape",
+        str(args.shape),
+        "--batch-size",
+        str(batch),
+        "--steps",
+        str(args.steps),
+        "--device",
+        args.device,
+        "--rank",
+        str(args.rank),
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         if "out of memory" in done.stderr.lower():
@@ -94,10 +135,31 @@ def main() -> None:
     args = parser.parse_args()
     if args.single:
         device = select_device(args.device)
-        result = measure(args.backbone[0], args.methods[0], args.head, args.channels, args.shape, args.batch_size, args.steps, device, args.rank)
+        result = measure(
+            args.backbone[0],
+            args.methods[0],
+            args.head,
+            args.channels,
+            args.shape,
+            args.batch_size,
+            args.steps,
+            device,
+            args.rank,
+        )
         print(json.dumps(result))
         return
-    columns = ["backbone", "method", "head", "shape", "batch", "trainable_params", "volumes_per_s", "seconds_per_step", "peak_memory_mb", "device"]
+    columns = [
+        "backbone",
+        "method",
+        "head",
+        "shape",
+        "batch",
+        "trainable_params",
+        "volumes_per_s",
+        "seconds_per_step",
+        "peak_memory_mb",
+        "device",
+    ]
     print("\t".join(columns), flush=True)
     for backbone in args.backbone:
         for method in args.methods:

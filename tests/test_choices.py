@@ -112,18 +112,24 @@ def test_every_schema_enum_has_a_registry() -> None:
 
 @pytest.mark.parametrize("where", sorted(ENUMS), ids="/".join)
 def test_schema_enum_equals_its_registry(where: tuple[str, ...]) -> None:
-    assert _enums(SCHEMA)[where] == list(ENUMS[where]), f"config/schema.yaml {'/'.join(where)}: copy the registry's values"
+    assert _enums(SCHEMA)[where] == list(ENUMS[where]), (
+        f"config/schema.yaml {'/'.join(where)}: copy the registry's values"
+    )
 
 
 def test_bids_filter_modalities_are_the_layout_kinds() -> None:
     assert set(SCHEMA["properties"]["bids_filters"]["properties"]) == set(KINDS)
 
 
-@pytest.mark.parametrize(("section", "settings", "elsewhere"), SECTIONS, ids=[f"{s}-{c.__name__}" for s, c, _ in SECTIONS])
+@pytest.mark.parametrize(
+    ("section", "settings", "elsewhere"), SECTIONS, ids=[f"{s}-{c.__name__}" for s, c, _ in SECTIONS]
+)
 def test_dataclass_defaults_equal_config(section: str, settings: type, elsewhere: set[str]) -> None:
     fields = {f.name: _default(f) for f in dataclasses.fields(settings)}
     config = {k: v for k, v in CONFIG[section].items() if k not in elsewhere}
-    assert set(config) == set(fields) - RULE_FIELDS.get(settings, set()), f"{section} keys differ from {settings.__name__}'s fields"
+    assert set(config) == set(fields) - RULE_FIELDS.get(settings, set()), (
+        f"{section} keys differ from {settings.__name__}'s fields"
+    )
     assert {k: fields[k] for k in config} == config, f"config.yaml {section} defaults differ from {settings.__name__}'s"
 
 
@@ -150,20 +156,28 @@ def test_an_allowed_value_is_returned() -> None:
 def test_a_bad_value_is_one_line_naming_the_allowed_ones_and_the_closest() -> None:
     with pytest.raises(NeuropeftError) as error:
         look_up_option("Afine", TRANSFORMS, "registration transform")
-    assert str(error.value) == "registration transform 'Afine' is not one of ['Rigid', 'Affine', 'SyN']; did you mean 'Affine'?"
+    assert (
+        str(error.value)
+        == "registration transform 'Afine' is not one of ['Rigid', 'Affine', 'SyN']; did you mean 'Affine'?"
+    )
 
 
 def test_no_suggestion_when_nothing_is_close_and_a_hint_comes_last() -> None:
     with pytest.raises(NeuropeftError) as error:
         look_up_option("Elastic", TRANSFORMS, "registration transform", hint="fix registration_t1w")
-    assert str(error.value) == "registration transform 'Elastic' is not one of ['Rigid', 'Affine', 'SyN']; fix registration_t1w"
+    assert (
+        str(error.value)
+        == "registration transform 'Elastic' is not one of ['Rigid', 'Affine', 'SyN']; fix registration_t1w"
+    )
     assert "\n" not in str(error.value)
 
 
 def test_suggestion_ignores_case_and_sets_are_listed_sorted() -> None:
     assert suggestion("wls", FIT_METHODS) == "WLS"
     assert suggestion("xyz", FIT_METHODS) is None
-    with pytest.raises(NeuropeftError, match=r"^head 'MLP' is not one of \['conv', 'linear', 'mlp'\]; did you mean 'mlp'\?$"):
+    with pytest.raises(
+        NeuropeftError, match=r"^head 'MLP' is not one of \['conv', 'linear', 'mlp'\]; did you mean 'mlp'\?$"
+    ):
         look_up_option("MLP", set(HEADS), "head")
 
 

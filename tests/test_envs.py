@@ -58,7 +58,9 @@ def test_env_pins_match_the_lock_and_pyproject_ranges(env_name: str) -> None:
     locked, ranges = _locked_versions(), _pyproject_requirements()
     for name, version in ENVS[env_name].items():
         assert name in ranges, f"{env_name}: {name} is not a dependency in pyproject.toml"
-        assert locked.get(name) == version, f"{env_name}: {name}=={version} but requirements.lock has {locked.get(name)}"
+        assert locked.get(name) == version, (
+            f"{env_name}: {name}=={version} but requirements.lock has {locked.get(name)}"
+        )
         assert ranges[name].specifier.contains(version), f"{env_name}: {name}=={version} outside {ranges[name]}"
 
 

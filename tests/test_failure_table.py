@@ -10,7 +10,13 @@ import pytest
 
 from neuropeft.cli import main as cli_main
 
-FAILURE = {"participant_id": "sub-02", "session": "", "stem": "sub-02", "step": "skullstrip_dwi", "reason": "mask volume 9552 ml"}
+FAILURE = {
+    "participant_id": "sub-02",
+    "session": "",
+    "stem": "sub-02",
+    "step": "skullstrip_dwi",
+    "reason": "mask volume 9552 ml",
+}
 
 
 def test_table_lists_each_failure(tmp_path: Path) -> None:
@@ -22,8 +28,13 @@ def test_table_lists_each_failure(tmp_path: Path) -> None:
     assert pd.read_csv(out, sep="\t").empty and "stem" in out.read_text()
 
 
-@pytest.mark.parametrize(("text", "fragment"), [("{", "not valid JSON"), ('{"a": 1}', "JSON list"), ('[{"stem": "sub-01"}]', "entry 1 lacks")])
-def test_bad_failures_argument_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [("{", "not valid JSON"), ('{"a": 1}', "JSON list"), ('[{"stem": "sub-01"}]', "entry 1 lacks")],
+)
+def test_bad_failures_argument_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, fragment: str
+) -> None:
     assert cli_main(["failure-table", "--failures", text, "--out", str(tmp_path / "f.tsv")]) == 1
     err = capsys.readouterr().err
     assert fragment in err and err.count("\n") == 1

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import yaml
+from test_config import ROOT
 
 from neuropeft.errors import NeuropeftError
 from neuropeft.workflow import (
@@ -18,7 +19,6 @@ from neuropeft.workflow import (
     subject_table,
     train_uses_gpu,
 )
-from test_config import ROOT
 
 
 @pytest.fixture()
@@ -44,7 +44,9 @@ def test_demo_age_target_is_a_regression(config: dict, tmp_path) -> None:  # typ
     config["target"] = "age"
     assert subject_table(config, tmp_path)[1] == "regression"
     config["target"] = "iq"
-    with pytest.raises(NeuropeftError, match=r"demo target column 'iq' is not one of \['age', 'diagnosis', 'sex', 'site'\]"):
+    with pytest.raises(
+        NeuropeftError, match=r"demo target column 'iq' is not one of \['age', 'diagnosis', 'sex', 'site'\]"
+    ):
         subject_table(config, tmp_path)
 
 
@@ -72,7 +74,9 @@ def test_training_holds_a_gpu_unless_on_cpu(config: dict) -> None:
 
 
 def test_pretrain_init_maps_to_its_checkpoint_and_checks_the_backbone(config: dict) -> None:
-    pretrain = pretrain_settings({"pretrain": [{"name": "recon", "backbone": "resnet10", "strategy": "reconstruction"}]})
+    pretrain = pretrain_settings(
+        {"pretrain": [{"name": "recon", "backbone": "resnet10", "strategy": "reconstruction"}]}
+    )
     experiment = {"name": "e", "backbone": "resnet10", "init": "pretrain:recon"}
     assert init_checkpoints(experiment, pretrain, "results") == ["results/pretrain/recon/backbone.safetensors"]
     assert init_checkpoints({"name": "e", "init": "random"}, pretrain, "results") == []

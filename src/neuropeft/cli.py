@@ -19,8 +19,8 @@ import importlib.util
 import os
 import pkgutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from neuropeft.errors import NeuropeftError
 from neuropeft.failures import clear_failure_record, write_failure_record
@@ -49,7 +49,9 @@ def step_help(module: str) -> str:
 def build_parser(names: dict[str, str] | None = None) -> argparse.ArgumentParser:
     """The top-level parser with one sub-parser per step (arguments added lazily)."""
     parser = argparse.ArgumentParser(prog="neuropeft", description=__doc__.splitlines()[0])
-    parser.add_argument("--failure-record", metavar="PATH", help="record a one-line failure of the step here (removed on success)")
+    parser.add_argument(
+        "--failure-record", metavar="PATH", help="record a one-line failure of the step here (removed on success)"
+    )
     sub = parser.add_subparsers(dest="step", metavar="STEP", required=True)
     for name, module in (steps() if names is None else names).items():
         help_text = step_help(module)
@@ -71,7 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "OMP_NUM_THREADS" in os.environ:
         os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", os.environ["OMP_NUM_THREADS"])
     module = importlib.import_module(f"{STEPS_PACKAGE}.{names[argv[0]]}")
-    step_parser = argparse.ArgumentParser(prog=f"neuropeft {argv[0]}", description=(module.__doc__ or "").strip().splitlines()[0])
+    step_parser = argparse.ArgumentParser(
+        prog=f"neuropeft {argv[0]}", description=(module.__doc__ or "").strip().splitlines()[0]
+    )
     module.add_arguments(step_parser)
     args = step_parser.parse_args(argv[1:])
     try:

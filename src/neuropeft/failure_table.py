@@ -27,7 +27,6 @@ def failure_frame(failures: object) -> pd.DataFrame:
     return pd.DataFrame(failures, columns=list(FAILURE_FIELDS))
 
 
-
 def write_failure_table(failures_json: str, out: str) -> None:
     """Write the failures table from the JSON list the workflow passes."""
     try:

@@ -38,7 +38,9 @@ def clear_failure_record(path: str | os.PathLike[str]) -> None:
     Path(path).unlink(missing_ok=True)
 
 
-def current_failures(failures_dir: str | os.PathLike[str], subjects: list[dict[str, str]], step_settings: dict[str, str]) -> list[dict[str, str]]:
+def current_failures(
+    failures_dir: str | os.PathLike[str], subjects: list[dict[str, str]], step_settings: dict[str, str]
+) -> list[dict[str, str]]:
     """The failures under ``failures_dir`` that still apply to ``subjects``, sorted by stem and step.
 
     ``step_settings`` maps each per-subject rule to its current ``--settings`` text; a record made
@@ -61,14 +63,21 @@ def current_failures(failures_dir: str | os.PathLike[str], subjects: list[dict[s
                 continue
             if _raw_files_changed_since(subject, record_path.stat().st_mtime_ns):
                 continue
-            failures.append({
-                "participant_id": subject["participant_id"], "session": subject.get("session", ""),
-                "stem": folder.name, "step": step, "reason": str(record.get("reason", "")),
-            })
+            failures.append(
+                {
+                    "participant_id": subject["participant_id"],
+                    "session": subject.get("session", ""),
+                    "stem": folder.name,
+                    "step": step,
+                    "reason": str(record.get("reason", "")),
+                }
+            )
     return failures
 
 
-def drop_failed(subjects: list[dict[str, str]], failures: list[dict[str, str]], max_fraction: float, failures_dir: str) -> list[dict[str, str]]:
+def drop_failed(
+    subjects: list[dict[str, str]], failures: list[dict[str, str]], max_fraction: float, failures_dir: str
+) -> list[dict[str, str]]:
     """``subjects`` without those that failed; refuses when more than ``max_fraction`` of them failed."""
     failed = {f["stem"] for f in failures}
     if subjects and len(failed) > max_fraction * len(subjects):
@@ -87,11 +96,15 @@ def failure_summary(failures: list[dict[str, str]], policy: str, table: str) -> 
     lines = [f"neuropeft: {len(failures)} subject step(s) failed on the data:"]
     lines += [f"  {f['stem']} at {f['step']}: {f['reason']}" for f in failures]
     if policy == "drop":
-        lines.append("neuropeft: on_subject_failure is drop: run the same command again to go on without these "
-                     f"subjects (listed with their reasons in {table} and the report)")
+        lines.append(
+            "neuropeft: on_subject_failure is drop: run the same command again to go on without these "
+            f"subjects (listed with their reasons in {table} and the report)"
+        )
     else:
-        lines.append("neuropeft: on_subject_failure is stop: fix these subjects' data (or exclude them), "
-                     "or set on_subject_failure: drop to go on without them")
+        lines.append(
+            "neuropeft: on_subject_failure is stop: fix these subjects' data (or exclude them), "
+            "or set on_subject_failure: drop to go on without them"
+        )
     return "\n".join(lines)
 
 

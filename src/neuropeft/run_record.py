@@ -14,8 +14,21 @@ from neuropeft.errors import NeuropeftError
 from neuropeft.provenance import package_versions
 
 #: the packages whose versions decide the results
-PACKAGES = ("neuropeft", "snakemake", "torch", "monai", "peft", "antspyx", "dipy", "nibabel", "nilearn", "numpy", "scipy", "scikit-learn", "pandas")
-
+PACKAGES = (
+    "neuropeft",
+    "snakemake",
+    "torch",
+    "monai",
+    "peft",
+    "antspyx",
+    "dipy",
+    "nibabel",
+    "nilearn",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "pandas",
+)
 
 
 def write_run_record(config_json: str, out: str) -> None:
@@ -26,8 +39,11 @@ def write_run_record(config_json: str, out: str) -> None:
         raise NeuropeftError(f"--config is not valid JSON ({error}); pass the configuration as a JSON object") from None
     if not isinstance(config, dict):
         raise NeuropeftError("--config must be a JSON object (the workflow configuration)")
-    write_json(out, {
-        "config": config,
-        "versions": package_versions(*PACKAGES),
-        "platform": platform.platform(),
-    })
+    write_json(
+        out,
+        {
+            "config": config,
+            "versions": package_versions(*PACKAGES),
+            "platform": platform.platform(),
+        },
+    )

@@ -97,7 +97,9 @@ def subject_table(config: dict[str, Any], cache_dir: str | Path) -> tuple[list[d
     excluded = Path(cache_dir).parent / "excluded.tsv"
     if cohort.rows.empty:  # stop before planning jobs on nobody; excluded.tsv is written here, as no rule will run
         write_tsv(cohort.excluded, excluded)
-        raise NeuropeftError(f"no subject left in {config['bids_dir']}: {cohort.summary()}; the reasons are in {excluded}")
+        raise NeuropeftError(
+            f"no subject left in {config['bids_dir']}: {cohort.summary()}; the reasons are in {excluded}"
+        )
     if cohort.problems:
         print(f"neuropeft: {cohort.summary()} (reasons in {excluded}):\n{format_problems(cohort.problems)}")
     columns = ["participant_id", "session", "key", "stem", "t1w", "dwi", "bval", "bvec"]
@@ -110,7 +112,9 @@ def experiment_settings(config: dict[str, Any], task: str) -> dict[str, dict[str
     experiments: dict[str, dict[str, Any]] = {}
     for entry in config["experiments"]:
         if entry["name"] in experiments:
-            raise NeuropeftError(f"experiment name {entry['name']!r} is used twice in experiments; names must be unique")
+            raise NeuropeftError(
+                f"experiment name {entry['name']!r} is used twice in experiments; names must be unique"
+            )
         experiments[entry["name"]] = {**entry, "task": task}
     return experiments
 

@@ -62,7 +62,9 @@ class Bids:
 
     def dwi_image(self, sub: str, ses: str = "", entities: str = "", volumes: int = 7) -> Path:
         """The DWI NIfTI alone (its gradient table inherited from a folder above)."""
-        return write_nifti(self.folder(sub, ses) / "dwi" / f"{self.stem(sub, ses, entities)}_dwi.nii.gz", (4, 4, 4, volumes))
+        return write_nifti(
+            self.folder(sub, ses) / "dwi" / f"{self.stem(sub, ses, entities)}_dwi.nii.gz", (4, 4, 4, volumes)
+        )
 
     def subject(self, sub: str, ses: str = "") -> None:
         self.t1w(sub, ses)
@@ -83,7 +85,9 @@ def with_participants(root: Path, n: int) -> tuple[Bids, list[str]]:
     """A dataset folder with participants.tsv of ``n`` subjects sub-01.. (diagnosis 0/1, site A/B)."""
     bids = Bids(root)
     subjects = [f"sub-{i:02d}" for i in range(1, n + 1)]
-    bids.participants([{"participant_id": s, "diagnosis": i % 2, "age": 40 + i, "site": "AB"[i % 2]} for i, s in enumerate(subjects)])
+    bids.participants(
+        [{"participant_id": s, "diagnosis": i % 2, "age": 40 + i, "site": "AB"[i % 2]} for i, s in enumerate(subjects)]
+    )
     (root / "dataset_description.json").write_text('{"Name": "fixture", "BIDSVersion": "1.8.0"}\n')
     return bids, subjects
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
-
 from bids_builder import Bids
 
 
@@ -18,7 +17,10 @@ def make_bids(tmp_path: Path) -> Callable[..., Bids]:
         bids = Bids(tmp_path / name)
         subjects = [f"sub-{i:02d}" for i in range(1, n + 1)]
         bids.participants(
-            [{"participant_id": s, "diagnosis": i % 2, "age": 40 + i, "site": "AB"[i % 2]} for i, s in enumerate(subjects)]
+            [
+                {"participant_id": s, "diagnosis": i % 2, "age": 40 + i, "site": "AB"[i % 2]}
+                for i, s in enumerate(subjects)
+            ]
         )
         for sub in subjects:
             bids.subject(sub)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from bids_builder import BVALS, BVECS, ds000117_like, ds114_like, with_participants, write_table
+
 from neuropeft.bids.index import load_cohort
 from neuropeft.bids.problems import format_problems
 from neuropeft.cli import main
@@ -23,7 +23,9 @@ def test_ds114_root_gradient_table_applies_to_every_session(tmp_path: Path) -> N
     cohort = load_cohort(bids.root, tmp_path / "cache", "diagnosis", BOTH)
     assert cohort.problems == [], format_problems(cohort.problems)
     assert list(cohort.rows.key) == [f"sub-0{i}/{ses}" for i in (1, 2, 3) for ses in ("ses-retest", "ses-test")]
-    assert set(cohort.rows.bval) == {str(bids.path("dwi.bval"))} and set(cohort.rows.bvec) == {str(bids.path("dwi.bvec"))}
+    assert set(cohort.rows.bval) == {str(bids.path("dwi.bval"))} and set(cohort.rows.bvec) == {
+        str(bids.path("dwi.bvec"))
+    }
     assert cohort.summary() == "0 of 3 subjects excluded"
 
 
@@ -38,7 +40,10 @@ def test_closer_table_overrides_a_broken_root_one(tmp_path: Path) -> None:
     assert set(cohort.rows.bval) == {str(bids.path("sub-01/sub-01_dwi.bval"))}
     assert set(cohort.rows.bvec) == {str(bids.path("sub-01/sub-01_dwi.bvec"))}
     excluded = cohort.excluded.set_index(["participant_id", "session"]).reason
-    assert excluded["sub-02", "ses-test"] == "dwi.bval: has 6 b-values but sub-02_ses-test_dwi.nii.gz has 7 volumes; regenerate the .bval with the NIfTI (one value per volume)"
+    assert (
+        excluded["sub-02", "ses-test"]
+        == "dwi.bval: has 6 b-values but sub-02_ses-test_dwi.nii.gz has 7 volumes; regenerate the .bval with the NIfTI (one value per volume)"
+    )
     assert cohort.summary() == "2 of 3 subjects excluded"
 
 
@@ -91,7 +96,9 @@ def test_several_acquisitions_stop_with_one_line_until_chosen(tmp_path: Path) ->
         "1 (subject, session) have several T1w acquisitions (e.g. sub-02/ses-mri); choices: acq-flash, acq-mprage; "
         "choose one with bids_filters, e.g. bids_filters: {t1w: {acq: flash}} (null selects files without that entity)"
     )
-    assert len(load_cohort(bids.root, tmp_path / "cache", "diagnosis", ["dwi"]).rows) == 3  # T1w not needed: no choice to make
+    assert (
+        len(load_cohort(bids.root, tmp_path / "cache", "diagnosis", ["dwi"]).rows) == 3
+    )  # T1w not needed: no choice to make
     chosen = load_cohort(bids.root, tmp_path / "cache", "diagnosis", BOTH, bids_filters={"t1w": {"acq": "flash"}})
     assert list(chosen.rows.t1w) == [str(bids.path("sub-02/ses-mri/anat/sub-02_ses-mri_acq-flash_T1w.nii.gz"))]
     assert [p.path_or_subject for p in chosen.problems] == ["sub-01", "sub-03"]  # no flash T1w anywhere
@@ -104,9 +111,13 @@ def test_json_sidecars_are_inherited_and_checked(tmp_path: Path) -> None:
     bids.path("dwi.json").write_text('{"PhaseEncodingDirection": "j-"}')
     bids.path("sub-02/sub-02_dwi.json").write_text('{"PhaseEncodingDirection": "j"')
     cohort = load_cohort(bids.root, tmp_path / "cache", "diagnosis", BOTH)
-    assert cohort.rows[["participant_id", "dwi_json", "t1w_json"]].values.tolist() == [["sub-01", str(bids.path("dwi.json")), ""]]
+    assert cohort.rows[["participant_id", "dwi_json", "t1w_json"]].values.tolist() == [
+        ["sub-01", str(bids.path("dwi.json")), ""]
+    ]
     (problem,) = cohort.problems
-    assert problem.path_or_subject == str(bids.path("sub-02/sub-02_dwi.json")) and problem.message.startswith("is not valid JSON")
+    assert problem.path_or_subject == str(bids.path("sub-02/sub-02_dwi.json")) and problem.message.startswith(
+        "is not valid JSON"
+    )
 
 
 def test_real_dataset_with_derivatives(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -114,8 +125,26 @@ def test_real_dataset_with_derivatives(tmp_path: Path, capsys: pytest.CaptureFix
     if not IXI10.is_dir():
         pytest.skip(f"{IXI10} is not here (set NEUROPEFT_IXI10)")
     out = tmp_path / "out"
-    assert main(["validate-cohort", "--bids-dir", str(IXI10), "--target", "age", "--modalities", "t1w", "--site-column", "site",
-                 "--out-cohort", str(out / "cohort.tsv"), "--out-excluded", str(out / "excluded.tsv")]) == 0
+    assert (
+        main(
+            [
+                "validate-cohort",
+                "--bids-dir",
+                str(IXI10),
+                "--target",
+                "age",
+                "--modalities",
+                "t1w",
+                "--site-column",
+                "site",
+                "--out-cohort",
+                str(out / "cohort.tsv"),
+                "--out-excluded",
+                str(out / "excluded.tsv"),
+            ]
+        )
+        == 0
+    )
     cohort = pd.read_csv(out / "cohort.tsv", sep="\t", dtype=str, keep_default_na=False)
     assert len(cohort) == 10 and cohort.participant_id.str.startswith("sub-IXI").all()
     assert not cohort.t1w.str.contains("derivatives").any() and (cohort.dwi == "").all()
@@ -127,12 +156,26 @@ def test_validate_reports_the_count_first_and_takes_filters(tmp_path: Path, caps
     bids.path("sub-03/ses-mri/dwi/sub-03_ses-mri_dwi.bval").write_bytes(b"")
     bids.t1w("sub-01", "ses-mri", "acq-flash")
     out = tmp_path / "out"
-    command = ["validate-cohort", "--bids-dir", str(bids.root), "--target", "diagnosis", "--modalities", "dwi", "t1w",
-               "--out-cohort", str(out / "cohort.tsv"), "--out-excluded", str(out / "excluded.tsv")]
+    command = [
+        "validate-cohort",
+        "--bids-dir",
+        str(bids.root),
+        "--target",
+        "diagnosis",
+        "--modalities",
+        "dwi",
+        "t1w",
+        "--out-cohort",
+        str(out / "cohort.tsv"),
+        "--out-excluded",
+        str(out / "excluded.tsv"),
+    ]
     assert main(command) == 1
     assert "have several T1w acquisitions" in capsys.readouterr().err
     assert main([*command, "--bids-filters", '{"t1w": {"acq": "mprage"}}']) == 0
     lines = capsys.readouterr().err.splitlines()
-    assert lines[0] == f"neuropeft validate-cohort: 1 of 3 subjects excluded (reasons below and in {out / 'excluded.tsv'})"
+    assert (
+        lines[0] == f"neuropeft validate-cohort: 1 of 3 subjects excluded (reasons below and in {out / 'excluded.tsv'})"
+    )
     assert main([*command, "--bids-filters", "{dwi"]) == 1
     assert "--bids-filters '{dwi' is not JSON" in capsys.readouterr().err

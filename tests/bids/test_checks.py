@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from bids_builder import BVALS, BVECS, write_nifti, write_table
+
 from neuropeft.bids.checks import check_dwi, check_t1w, nifti_shape, read_bval, read_bvec
 
 

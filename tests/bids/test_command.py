@@ -3,22 +3,40 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 import pytest
-
 from bids_builder import Bids
+
 from neuropeft.cli import main
 
 
 def run(bids: Bids, out: Path, *extra: str) -> int:
-    return main([
-        "validate-cohort", "--bids-dir", str(bids.root), "--target", "diagnosis", "--modalities", "dwi", "t1w",
-        "--site-column", "site", "--run-policy", "last", "--out-cohort", str(out / "cohort.tsv"),
-        "--out-excluded", str(out / "excluded.tsv"), "--cache-dir", str(out / "cache"), *extra,
-    ])
+    return main(
+        [
+            "validate-cohort",
+            "--bids-dir",
+            str(bids.root),
+            "--target",
+            "diagnosis",
+            "--modalities",
+            "dwi",
+            "t1w",
+            "--site-column",
+            "site",
+            "--run-policy",
+            "last",
+            "--out-cohort",
+            str(out / "cohort.tsv"),
+            "--out-excluded",
+            str(out / "excluded.tsv"),
+            "--cache-dir",
+            str(out / "cache"),
+            *extra,
+        ]
+    )
 
 
 def read(path: Path) -> pd.DataFrame:
@@ -30,7 +48,9 @@ def break_two(bids: Bids) -> None:
     bids.path("sub-02/anat/sub-02_T1w.nii.gz").write_bytes(b"")
 
 
-def test_clean_dataset_writes_header_only_excluded(make_bids: Callable[..., Bids], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_clean_dataset_writes_header_only_excluded(
+    make_bids: Callable[..., Bids], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bids = make_bids(3)
     assert run(bids, tmp_path / "out", "--on-invalid", "stop") == 0
     cohort = read(tmp_path / "out" / "cohort.tsv")
@@ -40,7 +60,9 @@ def test_clean_dataset_writes_header_only_excluded(make_bids: Callable[..., Bids
     assert sorted(os.listdir(tmp_path / "out")) == ["cache", "cohort.tsv", "excluded.tsv"]  # no temporaries left
 
 
-def test_exclude_warns_and_continues(make_bids: Callable[..., Bids], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_exclude_warns_and_continues(
+    make_bids: Callable[..., Bids], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bids = make_bids(3)
     break_two(bids)
     assert run(bids, tmp_path / "out", "--on-invalid", "exclude") == 0
@@ -55,18 +77,25 @@ def test_exclude_warns_and_continues(make_bids: Callable[..., Bids], tmp_path: P
     assert excluded.reason[0] == "sub-01/dwi/sub-01_dwi.bval: does not exist; add it or fix the path"
 
 
-def test_stop_lists_every_problem_and_exits_1(make_bids: Callable[..., Bids], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_stop_lists_every_problem_and_exits_1(
+    make_bids: Callable[..., Bids], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bids = make_bids(3)
     break_two(bids)
     assert run(bids, tmp_path / "out", "--on-invalid", "stop") == 1
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 3
     assert all(line.startswith("neuropeft validate-cohort: error: ") for line in lines)
-    assert lines[-1] == f"neuropeft validate-cohort: error: 2 problem(s) in {bids.root} (listed above); fix them or use --on-invalid exclude"
+    assert (
+        lines[-1]
+        == f"neuropeft validate-cohort: error: 2 problem(s) in {bids.root} (listed above); fix them or use --on-invalid exclude"
+    )
     assert not (tmp_path / "out" / "cohort.tsv").exists() and not (tmp_path / "out" / "excluded.tsv").exists()
 
 
-def test_fatal_error_is_one_line(make_bids: Callable[..., Bids], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_fatal_error_is_one_line(
+    make_bids: Callable[..., Bids], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bids = make_bids(2)
     (bids.root / "participants.tsv").write_text("participant_id\tgroup\nsub-01\t1\nsub-02\t0\n")
     assert run(bids, tmp_path / "out") == 1
@@ -75,7 +104,9 @@ def test_fatal_error_is_one_line(make_bids: Callable[..., Bids], tmp_path: Path,
     assert "has no column 'diagnosis' for the target (columns: participant_id, group); set target to one of them" in err
 
 
-def test_nothing_left_is_an_error(make_bids: Callable[..., Bids], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_nothing_left_is_an_error(
+    make_bids: Callable[..., Bids], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bids = make_bids(1)
     bids.path("sub-01/dwi/sub-01_dwi.bval").unlink()
     assert run(bids, tmp_path / "out") == 1
@@ -85,8 +116,24 @@ def test_nothing_left_is_an_error(make_bids: Callable[..., Bids], tmp_path: Path
 def test_default_cache_dir(make_bids: Callable[..., Bids], tmp_path: Path) -> None:
     bids = make_bids(1)
     out = tmp_path / "results" / "cohort"
-    assert main(["validate-cohort", "--bids-dir", str(bids.root), "--target", "diagnosis", "--modalities", "dwi",
-                 "--out-cohort", str(out / "cohort.tsv"), "--out-excluded", str(out / "excluded.tsv")]) == 0
+    assert (
+        main(
+            [
+                "validate-cohort",
+                "--bids-dir",
+                str(bids.root),
+                "--target",
+                "diagnosis",
+                "--modalities",
+                "dwi",
+                "--out-cohort",
+                str(out / "cohort.tsv"),
+                "--out-excluded",
+                str(out / "excluded.tsv"),
+            ]
+        )
+        == 0
+    )
     assert len(list((out / ".bids-index").glob("bids-index-*.json"))) == 1
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-
 from bids_builder import BVECS, Bids, write_nifti, write_table
+
 from neuropeft.bids.index import EXCLUDED_COLUMNS, ROW_COLUMNS, load_cohort
 from neuropeft.bids.problems import format_problems
 from neuropeft.errors import NeuropeftError
@@ -38,45 +38,185 @@ def unit_columns(n: int) -> np.ndarray:
 
 # (id, how to break sub-01 of a valid 2-subject dataset, who is named, message fragment)
 CASES: list[tuple[str, Callable[[Bids], None], str, str]] = [
-    ("t1w missing", lambda b: b.path("sub-01/anat/sub-01_T1w.nii.gz").unlink(), "sub-01", "has no T1w image (expected sub-01/anat/sub-01_T1w.nii.gz)"),
-    ("dwi missing", lambda b: b.path(f"{DWI}.nii.gz").unlink(), "sub-01", "has no DWI (expected sub-01/dwi/sub-01_dwi.nii.gz"),
+    (
+        "t1w missing",
+        lambda b: b.path("sub-01/anat/sub-01_T1w.nii.gz").unlink(),
+        "sub-01",
+        "has no T1w image (expected sub-01/anat/sub-01_T1w.nii.gz)",
+    ),
+    (
+        "dwi missing",
+        lambda b: b.path(f"{DWI}.nii.gz").unlink(),
+        "sub-01",
+        "has no DWI (expected sub-01/dwi/sub-01_dwi.nii.gz",
+    ),
     ("bval missing", lambda b: b.path(f"{DWI}.bval").unlink(), f"{DWI}.bval", "does not exist; add it"),
     ("bvec missing", lambda b: b.path(f"{DWI}.bvec").unlink(), f"{DWI}.bvec", "does not exist; add it"),
     ("nifti empty", lambda b: b.path(f"{DWI}.nii.gz").write_bytes(b""), f"{DWI}.nii.gz", "is empty (0 bytes)"),
-    ("t1w empty", lambda b: b.path("sub-01/anat/sub-01_T1w.nii.gz").write_bytes(b""), "sub-01/anat/sub-01_T1w.nii.gz", "is empty (0 bytes)"),
-    ("corrupt gzip", lambda b: b.path(f"{DWI}.nii.gz").write_bytes(b"\x1f\x8b" + os.urandom(300)), f"{DWI}.nii.gz", "cannot be read as NIfTI"),
-    ("not nifti", lambda b: b.path("sub-01/anat/sub-01_T1w.nii.gz").write_bytes(b"hello world" * 50), "sub-01/anat/sub-01_T1w.nii.gz", "cannot be read as NIfTI"),
-    ("truncated", lambda b: b.path(f"{DWI}.nii.gz").write_bytes(b.path(f"{DWI}.nii.gz").read_bytes()[:-30]), f"{DWI}.nii.gz", "truncated"),
-    ("broken symlink", lambda b: (b.path(f"{DWI}.nii.gz").unlink(), b.path(f"{DWI}.nii.gz").symlink_to("/nonexistent/annex/key")), f"{DWI}.nii.gz", "broken symlink"),
-    ("dwi 3d", lambda b: write_nifti(b.path(f"{DWI}.nii.gz"), (4, 4, 4)), f"{DWI}.nii.gz", "DWI must be 4D (x, y, z, volumes) but has shape (4, 4, 4)"),
-    ("t1w 4d", lambda b: write_nifti(b.path("sub-01/anat/sub-01_T1w.nii.gz"), (4, 4, 4, 2)), "sub-01/anat/sub-01_T1w.nii.gz", "T1w must be one 3D volume"),
-    ("bval count", lambda b: write_table(b.path(f"{DWI}.bval"), [[0, 1000, 1000, 1000, 0, 1000]]), f"{DWI}.bval", "has 6 b-values but sub-01_dwi.nii.gz has 7 volumes"),
-    ("bvec count", lambda b: write_table(b.path(f"{DWI}.bvec"), BVECS[:, :6]), f"{DWI}.bvec", "has 6 directions but sub-01_dwi.nii.gz has 7 volumes"),
-    ("bvec transposed", lambda b: write_table(b.path(f"{DWI}.bvec"), BVECS.T), f"{DWI}.bvec", "has 7 rows of 3 values (transposed)"),
-    ("bvec 2 rows", lambda b: write_table(b.path(f"{DWI}.bvec"), BVECS[:2]), f"{DWI}.bvec", "has 2 rows of 7 values; it must be 3 rows"),
-    ("bvec non-numeric", lambda b: b.path(f"{DWI}.bvec").write_text("0 1 0 0 0 1 0\n0 0 1 0 0 0 one\n0 0 0 1 0 0 0\n"), f"{DWI}.bvec", "is not numeric (line 2 has 'one')"),
-    ("bval non-numeric", lambda b: b.path(f"{DWI}.bval").write_text("0 1000 1000 b1000 0 1000 1000\n"), f"{DWI}.bval", "is not numeric (line 1 has 'b1000')"),
-    ("bval negative", lambda b: write_table(b.path(f"{DWI}.bval"), [[0, -1000, 1000, 1000, 0, 1000, 1000]]), f"{DWI}.bval", "negative b-values"),
-    ("bvec not unit", lambda b: write_table(b.path(f"{DWI}.bvec"), BVECS * 0.5), f"{DWI}.bvec", "are not unit length (e.g. volume 1: |g| = 0.500)"),
-    ("bvec zero", lambda b: write_table(b.path(f"{DWI}.bvec"), BVECS * (np.arange(7) != 3)), f"{DWI}.bvec", "1 volume(s) with b > 50 have an all-zero gradient direction (volumes 3"),
-    ("no b0", lambda b: (write_table(b.path(f"{DWI}.bval"), [[1000] * 7]), write_table(b.path(f"{DWI}.bvec"), unit_columns(7))), f"{DWI}.bval", "has no b=0 volume"),
-    ("target empty", lambda b: set_participants_cell(b, "sub-01", "diagnosis", ""), "sub-01", "has no value for the target 'diagnosis'"),
-    ("target n/a", lambda b: set_participants_cell(b, "sub-01", "diagnosis", "n/a"), "sub-01", "has no value for the target 'diagnosis'"),
-    ("no folder", lambda b: shutil.rmtree(b.path("sub-01")), "sub-01", "is in participants.tsv but has no folder sub-01/"),
-    ("no participants row", lambda b: set_participants_cell(b, "sub-01", "participant_id", "sub-09"), "sub-01", "has images but no row in participants.tsv"),
-    ("duplicate id", lambda b: append_participant(b, "sub-01\t1\t50\tA"), "sub-01", "participant_id appears 2 times in participants.tsv (lines 2, 4)"),
-    ("id underscore", lambda b: set_participants_cell(b, "sub-01", "participant_id", "sub-0_1"), "sub-0_1", "not a valid BIDS label"),
+    (
+        "t1w empty",
+        lambda b: b.path("sub-01/anat/sub-01_T1w.nii.gz").write_bytes(b""),
+        "sub-01/anat/sub-01_T1w.nii.gz",
+        "is empty (0 bytes)",
+    ),
+    (
+        "corrupt gzip",
+        lambda b: b.path(f"{DWI}.nii.gz").write_bytes(b"\x1f\x8b" + os.urandom(300)),
+        f"{DWI}.nii.gz",
+        "cannot be read as NIfTI",
+    ),
+    (
+        "not nifti",
+        lambda b: b.path("sub-01/anat/sub-01_T1w.nii.gz").write_bytes(b"hello world" * 50),
+        "sub-01/anat/sub-01_T1w.nii.gz",
+        "cannot be read as NIfTI",
+    ),
+    (
+        "truncated",
+        lambda b: b.path(f"{DWI}.nii.gz").write_bytes(b.path(f"{DWI}.nii.gz").read_bytes()[:-30]),
+        f"{DWI}.nii.gz",
+        "truncated",
+    ),
+    (
+        "broken symlink",
+        lambda b: (b.path(f"{DWI}.nii.gz").unlink(), b.path(f"{DWI}.nii.gz").symlink_to("/nonexistent/annex/key")),
+        f"{DWI}.nii.gz",
+        "broken symlink",
+    ),
+    (
+        "dwi 3d",
+        lambda b: write_nifti(b.path(f"{DWI}.nii.gz"), (4, 4, 4)),
+        f"{DWI}.nii.gz",
+        "DWI must be 4D (x, y, z, volumes) but has shape (4, 4, 4)",
+    ),
+    (
+        "t1w 4d",
+        lambda b: write_nifti(b.path("sub-01/anat/sub-01_T1w.nii.gz"), (4, 4, 4, 2)),
+        "sub-01/anat/sub-01_T1w.nii.gz",
+        "T1w must be one 3D volume",
+    ),
+    (
+        "bval count",
+        lambda b: write_table(b.path(f"{DWI}.bval"), [[0, 1000, 1000, 1000, 0, 1000]]),
+        f"{DWI}.bval",
+        "has 6 b-values but sub-01_dwi.nii.gz has 7 volumes",
+    ),
+    (
+        "bvec count",
+        lambda b: write_table(b.path(f"{DWI}.bvec"), BVECS[:, :6]),
+        f"{DWI}.bvec",
+        "has 6 directions but sub-01_dwi.nii.gz has 7 volumes",
+    ),
+    (
+        "bvec transposed",
+        lambda b: write_table(b.path(f"{DWI}.bvec"), BVECS.T),
+        f"{DWI}.bvec",
+        "has 7 rows of 3 values (transposed)",
+    ),
+    (
+        "bvec 2 rows",
+        lambda b: write_table(b.path(f"{DWI}.bvec"), BVECS[:2]),
+        f"{DWI}.bvec",
+        "has 2 rows of 7 values; it must be 3 rows",
+    ),
+    (
+        "bvec non-numeric",
+        lambda b: b.path(f"{DWI}.bvec").write_text("0 1 0 0 0 1 0\n0 0 1 0 0 0 one\n0 0 0 1 0 0 0\n"),
+        f"{DWI}.bvec",
+        "is not numeric (line 2 has 'one')",
+    ),
+    (
+        "bval non-numeric",
+        lambda b: b.path(f"{DWI}.bval").write_text("0 1000 1000 b1000 0 1000 1000\n"),
+        f"{DWI}.bval",
+        "is not numeric (line 1 has 'b1000')",
+    ),
+    (
+        "bval negative",
+        lambda b: write_table(b.path(f"{DWI}.bval"), [[0, -1000, 1000, 1000, 0, 1000, 1000]]),
+        f"{DWI}.bval",
+        "negative b-values",
+    ),
+    (
+        "bvec not unit",
+        lambda b: write_table(b.path(f"{DWI}.bvec"), BVECS * 0.5),
+        f"{DWI}.bvec",
+        "are not unit length (e.g. volume 1: |g| = 0.500)",
+    ),
+    (
+        "bvec zero",
+        lambda b: write_table(b.path(f"{DWI}.bvec"), BVECS * (np.arange(7) != 3)),
+        f"{DWI}.bvec",
+        "1 volume(s) with b > 50 have an all-zero gradient direction (volumes 3",
+    ),
+    (
+        "no b0",
+        lambda b: (
+            write_table(b.path(f"{DWI}.bval"), [[1000] * 7]),
+            write_table(b.path(f"{DWI}.bvec"), unit_columns(7)),
+        ),
+        f"{DWI}.bval",
+        "has no b=0 volume",
+    ),
+    (
+        "target empty",
+        lambda b: set_participants_cell(b, "sub-01", "diagnosis", ""),
+        "sub-01",
+        "has no value for the target 'diagnosis'",
+    ),
+    (
+        "target n/a",
+        lambda b: set_participants_cell(b, "sub-01", "diagnosis", "n/a"),
+        "sub-01",
+        "has no value for the target 'diagnosis'",
+    ),
+    (
+        "no folder",
+        lambda b: shutil.rmtree(b.path("sub-01")),
+        "sub-01",
+        "is in participants.tsv but has no folder sub-01/",
+    ),
+    (
+        "no participants row",
+        lambda b: set_participants_cell(b, "sub-01", "participant_id", "sub-09"),
+        "sub-01",
+        "has images but no row in participants.tsv",
+    ),
+    (
+        "duplicate id",
+        lambda b: append_participant(b, "sub-01\t1\t50\tA"),
+        "sub-01",
+        "participant_id appears 2 times in participants.tsv (lines 2, 4)",
+    ),
+    (
+        "id underscore",
+        lambda b: set_participants_cell(b, "sub-01", "participant_id", "sub-0_1"),
+        "sub-0_1",
+        "not a valid BIDS label",
+    ),
     ("id dot dot", lambda b: append_participant(b, "sub-../x\t1\t50\tA"), "sub-../x", "not a valid BIDS label"),
     ("id space", lambda b: append_participant(b, "sub-a b\t1\t50\tA"), "sub-a b", "not a valid BIDS label"),
     ("id no prefix", lambda b: append_participant(b, "07\t1\t50\tA"), "07", "must start with 'sub-'"),
     ("folder label", lambda b: b.subject("sub-0_3"), "sub-0_3", "subject ID 'sub-0_3' is not a valid BIDS label"),
-    ("session label", lambda b: (shutil.rmtree(b.path("sub-01")), b.subject("sub-01", "ses-a_b")), "sub-01/ses-a_b", "session ID 'ses-a_b' is not a valid BIDS label"),
-    ("name mismatch", lambda b: b.path("sub-01/anat/sub-01_T1w.nii.gz").rename(b.path("sub-01/anat/sub-02_T1w.nii.gz")), "sub-01/anat/sub-02_T1w.nii.gz", "file name does not match its folder sub-01"),
+    (
+        "session label",
+        lambda b: (shutil.rmtree(b.path("sub-01")), b.subject("sub-01", "ses-a_b")),
+        "sub-01/ses-a_b",
+        "session ID 'ses-a_b' is not a valid BIDS label",
+    ),
+    (
+        "name mismatch",
+        lambda b: b.path("sub-01/anat/sub-01_T1w.nii.gz").rename(b.path("sub-01/anat/sub-02_T1w.nii.gz")),
+        "sub-01/anat/sub-02_T1w.nii.gz",
+        "file name does not match its folder sub-01",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("mutate", "who", "fragment"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
-def test_each_check(make_bids: Callable[..., Bids], cache_dir: Path, mutate: Callable[[Bids], None], who: str, fragment: str) -> None:
+def test_each_check(
+    make_bids: Callable[..., Bids], cache_dir: Path, mutate: Callable[[Bids], None], who: str, fragment: str
+) -> None:
     bids = make_bids(2)
     mutate(bids)
     cohort = load_cohort(bids.root, cache_dir, "diagnosis", BOTH)
@@ -97,10 +237,18 @@ def test_valid_dataset(make_bids: Callable[..., Bids], cache_dir: Path) -> None:
     assert list(cohort.rows.columns) == ROW_COLUMNS and list(cohort.excluded.columns) == EXCLUDED_COLUMNS
     first = cohort.rows.iloc[0].to_dict()
     assert first == {
-        "participant_id": "sub-01", "session": "", "key": "sub-01", "stem": "sub-01",
-        "t1w": str(bids.root / "sub-01/anat/sub-01_T1w.nii.gz"), "dwi": str(bids.root / f"{DWI}.nii.gz"),
-        "bval": str(bids.root / f"{DWI}.bval"), "bvec": str(bids.root / f"{DWI}.bvec"), "t1w_json": "", "dwi_json": "",
-        "target": "0", "site": "A",
+        "participant_id": "sub-01",
+        "session": "",
+        "key": "sub-01",
+        "stem": "sub-01",
+        "t1w": str(bids.root / "sub-01/anat/sub-01_T1w.nii.gz"),
+        "dwi": str(bids.root / f"{DWI}.nii.gz"),
+        "bval": str(bids.root / f"{DWI}.bval"),
+        "bvec": str(bids.root / f"{DWI}.bvec"),
+        "t1w_json": "",
+        "dwi_json": "",
+        "target": "0",
+        "site": "A",
     }
     assert cohort.target_kind == "binary"
 
@@ -135,7 +283,7 @@ def test_many_problems_in_one_call(make_bids: Callable[..., Bids], cache_dir: Pa
             append_participant(bids, f"{sub}\t1\t50\tA")
         mutate(Renamed(bids.root, sub))
     cohort = load_cohort(bids.root, cache_dir, "diagnosis", BOTH)
-    for index, (name, _, who, fragment) in enumerate(CASES[:22]):
+    for index, (name, _, _who, fragment) in enumerate(CASES[:22]):
         sub = f"sub-{index + 1:02d}"
         hits = [p for p in cohort.problems if fragment.replace("sub-01", sub) in p.message.replace("sub-01", sub)]
         assert any(sub in p.path_or_subject for p in hits), name
@@ -174,7 +322,11 @@ def test_sessions(make_bids: Callable[..., Bids], cache_dir: Path) -> None:
     assert list(cohort.rows.session) == ["ses-1", "ses-3"]
     assert cohort.rows.iloc[1].dwi == str(bids.root / "sub-01/ses-3/dwi/sub-01_ses-3_dwi.nii.gz")
     assert cohort.excluded.values.tolist() == [
-        ["sub-01", "ses-2", "sub-01/ses-2/dwi/sub-01_ses-2_dwi.bvec: has 1 rows of 3 values (transposed); BIDS wants 3 rows (x, y, z) of 1 values: transpose it"]
+        [
+            "sub-01",
+            "ses-2",
+            "sub-01/ses-2/dwi/sub-01_ses-2_dwi.bvec: has 1 rows of 3 values (transposed); BIDS wants 3 rows (x, y, z) of 1 values: transpose it",
+        ]
     ]
 
 
@@ -210,9 +362,17 @@ def test_excluded_reasons_and_site(make_bids: Callable[..., Bids], cache_dir: Pa
     set_participants_cell(bids, "sub-03", "diagnosis", "n/a")
     cohort = load_cohort(bids.root, cache_dir, "diagnosis", BOTH, site_column="site")
     assert cohort.excluded.values.tolist() == [
-        ["sub-01", "", f"{DWI}.bval: does not exist; add it or fix the path | {DWI}.bvec: is empty (0 bytes); "
-         "replace it with the real file (re-run the conversion or re-download it)"],
-        ["sub-03", "", "has no value for the target 'diagnosis' in participants.tsv; fill it in or remove the participant's row"],
+        [
+            "sub-01",
+            "",
+            f"{DWI}.bval: does not exist; add it or fix the path | {DWI}.bvec: is empty (0 bytes); "
+            "replace it with the real file (re-run the conversion or re-download it)",
+        ],
+        [
+            "sub-03",
+            "",
+            "has no value for the target 'diagnosis' in participants.tsv; fill it in or remove the participant's row",
+        ],
     ]
     assert cohort.rows[["participant_id", "target", "site"]].values.tolist() == [["sub-02", "1", "B"]]
 
@@ -221,11 +381,16 @@ def test_excluded_reasons_and_site(make_bids: Callable[..., Bids], cache_dir: Pa
     ("setup", "fragment"),
     [
         (lambda b: (b.root / "participants.tsv").unlink(), "participants.tsv not found"),
-        (lambda b: (b.root / "participants.tsv").write_text("participant_id\tgroup\tage\nsub-01\t1\t3\n"), "no column 'diagnosis' for the target (columns: participant_id, group, age)"),
+        (
+            lambda b: (b.root / "participants.tsv").write_text("participant_id\tgroup\tage\nsub-01\t1\t3\n"),
+            "no column 'diagnosis' for the target (columns: participant_id, group, age)",
+        ),
         (lambda b: shutil.rmtree(b.root), "does not exist; set bids_dir"),
     ],
 )
-def test_fatal_errors(make_bids: Callable[..., Bids], cache_dir: Path, setup: Callable[[Bids], None], fragment: str) -> None:
+def test_fatal_errors(
+    make_bids: Callable[..., Bids], cache_dir: Path, setup: Callable[[Bids], None], fragment: str
+) -> None:
     bids = make_bids(1)
     setup(bids)
     with pytest.raises(NeuropeftError) as error:
@@ -263,7 +428,9 @@ def test_cache_is_reused(make_bids: Callable[..., Bids], cache_dir: Path, monkey
     assert first.problems == second.problems and first.target_kind == second.target_kind
 
 
-def test_cache_invalidated_by_content(make_bids: Callable[..., Bids], cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_invalidated_by_content(
+    make_bids: Callable[..., Bids], cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bids = make_bids(3)
     assert load_cohort(bids.root, cache_dir, "diagnosis", BOTH).problems == []
     counting = CountingLoad(nib.load)

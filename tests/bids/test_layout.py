@@ -3,19 +3,31 @@
 from pathlib import Path
 
 import pytest
-
 from bids_builder import Bids, write_nifti
-from neuropeft.bids.layout import FileStat, inherited, parse_filters, parse_name, parse_run_policy, scan_dataset, select_images
+
+from neuropeft.bids.layout import (
+    FileStat,
+    inherited,
+    parse_filters,
+    parse_name,
+    parse_run_policy,
+    scan_dataset,
+    select_images,
+)
 from neuropeft.errors import NeuropeftError
 
 
 def images_of(bids: Bids, policy: str | int = "last") -> dict[str, object]:
-    return {f"{s.subject}/{s.session}": select_images(s, parse_run_policy(policy)) for s in scan_dataset(bids.root).sessions}
+    return {
+        f"{s.subject}/{s.session}": select_images(s, parse_run_policy(policy)) for s in scan_dataset(bids.root).sessions
+    }
 
 
 def test_parse_name() -> None:
     assert parse_name("sub-01_ses-2_acq-hi_run-3_T1w.nii.gz") == (
-        {"sub": "01", "ses": "2", "acq": "hi", "run": "3"}, "T1w", ".nii.gz"
+        {"sub": "01", "ses": "2", "acq": "hi", "run": "3"},
+        "T1w",
+        ".nii.gz",
     )
     assert parse_name("sub-01_sub-02_T1w.nii") is None
     assert parse_name("notes_T1w.txt") is None
@@ -53,7 +65,9 @@ def test_configured_run_missing_is_a_problem(tmp_path: Path) -> None:
     bids.t1w("sub-01", entities="run-2")
     chosen = images_of(bids, 5)["sub-01/"]
     assert chosen.t1w == ""
-    assert chosen.problems == [("sub-01", "has no T1w with run-5 (runs found: 1, 2); set run_policy to one of them, 'last' or 'first'")]
+    assert chosen.problems == [
+        ("sub-01", "has no T1w with run-5 (runs found: 1, 2); set run_policy to one of them, 'last' or 'first'")
+    ]
 
 
 def test_single_candidate_is_used_whatever_the_policy(tmp_path: Path) -> None:
@@ -80,7 +94,10 @@ def test_null_filter_selects_files_without_the_entity(tmp_path: Path) -> None:
     bids.t1w("sub-01", entities="acq-fast")
     item = scan_dataset(bids.root).sessions[0]
     assert select_images(item, "last", parse_filters({"t1w": {"acq": None}})).t1w == "sub-01/anat/sub-01_T1w.nii.gz"
-    assert select_images(item, "last", parse_filters({"t1w": {"acq": "fast"}})).t1w == "sub-01/anat/sub-01_acq-fast_T1w.nii.gz"
+    assert (
+        select_images(item, "last", parse_filters({"t1w": {"acq": "fast"}})).t1w
+        == "sub-01/anat/sub-01_acq-fast_T1w.nii.gz"
+    )
     nothing = select_images(item, "last", parse_filters({"t1w": {"acq": "slow"}}))
     assert nothing.t1w == "" and nothing.found == {"t1w": ["", "acq-fast"]} and "t1w" not in nothing.present
 
@@ -110,9 +127,14 @@ def stats(*rels: str) -> list[FileStat]:
         (["dwi.bval"], ["dwi.bval"]),  # ds114: one table at the root for every DWI
         (["dwi.bval", "sub-01/sub-01_dwi.bval"], ["dwi.bval", "sub-01/sub-01_dwi.bval"]),  # closer last
         (["acq-hi_dwi.bval", "dwi.bval"], ["acq-hi_dwi.bval"]),  # of one folder, the most entities
-        (["acq-lo_dwi.bval", "sub-02_dwi.bval", "dwi.bvec", "T1w.bval", "task-x_bold.json"], []),  # not a subset / other suffix or extension
-        (["sub-01/ses-1/sub-01_ses-1_dwi.bval", "sub-01/ses-1/dwi/sub-01_ses-1_acq-hi_dwi.bval"],
-         ["sub-01/ses-1/sub-01_ses-1_dwi.bval", "sub-01/ses-1/dwi/sub-01_ses-1_acq-hi_dwi.bval"]),
+        (
+            ["acq-lo_dwi.bval", "sub-02_dwi.bval", "dwi.bvec", "T1w.bval", "task-x_bold.json"],
+            [],
+        ),  # not a subset / other suffix or extension
+        (
+            ["sub-01/ses-1/sub-01_ses-1_dwi.bval", "sub-01/ses-1/dwi/sub-01_ses-1_acq-hi_dwi.bval"],
+            ["sub-01/ses-1/sub-01_ses-1_dwi.bval", "sub-01/ses-1/dwi/sub-01_ses-1_acq-hi_dwi.bval"],
+        ),
     ],
 )
 def test_inherited_sidecars(files: list[str], expected: list[str]) -> None:
@@ -124,7 +146,12 @@ def test_two_sidecars_of_one_folder_and_rank_are_a_problem() -> None:
     image = "sub-01/dwi/sub-01_acq-hi_dir-AP_dwi.nii.gz"
     found, problems = inherited(image, ".bval", stats("acq-hi_dwi.bval", "dir-AP_dwi.bval"))
     assert len(found) == 1
-    assert problems == [(image, "several .bval files of one folder apply to it (acq-hi_dwi.bval, dir-AP_dwi.bval); keep one, or add the entities that tell them apart")]
+    assert problems == [
+        (
+            image,
+            "several .bval files of one folder apply to it (acq-hi_dwi.bval, dir-AP_dwi.bval); keep one, or add the entities that tell them apart",
+        )
+    ]
 
 
 def test_dataset_level_sidecars_reach_every_session(tmp_path: Path) -> None:
@@ -133,12 +160,22 @@ def test_dataset_level_sidecars_reach_every_session(tmp_path: Path) -> None:
         bids.dwi("sub-01", ses)
         for ext in (".bval", ".bvec"):
             bids.path(f"sub-01/{ses}/dwi/sub-01_{ses}_dwi{ext}").unlink()
-    for name in ("dwi.bval", "dwi.bvec", "dwi.json", "sub-01/sub-01_dwi.json", "sub-01/ses-retest/dwi/sub-01_ses-retest_dwi.json"):
+    for name in (
+        "dwi.bval",
+        "dwi.bvec",
+        "dwi.json",
+        "sub-01/sub-01_dwi.json",
+        "sub-01/ses-retest/dwi/sub-01_ses-retest_dwi.json",
+    ):
         bids.path(name).write_text("{}")
     found = images_of(bids)
     assert found["sub-01/ses-test"].bval == "dwi.bval" and found["sub-01/ses-retest"].bvec == "dwi.bvec"
     assert found["sub-01/ses-test"].json["dwi"] == ["dwi.json", "sub-01/sub-01_dwi.json"]
-    assert found["sub-01/ses-retest"].json["dwi"] == ["dwi.json", "sub-01/sub-01_dwi.json", "sub-01/ses-retest/dwi/sub-01_ses-retest_dwi.json"]
+    assert found["sub-01/ses-retest"].json["dwi"] == [
+        "dwi.json",
+        "sub-01/sub-01_dwi.json",
+        "sub-01/ses-retest/dwi/sub-01_ses-retest_dwi.json",
+    ]
 
 
 def test_derivatives_sourcedata_and_code_are_not_read(tmp_path: Path) -> None:
@@ -158,14 +195,17 @@ def test_name_not_matching_folder(tmp_path: Path) -> None:
     chosen = images_of(bids)["sub-01/ses-1"]
     assert chosen.t1w == ""
     assert chosen.problems == [
-        ("sub-01/ses-1/anat/sub-02_ses-1_T1w.nii.gz", "file name does not match its folder sub-01/ses-1; rename it to start with sub-01_ses-1_")
+        (
+            "sub-01/ses-1/anat/sub-02_ses-1_T1w.nii.gz",
+            "file name does not match its folder sub-01/ses-1; rename it to start with sub-01_ses-1_",
+        )
     ]
 
 
 def test_non_numeric_run(tmp_path: Path) -> None:
     bids = Bids(tmp_path / "bids")
     bids.t1w("sub-01", entities="run-a")
-    (path, message), = images_of(bids)["sub-01/"].problems
+    ((path, message),) = images_of(bids)["sub-01/"].problems
     assert path.endswith("sub-01_run-a_T1w.nii.gz") and "is not a number" in message
 
 

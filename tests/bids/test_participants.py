@@ -79,7 +79,9 @@ def test_target_kind(values: list[str], kind: str) -> None:
 
 def test_stray_text_value_in_a_numeric_target_is_a_problem_not_a_class(tmp_path: Path) -> None:
     rows = "".join(f"sub-0{i}\t{i % 2}\n" for i in range(1, 6)) + "sub-09\tmaybe\n"
-    result = read_participants(write(tmp_path / "participants.tsv", "participant_id\tdiagnosis\n" + rows), "diagnosis", "")
+    result = read_participants(
+        write(tmp_path / "participants.tsv", "participant_id\tdiagnosis\n" + rows), "diagnosis", ""
+    )
     assert "sub-09" not in result.targets and len(result.targets) == 5
     assert [(pid, "'maybe'" in message) for pid, message in result.problems] == [("sub-09", True)]
     # a text column (e.g. group names) is left alone

@@ -31,8 +31,14 @@ def test_bids_layout(tiny_demo) -> None:
     assert participants.age.between(tiny_demo.settings.age_min, tiny_demo.settings.age_max).all()
     for sub in tiny_demo.subjects:
         anat, dwi = tiny_demo.bids / sub / "anat", tiny_demo.bids / sub / "dwi"
-        for path in [anat / f"{sub}_T1w.nii.gz", anat / f"{sub}_T1w.json", dwi / f"{sub}_dwi.nii.gz",
-                     dwi / f"{sub}_dwi.bval", dwi / f"{sub}_dwi.bvec", dwi / f"{sub}_dwi.json"]:
+        for path in [
+            anat / f"{sub}_T1w.nii.gz",
+            anat / f"{sub}_T1w.json",
+            dwi / f"{sub}_dwi.nii.gz",
+            dwi / f"{sub}_dwi.bval",
+            dwi / f"{sub}_dwi.bvec",
+            dwi / f"{sub}_dwi.json",
+        ]:
             assert path.is_file(), path
         sidecar = json.loads((dwi / f"{sub}_dwi.json").read_text())
         assert {"RepetitionTime", "EchoTime", "PhaseEncodingDirection", "TotalReadoutTime"} <= set(sidecar)
@@ -113,7 +119,9 @@ def test_bias_fields(tiny_demo) -> None:
         dwi_img = nib.load(tiny_demo.truth / sub / f"{sub}_dwi_biasfield.nii.gz")
         ijk = np.argwhere(dwi_brain)
         world = dwi_img.affine[:3, :3] @ ijk.T + dwi_img.affine[:3, 3:]
-        t1_ijk = np.rint(np.linalg.inv(t1_img.affine)[:3, :3] @ world + np.linalg.inv(t1_img.affine)[:3, 3:]).astype(int)
+        t1_ijk = np.rint(np.linalg.inv(t1_img.affine)[:3, :3] @ world + np.linalg.inv(t1_img.affine)[:3, 3:]).astype(
+            int
+        )
         t1_at_dwi = t1_bias[tuple(t1_ijk)]
         assert np.abs(t1_at_dwi - dwi_bias[dwi_brain]).mean() > 0.02
 

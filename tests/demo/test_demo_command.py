@@ -42,7 +42,12 @@ def test_parts_written_alone_equal_the_whole_cohort(tmp_path) -> None:
     without_size = json.dumps({k: v for k, v in values.items() if k != "n_subjects"})
     for sub in ("sub-001", "sub-002"):
         assert cli_main(["demo-cohort", "--out", str(parts), "--subject", sub, "--settings", without_size]) == 0
-    for name in ("participants.tsv", "sub-002/dwi/sub-002_dwi.nii.gz", "sub-001/anat/sub-001_T1w.nii.gz", "sub-001/dwi/sub-001_dwi.bvec"):
+    for name in (
+        "participants.tsv",
+        "sub-002/dwi/sub-002_dwi.nii.gz",
+        "sub-001/anat/sub-001_T1w.nii.gz",
+        "sub-001/dwi/sub-001_dwi.bvec",
+    ):
         assert (whole / "bids" / name).read_bytes() == (parts / "bids" / name).read_bytes(), name
     assert (whole / "truth" / "labels.tsv").read_text() == (parts / "truth" / "labels.tsv").read_text()
 

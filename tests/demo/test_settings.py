@@ -19,8 +19,16 @@ def test_defaults_and_tiny() -> None:
 
 @pytest.mark.parametrize(
     "values",
-    [{"n_subjects": 0}, {"n_directions": 5}, {"dwi_voxel_mm": 0}, {"age_min": 50, "age_max": 40},
-     {"n_subjects": "many"}, {"noise": 1}, {"effect_radii_mm": [10, 10]}, {"bias_strength": 1.5}],
+    [
+        {"n_subjects": 0},
+        {"n_directions": 5},
+        {"dwi_voxel_mm": 0},
+        {"age_min": 50, "age_max": 40},
+        {"n_subjects": "many"},
+        {"noise": 1},
+        {"effect_radii_mm": [10, 10]},
+        {"bias_strength": 1.5},
+    ],
 )
 def test_bad_values_are_refused(values: dict) -> None:
     with pytest.raises(NeuropeftError, match="demo settings"):

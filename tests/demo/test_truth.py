@@ -42,7 +42,8 @@ def test_tensor_fit_recovers_true_fa_md(noise_free, sub: str) -> None:
     # template space with the recorded pose is the template fibre field at the matching point
     pose_record = json.loads((truth / f"{sub}_pose.json").read_text())
     pose = Pose(
-        rotation_deg=np.array(pose_record["rotation_deg"]), translation_mm=np.array(pose_record["translation_mm"]),
+        rotation_deg=np.array(pose_record["rotation_deg"]),
+        translation_mm=np.array(pose_record["translation_mm"]),
         scale=np.array(pose_record["scale"]),
         wave_vectors=np.array(pose_record["deformation_wavevectors_rad_per_mm"]),
         wave_phases=np.array(pose_record["deformation_phases_rad"]),

@@ -9,7 +9,13 @@ import pandas as pd
 
 
 def make_synthetic(
-    root: Path, n_subjects: int = 40, side: int = 32, channels: int = 1, sessions: int = 1, seed: int = 0, effect: float = 1.5
+    root: Path,
+    n_subjects: int = 40,
+    side: int = 32,
+    channels: int = 1,
+    sessions: int = 1,
+    seed: int = 0,
+    effect: float = 1.5,
 ) -> tuple[Path, Path]:
     """model_input.npy + .tsv: noise volumes, label-1 subjects carry a brighter central cube."""
     rng = np.random.default_rng(seed)
@@ -21,10 +27,19 @@ def make_synthetic(
             volume = rng.normal(0, 1, (channels, side, side, side)).astype(np.float32)
             if label:
                 volume[:, c, c, c] += effect
-            rows.append((len(volumes), f"sub-{i + 1:03d}", f"ses-{s + 1}" if sessions > 1 else "n/a", int(label), f"site{i % 3}"))
+            rows.append(
+                (
+                    len(volumes),
+                    f"sub-{i + 1:03d}",
+                    f"ses-{s + 1}" if sessions > 1 else "n/a",
+                    int(label),
+                    f"site{i % 3}",
+                )
+            )
             volumes.append(volume)
     array_path, index_path = root / "model_input.npy", root / "model_input.tsv"
     np.save(array_path, np.stack(volumes))
-    pd.DataFrame(rows, columns=["row", "participant_id", "session", "target", "site"]).to_csv(index_path, sep="\t", index=False)
+    pd.DataFrame(rows, columns=["row", "participant_id", "session", "target", "site"]).to_csv(
+        index_path, sep="\t", index=False
+    )
     return array_path, index_path
-

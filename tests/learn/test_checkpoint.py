@@ -20,7 +20,12 @@ def _reference(in_channels: int = 1):
 
 @pytest.mark.parametrize(
     ("wrapper", "prefix"),
-    [("trunk_state_dict", ""), ("state_dict", "module."), ("state_dict", "model.trunk."), ("state_dict", "model.backbone.")],
+    [
+        ("trunk_state_dict", ""),
+        ("state_dict", "module."),
+        ("state_dict", "model.trunk."),
+        ("state_dict", "model.backbone."),
+    ],
 )
 def test_wrapped_and_prefixed_checkpoints_load(tmp_path, wrapper: str, prefix: str) -> None:
     source = _reference()
@@ -56,7 +61,9 @@ def test_missing_and_unexpected_keys_listed_on_one_line(tmp_path) -> None:
 
 def test_pickled_code_refused(tmp_path) -> None:
     torch.save({"state_dict": {"conv1.weight": fractions.Fraction(1, 3)}}, tmp_path / "evil.pt")
-    with pytest.raises(NeuropeftError, match=r"holds pickled code, refused by weights_only loading .*fractions\.Fraction"):
+    with pytest.raises(
+        NeuropeftError, match=r"holds pickled code, refused by weights_only loading .*fractions\.Fraction"
+    ):
         read_state_dict(tmp_path / "evil.pt")
 
 

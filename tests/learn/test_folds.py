@@ -27,7 +27,9 @@ def test_every_subject_once_per_fold_and_tested_once() -> None:
     assert set(folds.columns) == {"participant_id", "session", "fold", "role"}
     assert len(folds) == 5 * len(index)
     for _, part in folds.groupby("fold"):
-        assert sorted(zip(part.participant_id, part.session)) == sorted(zip(index.participant_id, index.session))
+        assert sorted(zip(part.participant_id, part.session, strict=False)) == sorted(
+            zip(index.participant_id, index.session, strict=False)
+        )
         # sessions of a subject share one role
         assert part.groupby("participant_id")["role"].nunique().max() == 1
         # the test part is stratified: 6 subjects, 3 of each class
@@ -84,14 +86,21 @@ def test_two_roles_refused() -> None:
 def test_missing_class_in_a_fold_is_a_clear_error() -> None:
     index = _index(n=30, sessions=1, classes=2)
     index.loc[index.participant_id.isin(["sub-001", "sub-003", "sub-005", "sub-007"]), "target"] = "2"
-    with pytest.raises(NeuropeftError, match=r"fold \d+: the (test|validation) part has no subject of class 2; use fewer folds"):
+    with pytest.raises(
+        NeuropeftError, match=r"fold \d+: the (test|validation) part has no subject of class 2; use fewer folds"
+    ):
         make_folds(index, FoldSettings(n_folds=5))
 
 
 def test_cli_writes_folds(tmp_path) -> None:
     _index().to_csv(tmp_path / "model_input.tsv", sep="\t", index=False)
     out = tmp_path / "folds.tsv"
-    assert cli_main(["folds", "--index", str(tmp_path / "model_input.tsv"), "--out", str(out), "--settings", '{"n_folds": 3}']) == 0
+    assert (
+        cli_main(
+            ["folds", "--index", str(tmp_path / "model_input.tsv"), "--out", str(out), "--settings", '{"n_folds": 3}']
+        )
+        == 0
+    )
     folds = pd.read_csv(out, sep="\t")
     assert sorted(folds.fold.unique()) == [0, 1, 2]
     assert read_index(tmp_path / "model_input.tsv").shape[0] * 3 == len(folds)

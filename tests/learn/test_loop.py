@@ -43,7 +43,7 @@ def _fit(out: Path, settings: Settings, validate=None, early_stopping=None):
 
     def batches(epoch: int):
         order = torch.randperm(12, generator=torch.Generator().manual_seed(epoch))
-        return [(x[order[k:k + 4]], y[order[k:k + 4]]) for k in range(0, 12, 4)]
+        return [(x[order[k : k + 4]], y[order[k : k + 4]]) for k in range(0, 12, 4)]
 
     def batch_loss(batch):
         return nn.functional.mse_loss(model(batch[0]), batch[1]), len(batch[0])
@@ -51,8 +51,9 @@ def _fit(out: Path, settings: Settings, validate=None, early_stopping=None):
     epochs = Epochs(batches, batch_loss, validate and (lambda: validate(model)), label="toy")
     checkpoint = Checkpoint(out / CHECKPOINT, settings, identity={"client": "a"})
     out.mkdir(exist_ok=True)
-    return model, run_epochs(model, optimizer, scheduler, epochs, settings, checkpoint, torch.device("cpu"),
-                             early_stopping=early_stopping)
+    return model, run_epochs(
+        model, optimizer, scheduler, epochs, settings, checkpoint, torch.device("cpu"), early_stopping=early_stopping
+    )
 
 
 def test_a_paused_run_resumes_to_the_same_weights_and_history(tmp_path: Path) -> None:
@@ -63,7 +64,7 @@ def test_a_paused_run_resumes_to_the_same_weights_and_history(tmp_path: Path) ->
     assert (tmp_path / "split" / CHECKPOINT).exists()
     split, resumed = _fit(tmp_path / "split", Settings(max_epochs_this_run=3))
     assert resumed is not None and resumed.epochs_run == 4
-    for a, b in zip(whole.parameters(), split.parameters()):
+    for a, b in zip(whole.parameters(), split.parameters(), strict=False):
         assert torch.equal(a, b)
     drop = [{k: v for k, v in row.items() if k != "seconds"} for row in result.history]
     assert drop == [{k: v for k, v in row.items() if k != "seconds"} for row in resumed.history]
@@ -81,8 +82,12 @@ def test_a_resume_with_other_settings_or_identity_is_refused(tmp_path: Path) -> 
 
 def test_early_stopping_keeps_the_best_epoch(tmp_path: Path) -> None:
     losses = iter([1.0, 0.5, 0.7, 0.9, 0.2])
-    model, result = _fit(tmp_path, Settings(epochs=5), validate=lambda m: Validation(next(losses), math.nan),
-                         early_stopping=EarlyStopping(patience=2))
+    model, result = _fit(
+        tmp_path,
+        Settings(epochs=5),
+        validate=lambda m: Validation(next(losses), math.nan),
+        early_stopping=EarlyStopping(patience=2),
+    )
     assert result.best_epoch == 2 and result.epochs_run == 4 and result.stopped_early
     assert [row["val_loss"] for row in result.history] == [1.0, 0.5, 0.7, 0.9]
 
@@ -90,6 +95,8 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path: Path) -> None:
 def test_improvement_follows_the_metric_then_the_loss() -> None:
     best = {"epoch": 1, "metric": 0.8, "loss": 0.5}
     assert EarlyStopping(3).improved(Validation(0.9, 0.85), best)
-    assert EarlyStopping(3).improved(Validation(0.4, 0.8), best) and not EarlyStopping(3).improved(Validation(0.6, 0.8), best)
+    assert EarlyStopping(3).improved(Validation(0.4, 0.8), best) and not EarlyStopping(3).improved(
+        Validation(0.6, 0.8), best
+    )
     assert EarlyStopping(3, higher_is_better=False).improved(Validation(0.9, 0.7), best)
     assert EarlyStopping(3, monitor="loss").improved(Validation(0.4, 0.1), best)

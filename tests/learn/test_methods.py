@@ -10,8 +10,8 @@ import torch
 
 from neuropeft.errors import NeuropeftError
 from neuropeft.learn.experiment import ExperimentSettings
-from neuropeft.learn.methods import count_parameters, save_weights
 from neuropeft.learn.fold_model import load_trained_model, make_model
+from neuropeft.learn.methods import count_parameters, save_weights
 
 SHAPE = (16, 16, 16)
 BN_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
@@ -55,9 +55,9 @@ def _steps(model: torch.nn.Module, n: int = 2) -> None:
         optimizer.step()
 
 
-CASES = [
-    ("resnet10", m) for m in ("lora", "dora", "layernorm", "linear_probe", "full", "scratch")
-] + [("vit-tiny", m) for m in ("lora", "dora", "attention", "layernorm", "linear_probe", "full")]
+CASES = [("resnet10", m) for m in ("lora", "dora", "layernorm", "linear_probe", "full", "scratch")] + [
+    ("vit-tiny", m) for m in ("lora", "dora", "attention", "layernorm", "linear_probe", "full")
+]
 
 
 @pytest.mark.parametrize(("backbone", "method"), CASES)
@@ -77,8 +77,17 @@ def test_only_intended_parameters_change(backbone: str, method: str) -> None:
         assert not changed & bn_stats  # frozen BatchNorm kept its running statistics
 
 
-@pytest.mark.parametrize(("backbone", "method"), [("resnet10", "lora"), ("resnet10", "dora"), ("resnet10", "layernorm"),
-                                                  ("resnet10", "linear_probe"), ("vit-tiny", "attention"), ("vit-tiny", "scratch")])
+@pytest.mark.parametrize(
+    ("backbone", "method"),
+    [
+        ("resnet10", "lora"),
+        ("resnet10", "dora"),
+        ("resnet10", "layernorm"),
+        ("resnet10", "linear_probe"),
+        ("vit-tiny", "attention"),
+        ("vit-tiny", "scratch"),
+    ],
+)
 def test_saved_weights_reload_to_identical_predictions(tmp_path, backbone: str, method: str) -> None:
     settings = _settings(backbone, method)
     model = make_model(settings, 1, SHAPE, 2, "random")
@@ -89,7 +98,10 @@ def test_saved_weights_reload_to_identical_predictions(tmp_path, backbone: str, 
         expected = model(x)
     saved = save_weights(model, method, tmp_path)
     if method in ("lora", "dora"):
-        assert sorted(p.name for p in saved.iterdir() if p.suffix != ".md") == ["adapter_config.json", "adapter_model.safetensors"]
+        assert sorted(p.name for p in saved.iterdir() if p.suffix != ".md") == [
+            "adapter_config.json",
+            "adapter_model.safetensors",
+        ]
     reloaded = load_trained_model(tmp_path, settings, 1, SHAPE, 2).eval()
     with torch.no_grad():
         assert torch.equal(reloaded(x), expected)
@@ -117,8 +129,16 @@ def test_attention_on_a_resnet_is_refused() -> None:
 def test_vit_uses_timm_names() -> None:
     model = make_model(_settings("vit-tiny", "full"), 2, (32, 32, 32), 2, "random")
     names = set(dict(model.named_parameters()))
-    for key in ("patch_embed.proj.weight", "blocks.1.norm1.weight", "blocks.1.attn.qkv.bias", "blocks.1.attn.proj.weight",
-                "blocks.1.norm2.bias", "blocks.1.mlp.fc1.weight", "blocks.1.mlp.fc2.weight", "norm.weight"):
+    for key in (
+        "patch_embed.proj.weight",
+        "blocks.1.norm1.weight",
+        "blocks.1.attn.qkv.bias",
+        "blocks.1.attn.proj.weight",
+        "blocks.1.norm2.bias",
+        "blocks.1.mlp.fc1.weight",
+        "blocks.1.mlp.fc2.weight",
+        "norm.weight",
+    ):
         assert f"backbone.net.{key}" in names
     assert "backbone.net.pos_embed" not in names  # fixed sin-cos buffer, not trained
     with torch.no_grad():
@@ -131,13 +151,19 @@ def test_head_norm_learns_feature_statistics_adds_no_parameters_and_reloads(tmp_
     settings = dataclasses.replace(_settings("resnet10", method), head_norm=True)
     model = make_model(settings, 1, SHAPE, 2, "random")
     assert count_parameters(model).trainable == count_parameters(plain).trainable
-    active_head = [k for k in model.state_dict() if "head" in k and ".original_module." not in k]  # peft keeps an inactive copy
+    active_head = [
+        k for k in model.state_dict() if "head" in k and ".original_module." not in k
+    ]  # peft keeps an inactive copy
     stats = {k: model.state_dict()[k].clone() for k in active_head if k.endswith("running_var")}
-    backbone_stats = {k: v.clone() for k, v in model.state_dict().items() if "head" not in k and k.endswith("running_var")}
+    backbone_stats = {
+        k: v.clone() for k, v in model.state_dict().items() if "head" not in k and k.endswith("running_var")
+    }
     assert stats and backbone_stats
     _steps(model)
     state = model.state_dict()
-    assert all(not torch.equal(state[k], v) for k, v in stats.items())  # the head's norm learned the features' statistics
+    assert all(
+        not torch.equal(state[k], v) for k, v in stats.items()
+    )  # the head's norm learned the features' statistics
     assert all(torch.equal(state[k], v) for k, v in backbone_stats.items())  # the frozen backbone's did not change
     model.eval()
     x = torch.randn(3, 1, *SHAPE)

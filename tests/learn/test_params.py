@@ -46,7 +46,21 @@ def test_third_seed_table1(backbone: str, method: str, rank: int, expected: int,
 
 
 def test_cli_prints_counts(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["params", "--backbone", "vit-s", "--method", "lora", "--head", "linear", "--in-channels", "1", "--num-classes", "2", "--rank", "32"]
+    argv = [
+        "params",
+        "--backbone",
+        "vit-s",
+        "--method",
+        "lora",
+        "--head",
+        "linear",
+        "--in-channels",
+        "1",
+        "--num-classes",
+        "2",
+        "--rank",
+        "32",
+    ]
     assert cli_main(argv) == 0
     lines = dict(line.split("\t") for line in capsys.readouterr().out.strip().splitlines())
     assert lines["trainable_params"] == "295682"

@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from learn_synthetic import make_synthetic
 
 from neuropeft.cli import main as cli_main
 from neuropeft.learn.folds import FoldSettings, make_folds, read_index
-
-from learn_synthetic import make_synthetic
 
 
 def _train_fold(root: Path, settings: dict, regression: bool = False) -> tuple[Path, Path, Path]:
@@ -25,27 +24,66 @@ def _train_fold(root: Path, settings: dict, regression: bool = False) -> tuple[P
     folds = root / "folds.tsv"
     make_folds(read_index(index), FoldSettings(n_folds=2, val_fraction=0.25)).to_csv(folds, sep="\t", index=False)
     out = root / "fold-1"
-    assert cli_main([
-        "train", "--array", str(array), "--index", str(index), "--folds", str(folds), "--fold", "1",
-        "--out-dir", str(out), "--device", "cpu", "--settings", json.dumps(settings),
-    ]) == 0
+    assert (
+        cli_main(
+            [
+                "train",
+                "--array",
+                str(array),
+                "--index",
+                str(index),
+                "--folds",
+                str(folds),
+                "--fold",
+                "1",
+                "--out-dir",
+                str(out),
+                "--device",
+                "cpu",
+                "--settings",
+                json.dumps(settings),
+            ]
+        )
+        == 0
+    )
     return array, index, out
 
 
 def _predict(array: Path, index: Path, model_dir: Path, out: Path, *extra: str) -> int:
-    return cli_main(["predict", "--array", str(array), "--index", str(index), "--model-dir", str(model_dir),
-                     "--out", str(out), "--device", "cpu", *extra])
+    return cli_main(
+        [
+            "predict",
+            "--array",
+            str(array),
+            "--index",
+            str(index),
+            "--model-dir",
+            str(model_dir),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            *extra,
+        ]
+    )
 
 
 def _read(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t", dtype={"participant_id": str, "session": str}, keep_default_na=False)
 
 
-@pytest.mark.parametrize(("settings", "regression", "weights"), [
-    ({"backbone": "resnet10", "method": "lora", "lora_rank": 2, "head_hidden": 16}, False, "adapter"),
-    ({"backbone": "resnet10", "method": "linear_probe", "head": "conv", "head_hidden": 8}, False, "weights.safetensors"),
-    ({"backbone": "vit-tiny", "method": "full", "head": "linear"}, True, "weights.safetensors"),
-])
+@pytest.mark.parametrize(
+    ("settings", "regression", "weights"),
+    [
+        ({"backbone": "resnet10", "method": "lora", "lora_rank": 2, "head_hidden": 16}, False, "adapter"),
+        (
+            {"backbone": "resnet10", "method": "linear_probe", "head": "conv", "head_hidden": 8},
+            False,
+            "weights.safetensors",
+        ),
+        ({"backbone": "vit-tiny", "method": "full", "head": "linear"}, True, "weights.safetensors"),
+    ],
+)
 def test_predicting_the_test_subjects_reproduces_the_fold_predictions(
     tmp_path: Path, settings: dict, regression: bool, weights: str
 ) -> None:
@@ -65,7 +103,9 @@ def test_predicting_the_test_subjects_reproduces_the_fold_predictions(
     assert every["participant_id"].tolist() == table["participant_id"].tolist() and (every["fold"] == 1).all()
     same = every.set_index("participant_id").loc[expected["participant_id"]].reset_index()
     value_columns = [c for c in expected.columns if c.startswith("prob_")] or ["y_pred"]
-    np.testing.assert_allclose(same[value_columns].to_numpy(float), expected[value_columns].to_numpy(float), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        same[value_columns].to_numpy(float), expected[value_columns].to_numpy(float), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_unknown_targets_and_foreign_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

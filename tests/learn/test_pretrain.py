@@ -10,31 +10,56 @@ import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
+from test_pretrain_models import blobs
 
 from neuropeft.cli import main as cli_main
 from neuropeft.learn.backbones import build_backbone
 from neuropeft.learn.folds import FoldSettings, make_folds, read_index
 
-from test_pretrain_models import blobs
-
-MAE = {"backbone": "vit-tiny", "strategy": "mae", "decoder_dim": 48, "decoder_heads": 4, "batch_size": 4, "lr": 1e-3,
-       "warmup_epochs": 1, "norm_pix_loss": False}
+MAE = {
+    "backbone": "vit-tiny",
+    "strategy": "mae",
+    "decoder_dim": 48,
+    "decoder_heads": 4,
+    "batch_size": 4,
+    "lr": 1e-3,
+    "warmup_epochs": 1,
+    "norm_pix_loss": False,
+}
 
 
 def _cohort(root: Path, n: int = 12, side: int = 32, channels: int = 1) -> tuple[Path, Path]:
     """Blob volumes as model_input.npy + .tsv (targets alternate, unused by pre-training)."""
     array, index = root / "model_input.npy", root / "model_input.tsv"
     np.save(array, blobs(n, side, channels))
-    pd.DataFrame({
-        "row": range(n), "participant_id": [f"sub-{k + 1:03d}" for k in range(n)], "session": "n/a",
-        "target": [k % 2 for k in range(n)], "site": "a",
-    }).to_csv(index, sep="\t", index=False)
+    pd.DataFrame(
+        {
+            "row": range(n),
+            "participant_id": [f"sub-{k + 1:03d}" for k in range(n)],
+            "session": "n/a",
+            "target": [k % 2 for k in range(n)],
+            "site": "a",
+        }
+    ).to_csv(index, sep="\t", index=False)
     return array, index
 
 
 def _pretrain(array: Path, index: Path, out: Path, settings: dict) -> int:
-    return cli_main(["pretrain", "--array", str(array), "--index", str(index), "--out-dir", str(out), "--device", "cpu",
-                     "--settings", json.dumps(settings)])
+    return cli_main(
+        [
+            "pretrain",
+            "--array",
+            str(array),
+            "--index",
+            str(index),
+            "--out-dir",
+            str(out),
+            "--device",
+            "cpu",
+            "--settings",
+            json.dumps(settings),
+        ]
+    )
 
 
 def test_mae_loss_falls_and_outputs_are_written(tmp_path: Path) -> None:
@@ -43,8 +68,19 @@ def test_mae_loss_falls_and_outputs_are_written(tmp_path: Path) -> None:
     run = json.loads((tmp_path / "out" / "run.json").read_text())
     curve = run["loss_curve"]
     assert len(curve) == 6 and curve[-1] < 0.6 * curve[0]
-    assert {"strategy", "backbone", "epochs", "wall_seconds", "peak_memory_mb", "device", "versions", "seed", "settings",
-            "backbone_sha256", "n_volumes"} <= set(run)
+    assert {
+        "strategy",
+        "backbone",
+        "epochs",
+        "wall_seconds",
+        "peak_memory_mb",
+        "device",
+        "versions",
+        "seed",
+        "settings",
+        "backbone_sha256",
+        "n_volumes",
+    } <= set(run)
     assert run["strategy"] == "mae" and run["n_volumes"] == 12 and run["device"].startswith("cpu")
     history = pd.read_csv(tmp_path / "out" / "history.tsv", sep="\t")
     assert list(history.columns) == ["epoch", "train_loss", "lr", "seconds"]
@@ -57,7 +93,9 @@ def test_interrupted_pretraining_resumes_to_the_same_backbone(tmp_path: Path) ->
     settings = {**MAE, "epochs": 3, "augment_rotate_deg": 5}
     assert _pretrain(array, index, tmp_path / "whole", settings) == 0
     assert _pretrain(array, index, tmp_path / "split", {**settings, "max_epochs_this_run": 2}) == 0
-    assert (tmp_path / "split" / "checkpoint.pt").exists() and not (tmp_path / "split" / "backbone.safetensors").exists()
+    assert (tmp_path / "split" / "checkpoint.pt").exists() and not (
+        tmp_path / "split" / "backbone.safetensors"
+    ).exists()
     assert _pretrain(array, index, tmp_path / "split", {**settings, "lr": 0.5}) == 1  # changed settings refused
     assert _pretrain(array, index, tmp_path / "split", settings) == 0
     whole, split = (load_file(tmp_path / d / "backbone.safetensors") for d in ("whole", "split"))
@@ -85,17 +123,50 @@ def test_pretrained_backbone_loads_strictly_into_the_learning_stage(tmp_path: Pa
     array2, index2 = _cohort(tmp_path / "fa_md", n=12, channels=2)
     folds = tmp_path / "folds.tsv"
     make_folds(read_index(index2), FoldSettings(n_folds=2, val_fraction=0.25)).to_csv(folds, sep="\t", index=False)
-    settings = {"backbone": "vit-tiny", "method": "linear_probe", "head": "linear", "epochs": 1, "init": str(checkpoint)}
-    assert cli_main(["train", "--array", str(array2), "--index", str(index2), "--folds", str(folds), "--fold", "0",
-                     "--out-dir", str(tmp_path / "fold"), "--device", "cpu", "--settings", json.dumps(settings)]) == 0
+    settings = {
+        "backbone": "vit-tiny",
+        "method": "linear_probe",
+        "head": "linear",
+        "epochs": 1,
+        "init": str(checkpoint),
+    }
+    assert (
+        cli_main(
+            [
+                "train",
+                "--array",
+                str(array2),
+                "--index",
+                str(index2),
+                "--folds",
+                str(folds),
+                "--fold",
+                "0",
+                "--out-dir",
+                str(tmp_path / "fold"),
+                "--device",
+                "cpu",
+                "--settings",
+                json.dumps(settings),
+            ]
+        )
+        == 0
+    )
     run = json.loads((tmp_path / "fold" / "run.json").read_text())
     assert run["init"] == str(checkpoint) and run["input_shape"] == [2, 32, 32, 32]
 
 
 def test_reconstruction_writes_a_resnet_checkpoint(tmp_path: Path) -> None:
     array, index = _cohort(tmp_path, n=5, side=16)
-    settings = {"backbone": "resnet10", "strategy": "reconstruction", "epochs": 1, "batch_size": 2, "decoder_dim": 16,
-                "input_mask_ratio": 0.5, "input_mask_patch": 4}
+    settings = {
+        "backbone": "resnet10",
+        "strategy": "reconstruction",
+        "epochs": 1,
+        "batch_size": 2,
+        "decoder_dim": 16,
+        "input_mask_ratio": 0.5,
+        "input_mask_patch": 4,
+    }
     assert _pretrain(array, index, tmp_path / "out", settings) == 0
     torch.manual_seed(0)
     backbone = build_backbone("resnet10", 1, (16, 16, 16))
@@ -109,7 +180,11 @@ def test_reconstruction_writes_a_resnet_checkpoint(tmp_path: Path) -> None:
     ("strategy", "backbone", "message"),
     [
         ("mae", "resnet10", "pretrain strategy 'mae' needs a ViT backbone (vit-b, vit-s, vit-tiny), not 'resnet10'"),
-        ("contrastive", "vit-s", "pretrain strategy 'contrastive' needs a ResNet backbone (fmcib-resnet50, resnet10, resnet18), not 'vit-s'"),
+        (
+            "contrastive",
+            "vit-s",
+            "pretrain strategy 'contrastive' needs a ResNet backbone (fmcib-resnet50, resnet10, resnet18), not 'vit-s'",
+        ),
         ("reconstruction", "vit-tiny", "needs a ResNet backbone"),
         ("simclr", "resnet10", "unknown pretrain strategy 'simclr'"),
     ],

@@ -25,13 +25,19 @@ def blobs(n: int, side: int, channels: int = 1, seed: int = 0) -> np.ndarray:
     for _ in range(n):
         centre, radius = rng.uniform(side * 0.3, side * 0.7, 3), rng.uniform(side * 0.12, side * 0.25)
         ball = np.exp(-((grid - centre) ** 2).sum(-1) / (2 * radius**2))
-        volumes.append(np.stack([ball * (1 + k) for k in range(channels)]) + rng.normal(0, 0.05, (channels, side, side, side)))
+        volumes.append(
+            np.stack([ball * (1 + k) for k in range(channels)]) + rng.normal(0, 0.05, (channels, side, side, side))
+        )
     return np.stack(volumes).astype(np.float32)
 
 
 @pytest.mark.parametrize("ratio", [0.75, 0.5, 0.9])
 def test_mae_hides_the_configured_fraction_of_tokens(ratio: float) -> None:
-    model = build_pretrain_model(PretrainSettings(backbone="vit-tiny", strategy="mae", mask_ratio=ratio, decoder_dim=48, decoder_heads=4), 1, (32, 32, 32))
+    model = build_pretrain_model(
+        PretrainSettings(backbone="vit-tiny", strategy="mae", mask_ratio=ratio, decoder_dim=48, decoder_heads=4),
+        1,
+        (32, 32, 32),
+    )
     tokens = 64  # (32 / patch 8)³
     encoded, mask, restore = model.encode_visible(torch.randn(3, 1, 32, 32, 32))
     hidden = tokens - round(tokens * (1 - ratio))
@@ -63,7 +69,11 @@ def test_patchify_follows_the_patch_embedding_token_order() -> None:
 
 def test_mae_loss_counts_only_masked_patches() -> None:
     """Replacing the prediction of visible patches by anything leaves the loss unchanged."""
-    model = build_pretrain_model(PretrainSettings(backbone="vit-tiny", strategy="mae", decoder_dim=48, decoder_heads=4, norm_pix_loss=False), 1, (32, 32, 32))
+    model = build_pretrain_model(
+        PretrainSettings(backbone="vit-tiny", strategy="mae", decoder_dim=48, decoder_heads=4, norm_pix_loss=False),
+        1,
+        (32, 32, 32),
+    )
     x = torch.randn(2, 1, 1, 32, 32, 32)
     torch.manual_seed(5)
     loss = model(x)
@@ -114,7 +124,9 @@ def test_contrastive_loss_falls(tmp_path: Path) -> None:
     np.save(tmp_path / "a.npy", blobs(6, 24))
     views = AugmentedViews(tmp_path / "a.npy", range(6), Augment(flip=True, intensity=0.2), 0.05, views=2)
     batch = torch.stack([views[i] for i in range(6)])
-    model = build_pretrain_model(PretrainSettings(backbone="resnet10", strategy="contrastive", temperature=0.2), 1, (24, 24, 24))
+    model = build_pretrain_model(
+        PretrainSettings(backbone="resnet10", strategy="contrastive", temperature=0.2), 1, (24, 24, 24)
+    )
     before, after = _steps(model, batch, steps=10, lr=3e-4)
     assert after < 0.5 * before
 
@@ -152,7 +164,10 @@ def test_nt_xent_of_identical_views_is_lower_than_of_shuffled_pairs() -> None:
     assert nt_xent(e, e, 0.5).item() == pytest.approx(expected, rel=1e-6)
 
 
-@pytest.mark.parametrize(("backbone", "pretrained", "finetuned"), [("vit-tiny", 2, 3), ("vit-tiny", 3, 1), ("resnet10", 1, 2), ("resnet10", 2, 1)])
+@pytest.mark.parametrize(
+    ("backbone", "pretrained", "finetuned"),
+    [("vit-tiny", 2, 3), ("vit-tiny", 3, 1), ("resnet10", 1, 2), ("resnet10", 2, 1)],
+)
 def test_stem_adapts_to_another_channel_count(tmp_path: Path, backbone: str, pretrained: int, finetuned: int) -> None:
     """A C-channel image with equal channels gets the C'-channel model's response to equal channels."""
     torch.manual_seed(0)
@@ -166,6 +181,8 @@ def test_stem_adapts_to_another_channel_count(tmp_path: Path, backbone: str, pre
     target.eval()
     x = torch.randn(2, 1, 16, 16, 16)
     with torch.no_grad():
-        torch.testing.assert_close(target(x.repeat(1, finetuned, 1, 1, 1)), source(x.repeat(1, pretrained, 1, 1, 1)), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(
+            target(x.repeat(1, finetuned, 1, 1, 1)), source(x.repeat(1, pretrained, 1, 1, 1)), rtol=1e-4, atol=1e-5
+        )
     key = source.stem_key
     torch.testing.assert_close(target.net.state_dict()[key].sum(1), source.net.state_dict()[key].sum(1))

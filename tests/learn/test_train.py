@@ -8,26 +8,42 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from learn_synthetic import make_synthetic
 from safetensors.torch import load_file
 from sklearn.metrics import roc_auc_score
 
 from neuropeft.cli import main as cli_main
 from neuropeft.learn.folds import FoldSettings, make_folds, read_index
 
-from learn_synthetic import make_synthetic
-
 
 def _folds(index_path: Path, n_folds: int, val_fraction: float = 0.25) -> Path:
     out = index_path.parent / "folds.tsv"
-    make_folds(read_index(index_path), FoldSettings(n_folds=n_folds, val_fraction=val_fraction)).to_csv(out, sep="\t", index=False)
+    make_folds(read_index(index_path), FoldSettings(n_folds=n_folds, val_fraction=val_fraction)).to_csv(
+        out, sep="\t", index=False
+    )
     return out
 
 
 def _train(array: Path, index: Path, folds: Path, out: Path, settings: dict, fold: int = 0) -> int:
-    return cli_main([
-        "train", "--array", str(array), "--index", str(index), "--folds", str(folds), "--fold", str(fold),
-        "--out-dir", str(out), "--device", "cpu", "--settings", json.dumps(settings),
-    ])
+    return cli_main(
+        [
+            "train",
+            "--array",
+            str(array),
+            "--index",
+            str(index),
+            "--folds",
+            str(folds),
+            "--fold",
+            str(fold),
+            "--out-dir",
+            str(out),
+            "--device",
+            "cpu",
+            "--settings",
+            json.dumps(settings),
+        ]
+    )
 
 
 @pytest.mark.slow
@@ -44,7 +60,18 @@ def test_resnet10_lora_learns_a_planted_effect(tmp_path: Path) -> None:
     assert list(history.columns) == ["epoch", "train_loss", "val_loss", "val_metric", "lr", "seconds"]
     run = json.loads((tmp_path / "out" / "run.json").read_text())
     assert run["trainable_params"] < run["total_params"] and run["device"].startswith("cpu")
-    assert {"experiment", "fold", "backbone", "method", "head", "task", "wall_seconds", "peak_memory_mb", "seed", "versions"} <= set(run)
+    assert {
+        "experiment",
+        "fold",
+        "backbone",
+        "method",
+        "head",
+        "task",
+        "wall_seconds",
+        "peak_memory_mb",
+        "seed",
+        "versions",
+    } <= set(run)
     assert not (tmp_path / "out" / "checkpoint.pt").exists()
 
 
@@ -52,9 +79,19 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path) -> Non
     array, index = make_synthetic(tmp_path, n_subjects=16, side=16)
     folds = _folds(index, n_folds=2)
     settings = {
-        "backbone": "resnet10", "method": "lora", "lora_rank": 2, "lora_dropout": 0.2, "head_dropout": 0.3, "epochs": 4,
-        "patience": 10, "lr": 1e-3, "augment_flip": True, "augment_rotate_deg": 10, "augment_scale": 0.1,
-        "augment_intensity": 0.1, "head_hidden": 32,
+        "backbone": "resnet10",
+        "method": "lora",
+        "lora_rank": 2,
+        "lora_dropout": 0.2,
+        "head_dropout": 0.3,
+        "epochs": 4,
+        "patience": 10,
+        "lr": 1e-3,
+        "augment_flip": True,
+        "augment_rotate_deg": 10,
+        "augment_scale": 0.1,
+        "augment_intensity": 0.1,
+        "head_hidden": 32,
     }
     assert _train(array, index, folds, tmp_path / "whole", settings) == 0
     assert _train(array, index, folds, tmp_path / "split", {**settings, "max_epochs_this_run": 2}) == 0
@@ -86,18 +123,49 @@ def test_kill_9_during_training_resumes_from_the_last_checkpoint_to_the_same_res
 
     array, index = make_synthetic(tmp_path, n_subjects=24, side=24)
     folds = _folds(index, n_folds=2)
-    settings = {"backbone": "resnet10", "method": "lora", "lora_rank": 2, "epochs": 8, "patience": 20, "lr": 1e-3,
-                "augment_flip": True, "head_hidden": 16}
+    settings = {
+        "backbone": "resnet10",
+        "method": "lora",
+        "lora_rank": 2,
+        "epochs": 8,
+        "patience": 20,
+        "lr": 1e-3,
+        "augment_flip": True,
+        "head_hidden": 16,
+    }
     assert _train(array, index, folds, tmp_path / "whole", settings) == 0
     killed = tmp_path / "killed"
-    command = [sys.executable, "-m", "neuropeft", "train", "--array", str(array), "--index", str(index), "--folds", str(folds),
-               "--fold", "0", "--out-dir", str(killed), "--device", "cpu", "--settings", json.dumps(settings)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2] / "src"), os.environ.get("PYTHONPATH", "")])}
+    command = [
+        sys.executable,
+        "-m",
+        "neuropeft",
+        "train",
+        "--array",
+        str(array),
+        "--index",
+        str(index),
+        "--folds",
+        str(folds),
+        "--fold",
+        "0",
+        "--out-dir",
+        str(killed),
+        "--device",
+        "cpu",
+        "--settings",
+        json.dumps(settings),
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2] / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoint = killed / "checkpoint.pt"
     deadline = time.monotonic() + 300
     while not checkpoint.exists():
-        assert process.poll() is None and time.monotonic() < deadline, "training ended or stalled before its first checkpoint"
+        assert process.poll() is None and time.monotonic() < deadline, (
+            "training ended or stalled before its first checkpoint"
+        )
         time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
     assert process.wait(timeout=30) == -signal.SIGKILL
@@ -107,7 +175,9 @@ def test_kill_9_during_training_resumes_from_the_last_checkpoint_to_the_same_res
     history = pd.read_csv(killed / "history.tsv", sep="\t")
     assert history.epoch.tolist() == list(range(1, 9))
     assert np.array_equal(history.train_loss, pd.read_csv(tmp_path / "whole" / "history.tsv", sep="\t").train_loss)
-    pd.testing.assert_frame_equal(pd.read_csv(killed / "predictions.tsv", sep="\t"), pd.read_csv(tmp_path / "whole" / "predictions.tsv", sep="\t"))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(killed / "predictions.tsv", sep="\t"), pd.read_csv(tmp_path / "whole" / "predictions.tsv", sep="\t")
+    )
 
 
 def test_resume_with_changed_settings_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

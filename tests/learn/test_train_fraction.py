@@ -8,14 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from learn_synthetic import make_synthetic
 
 from neuropeft.cli import main as cli_main
 from neuropeft.errors import NeuropeftError
 from neuropeft.learn.folds import FoldSettings, make_folds, read_index, subsample_training
 from neuropeft.metrics.aggregate import aggregate_experiment
 from neuropeft.metrics.config import MetricsSettings
-
-from learn_synthetic import make_synthetic
 
 
 def _train_part(labels: list[int], sessions: int = 1) -> pd.DataFrame:
@@ -67,11 +66,37 @@ def test_train_fraction_halves_n_train_and_flows_to_the_summary(tmp_path: Path) 
     make_folds(read_index(index), FoldSettings(n_folds=2, val_fraction=0.25)).to_csv(folds, sep="\t", index=False)
     runs = {}
     for fraction in (1.0, 0.5):
-        settings = {"name": f"f{fraction}", "backbone": "vit-tiny", "method": "linear_probe", "head": "linear",
-                    "epochs": 1, "train_fraction": fraction}
+        settings = {
+            "name": f"f{fraction}",
+            "backbone": "vit-tiny",
+            "method": "linear_probe",
+            "head": "linear",
+            "epochs": 1,
+            "train_fraction": fraction,
+        }
         out = tmp_path / f"f{fraction}" / "fold-0"
-        assert cli_main(["train", "--array", str(array), "--index", str(index), "--folds", str(folds), "--fold", "0",
-                         "--out-dir", str(out), "--device", "cpu", "--settings", json.dumps(settings)]) == 0
+        assert (
+            cli_main(
+                [
+                    "train",
+                    "--array",
+                    str(array),
+                    "--index",
+                    str(index),
+                    "--folds",
+                    str(folds),
+                    "--fold",
+                    "0",
+                    "--out-dir",
+                    str(out),
+                    "--device",
+                    "cpu",
+                    "--settings",
+                    json.dumps(settings),
+                ]
+            )
+            == 0
+        )
         runs[fraction] = json.loads((out / "run.json").read_text())
         assert runs[fraction]["train_fraction"] == fraction
     assert runs[1.0]["n_train"] == 9 and runs[0.5]["n_train"] == 5  # 9 subjects × 0.5 rounds to 5
@@ -79,5 +104,7 @@ def test_train_fraction_halves_n_train_and_flows_to_the_summary(tmp_path: Path) 
     test_a = pd.read_csv(tmp_path / "f1.0" / "fold-0" / "predictions.tsv", sep="\t")["participant_id"]
     test_b = pd.read_csv(tmp_path / "f0.5" / "fold-0" / "predictions.tsv", sep="\t")["participant_id"]
     assert test_a.tolist() == test_b.tolist()
-    summary = aggregate_experiment("f0.5", [tmp_path / "f0.5" / "fold-0"], tmp_path / "metrics", MetricsSettings(bootstrap=10))
+    summary = aggregate_experiment(
+        "f0.5", [tmp_path / "f0.5" / "fold-0"], tmp_path / "metrics", MetricsSettings(bootstrap=10)
+    )
     assert summary["train_fraction"] == 0.5

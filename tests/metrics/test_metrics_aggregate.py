@@ -46,12 +46,17 @@ def test_classification_experiment(make_experiment, tmp_path: Path) -> None:
         assert values["ci_low"] <= values["pooled"] <= values["ci_high"], name
     assert set(written["metrics"]) == {"accuracy", "balanced_accuracy", "auc", "sensitivity", "specificity", "f1"}
     assert (written["task"], written["classes"], written["n_folds"], written["n_predictions"]) == (
-        "classification", ["0", "1"], 3, 60)
+        "classification",
+        ["0", "1"],
+        3,
+        60,
+    )
     assert (written["backbone"], written["method"], written["head"]) == ("resnet50", "lora", "mlp")
     assert written["settings"]["bootstrap"] == 60
 
-    oof = pd.read_csv(out / "oof_predictions.tsv", sep="\t", dtype={"participant_id": str, "session": str},
-                      keep_default_na=False)
+    oof = pd.read_csv(
+        out / "oof_predictions.tsv", sep="\t", dtype={"participant_id": str, "session": str}, keep_default_na=False
+    )
     assert len(oof) == 60 and set(oof["participant_id"]) == set(pooled["participant_id"])
     assert (oof["session"] == "n/a").all()
     for name in ("roc.png", "curves.png"):
@@ -63,13 +68,26 @@ def test_classification_experiment(make_experiment, tmp_path: Path) -> None:
 def test_regression_experiment_via_cli(make_experiment, tmp_path: Path) -> None:
     dirs = make_experiment("age_reg", task="regression", n_folds=2, n=15)
     out = tmp_path / "metrics" / "age_reg"
-    status = cli_main(["aggregate-experiment", "--experiment", "age_reg", "--fold-dirs", *map(str, dirs),
-                       "--out-dir", str(out), "--settings", json.dumps({"bootstrap": 50, "seed": 1})])
+    status = cli_main(
+        [
+            "aggregate-experiment",
+            "--experiment",
+            "age_reg",
+            "--fold-dirs",
+            *map(str, dirs),
+            "--out-dir",
+            str(out),
+            "--settings",
+            json.dumps({"bootstrap": 50, "seed": 1}),
+        ]
+    )
     assert status == 0
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["metrics"]) == {"mae", "rmse", "pearson_r"}
     pooled = pd.concat(pd.read_csv(d / "predictions.tsv", sep="\t") for d in dirs)
-    assert summary["metrics"]["mae"]["pooled"] == pytest.approx(float(np.mean(np.abs(pooled["y_true"] - pooled["y_pred"]))))
+    assert summary["metrics"]["mae"]["pooled"] == pytest.approx(
+        float(np.mean(np.abs(pooled["y_true"] - pooled["y_pred"])))
+    )
     assert_png(out / "pred_vs_true.png")
     assert_png(out / "curves.png")
     assert not (out / "roc.png").exists()
@@ -83,8 +101,9 @@ def test_missing_fold_file_is_an_error_naming_it(make_experiment, tmp_path: Path
         aggregate_experiment("lora_cls", dirs, out, FAST)
     assert not out.exists() or not any(out.iterdir())
 
-    status = cli_main(["aggregate-experiment", "--experiment", "lora_cls", "--fold-dirs",
-                       *map(str, dirs), "--out-dir", str(out)])
+    status = cli_main(
+        ["aggregate-experiment", "--experiment", "lora_cls", "--fold-dirs", *map(str, dirs), "--out-dir", str(out)]
+    )
     assert status == 1
     assert "fold-1/history.tsv" in capsys.readouterr().err
 
@@ -97,7 +116,18 @@ def test_fold_of_another_experiment_is_refused(make_experiment, tmp_path: Path) 
 
 def test_unknown_setting_is_refused(make_experiment, tmp_path: Path, capsys) -> None:
     dirs = make_experiment("lora_cls", n_folds=2)
-    status = cli_main(["aggregate-experiment", "--experiment", "lora_cls", "--fold-dirs", *map(str, dirs),
-                       "--out-dir", str(tmp_path / "out"), "--settings", '{"bootstraps": 5}'])
+    status = cli_main(
+        [
+            "aggregate-experiment",
+            "--experiment",
+            "lora_cls",
+            "--fold-dirs",
+            *map(str, dirs),
+            "--out-dir",
+            str(tmp_path / "out"),
+            "--settings",
+            '{"bootstraps": 5}',
+        ]
+    )
     assert status == 1
     assert "bootstraps" in capsys.readouterr().err

@@ -16,13 +16,15 @@ from neuropeft.metrics.compute import check_predictions, compute_metrics, infer_
 def binary_table() -> pd.DataFrame:
     """5 negatives, 3 positives: TN 4, FP 1, TP 2, FN 1; 12 of the 15 positive/negative pairs ranked right."""
     prob_1 = [0.1, 0.2, 0.3, 0.45, 0.7, 0.8, 0.6, 0.4]
-    return pd.DataFrame({
-        "participant_id": [f"sub-{i:03d}" for i in range(8)],
-        "y_true": [0, 0, 0, 0, 0, 1, 1, 1],
-        "prob_0": [1 - p for p in prob_1],
-        "prob_1": prob_1,
-        "y_pred": [0, 0, 0, 0, 1, 1, 1, 0],
-    })
+    return pd.DataFrame(
+        {
+            "participant_id": [f"sub-{i:03d}" for i in range(8)],
+            "y_true": [0, 0, 0, 0, 0, 1, 1, 1],
+            "prob_0": [1 - p for p in prob_1],
+            "prob_1": prob_1,
+            "y_pred": [0, 0, 0, 0, 1, 1, 1, 0],
+        }
+    )
 
 
 def test_binary_metrics_match_hand_counts() -> None:
@@ -47,13 +49,15 @@ def test_positive_class_is_the_larger_label_whatever_the_label_type() -> None:
 
 
 def test_multiclass_metrics_are_macro_averages() -> None:
-    table = pd.DataFrame({
-        "y_true": [0, 0, 1, 1, 2, 2],
-        "y_pred": [0, 1, 1, 1, 2, 0],
-        "prob_0": [0.6, 0.3, 0.2, 0.1, 0.1, 0.5],
-        "prob_1": [0.3, 0.5, 0.7, 0.6, 0.2, 0.1],
-        "prob_2": [0.1, 0.2, 0.1, 0.3, 0.7, 0.4],
-    })
+    table = pd.DataFrame(
+        {
+            "y_true": [0, 0, 1, 1, 2, 2],
+            "y_pred": [0, 1, 1, 1, 2, 0],
+            "prob_0": [0.6, 0.3, 0.2, 0.1, 0.1, 0.5],
+            "prob_1": [0.3, 0.5, 0.7, 0.6, 0.2, 0.1],
+            "prob_2": [0.1, 0.2, 0.1, 0.3, 0.7, 0.4],
+        }
+    )
     metrics = compute_metrics(table)
     assert metrics["accuracy"] == pytest.approx(4 / 6)
     assert metrics["sensitivity"] == pytest.approx((1 / 2 + 1 + 1 / 2) / 3)  # recall per class
@@ -91,7 +95,9 @@ def _larger_binary(seed: int = 3, n: int = 80) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     y_true = rng.integers(0, 2, n)
     prob_1 = np.clip(0.5 + 0.25 * (y_true - 0.5) + rng.normal(0, 0.2, n), 0, 1)
-    return pd.DataFrame({"y_true": y_true, "prob_0": 1 - prob_1, "prob_1": prob_1, "y_pred": (prob_1 >= 0.5).astype(int)})
+    return pd.DataFrame(
+        {"y_true": y_true, "prob_0": 1 - prob_1, "prob_1": prob_1, "y_pred": (prob_1 >= 0.5).astype(int)}
+    )
 
 
 def test_bootstrap_is_seeded_and_contains_the_point_estimate() -> None:

@@ -23,10 +23,22 @@ def _ensemble(paths: list[Path], out: Path) -> int:
 
 
 def test_classification_mean_probabilities_and_argmax(tmp_path: Path) -> None:
-    a = _write(tmp_path / "a.tsv", [("sub-001", "n/a", 0, 1, 0.4, 0.6, 1), ("sub-002", "n/a", 0, 0, 0.9, 0.1, 0)], CLASS_COLUMNS)
+    a = _write(
+        tmp_path / "a.tsv",
+        [("sub-001", "n/a", 0, 1, 0.4, 0.6, 1), ("sub-002", "n/a", 0, 0, 0.9, 0.1, 0)],
+        CLASS_COLUMNS,
+    )
     # rows in another order; on sub-001 two of three models vote 1, but the mean probability favours 0
-    b = _write(tmp_path / "b.tsv", [("sub-002", "n/a", 1, 0, 0.7, 0.3, 0), ("sub-001", "n/a", 1, 1, 0.45, 0.55, 1)], CLASS_COLUMNS)
-    c = _write(tmp_path / "c.tsv", [("sub-001", "n/a", 2, 1, 0.95, 0.05, 0), ("sub-002", "n/a", 2, 0, 0.2, 0.8, 1)], CLASS_COLUMNS)
+    b = _write(
+        tmp_path / "b.tsv",
+        [("sub-002", "n/a", 1, 0, 0.7, 0.3, 0), ("sub-001", "n/a", 1, 1, 0.45, 0.55, 1)],
+        CLASS_COLUMNS,
+    )
+    c = _write(
+        tmp_path / "c.tsv",
+        [("sub-001", "n/a", 2, 1, 0.95, 0.05, 0), ("sub-002", "n/a", 2, 0, 0.2, 0.8, 1)],
+        CLASS_COLUMNS,
+    )
     assert _ensemble([a, b, c], tmp_path / "ens.tsv") == 0
     out = pd.read_csv(tmp_path / "ens.tsv", sep="\t", keep_default_na=False)
     assert list(out.columns) == CLASS_COLUMNS
@@ -47,13 +59,31 @@ def test_regression_mean_values_with_unknown_truth(tmp_path: Path) -> None:
 
 
 def test_mismatched_tables_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    a = _write(tmp_path / "a.tsv", [("sub-001", "n/a", 0, 1, 0.4, 0.6, 1), ("sub-002", "n/a", 0, 0, 0.9, 0.1, 0)], CLASS_COLUMNS)
-    other = _write(tmp_path / "o.tsv", [("sub-001", "n/a", 1, 1, 0.4, 0.6, 1), ("sub-003", "n/a", 1, 0, 0.9, 0.1, 0)], CLASS_COLUMNS)
-    truth = _write(tmp_path / "t.tsv", [("sub-001", "n/a", 1, 0, 0.4, 0.6, 1), ("sub-002", "n/a", 1, 0, 0.9, 0.1, 0)], CLASS_COLUMNS)
-    three = _write(tmp_path / "k.tsv", [("sub-001", "n/a", 1, 1, 0.2, 0.2, 0.6, 2), ("sub-002", "n/a", 1, 0, 0.8, 0.1, 0.1, 0)],
-                   ["participant_id", "session", "fold", "y_true", "prob_0", "prob_1", "prob_2", "y_pred"])
-    for bad, message in ((other, "sub-002 session 'n/a' is in only one of"), (truth, "y_true of sub-001 differs"),
-                         (three, "prob_<class> columns differ")):
+    a = _write(
+        tmp_path / "a.tsv",
+        [("sub-001", "n/a", 0, 1, 0.4, 0.6, 1), ("sub-002", "n/a", 0, 0, 0.9, 0.1, 0)],
+        CLASS_COLUMNS,
+    )
+    other = _write(
+        tmp_path / "o.tsv",
+        [("sub-001", "n/a", 1, 1, 0.4, 0.6, 1), ("sub-003", "n/a", 1, 0, 0.9, 0.1, 0)],
+        CLASS_COLUMNS,
+    )
+    truth = _write(
+        tmp_path / "t.tsv",
+        [("sub-001", "n/a", 1, 0, 0.4, 0.6, 1), ("sub-002", "n/a", 1, 0, 0.9, 0.1, 0)],
+        CLASS_COLUMNS,
+    )
+    three = _write(
+        tmp_path / "k.tsv",
+        [("sub-001", "n/a", 1, 1, 0.2, 0.2, 0.6, 2), ("sub-002", "n/a", 1, 0, 0.8, 0.1, 0.1, 0)],
+        ["participant_id", "session", "fold", "y_true", "prob_0", "prob_1", "prob_2", "y_pred"],
+    )
+    for bad, message in (
+        (other, "sub-002 session 'n/a' is in only one of"),
+        (truth, "y_true of sub-001 differs"),
+        (three, "prob_<class> columns differ"),
+    ):
         assert _ensemble([a, bad], tmp_path / "ens.tsv") == 1
         assert message in capsys.readouterr().err
     assert not (tmp_path / "ens.tsv").exists()

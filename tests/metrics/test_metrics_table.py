@@ -7,15 +7,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from metrics_helpers import make_experiment_dirs
 
+from neuropeft.atomic import write_json
 from neuropeft.cli import main as cli_main
 from neuropeft.errors import NeuropeftError
-from neuropeft.atomic import write_json
 from neuropeft.metrics.aggregate import aggregate_experiment, load_folds, summarise
 from neuropeft.metrics.config import MetricsSettings
 from neuropeft.metrics.table import comparison_frame
-
-from metrics_helpers import make_experiment_dirs
 
 FAST = MetricsSettings(bootstrap=30, seed=0)
 
@@ -27,8 +26,12 @@ def summaries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     paths = {"root": root}
     for name, extra in {
         "lora": {"trainable_params": 1_640_000, "total_params": 185_000_000},
-        "full": {"method": "full", "trainable_params": 185_000_000, "total_params": 185_000_000,
-                 "peak_memory_mb": 5000.0},
+        "full": {
+            "method": "full",
+            "trainable_params": 185_000_000,
+            "total_params": 185_000_000,
+            "peak_memory_mb": 5000.0,
+        },
     }.items():
         dirs = make_experiment_dirs(root, name, **extra)
         aggregate_experiment(name, dirs, root / "metrics" / name, FAST)
@@ -38,9 +41,22 @@ def summaries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def test_comparison_rows_columns_and_percent(summaries, tmp_path: Path) -> None:
     out_tsv, out_md = tmp_path / "comparison.tsv", tmp_path / "comparison.md"
-    status = cli_main(["compare-experiments", "--summaries", str(summaries["lora"]), str(summaries["full"]),
-                       "--runs-glob", str(summaries["root"] / "models" / "*" / "fold-*" / "run.json"),
-                       "--out-tsv", str(out_tsv), "--out-md", str(out_md), "--settings", '{"decimals": 2}'])
+    status = cli_main(
+        [
+            "compare-experiments",
+            "--summaries",
+            str(summaries["lora"]),
+            str(summaries["full"]),
+            "--runs-glob",
+            str(summaries["root"] / "models" / "*" / "fold-*" / "run.json"),
+            "--out-tsv",
+            str(out_tsv),
+            "--out-md",
+            str(out_md),
+            "--settings",
+            '{"decimals": 2}',
+        ]
+    )
     assert status == 0
     table = pd.read_csv(out_tsv, sep="\t")
     assert table["experiment"].tolist() == ["lora", "full"]
@@ -81,8 +97,19 @@ def test_plot_fractions(make_experiment, tmp_path: Path) -> None:
         paths.append(tmp_path / "metrics" / name / "summary.json")
         write_json(paths[-1], summarise(name, load_folds(name, dirs), FAST)[2])  # no plots: faster
     out = tmp_path / "fractions"
-    status = cli_main(["plot-fractions", "--summaries", *map(str, reversed(paths)), "--out-png", str(out / "f.png"),
-                       "--out-svg", str(out / "f.svg"), "--out-tsv", str(out / "f.tsv")])
+    status = cli_main(
+        [
+            "plot-fractions",
+            "--summaries",
+            *map(str, reversed(paths)),
+            "--out-png",
+            str(out / "f.png"),
+            "--out-svg",
+            str(out / "f.svg"),
+            "--out-tsv",
+            str(out / "f.tsv"),
+        ]
+    )
     assert status == 0
     points = pd.read_csv(out / "f.tsv", sep="\t")
     assert points["train_fraction"].tolist() == [0.1, 0.5, 1.0]
@@ -95,8 +122,19 @@ def test_plot_fractions(make_experiment, tmp_path: Path) -> None:
 
 
 def test_plot_fractions_refuses_untagged_experiments(summaries, tmp_path: Path, capsys) -> None:
-    status = cli_main(["plot-fractions", "--summaries", str(summaries["lora"]), "--out-png", str(tmp_path / "f.png"),
-                       "--out-svg", str(tmp_path / "f.svg"), "--out-tsv", str(tmp_path / "f.tsv")])
+    status = cli_main(
+        [
+            "plot-fractions",
+            "--summaries",
+            str(summaries["lora"]),
+            "--out-png",
+            str(tmp_path / "f.png"),
+            "--out-svg",
+            str(tmp_path / "f.svg"),
+            "--out-tsv",
+            str(tmp_path / "f.tsv"),
+        ]
+    )
     assert status == 1
     assert "has no train_fraction" in capsys.readouterr().err
     assert not (tmp_path / "f.png").exists()
@@ -105,10 +143,25 @@ def test_plot_fractions_refuses_untagged_experiments(summaries, tmp_path: Path, 
 def test_markdown_lists_the_subjects_left_out(summaries, tmp_path: Path) -> None:
     excluded, failures = tmp_path / "excluded.tsv", tmp_path / "failures.tsv"
     excluded.write_text("participant_id\tsession\treason\nsub-07\t\thas no value for the target\n")
-    failures.write_text("participant_id\tsession\tstem\tstep\treason\nsub-03\tses-1\tsub-03_ses-1\tn4_dwi\tthe image is blank\n")
+    failures.write_text(
+        "participant_id\tsession\tstem\tstep\treason\nsub-03\tses-1\tsub-03_ses-1\tn4_dwi\tthe image is blank\n"
+    )
     out_md = tmp_path / "comparison.md"
-    argv = ["compare-experiments", "--summaries", str(summaries["lora"]), "--runs-glob", str(summaries["root"] / "models" / "lora" / "fold-*" / "run.json"),
-            "--out-tsv", str(tmp_path / "c.tsv"), "--out-md", str(out_md), "--excluded", str(excluded), "--failures", str(failures)]
+    argv = [
+        "compare-experiments",
+        "--summaries",
+        str(summaries["lora"]),
+        "--runs-glob",
+        str(summaries["root"] / "models" / "lora" / "fold-*" / "run.json"),
+        "--out-tsv",
+        str(tmp_path / "c.tsv"),
+        "--out-md",
+        str(out_md),
+        "--excluded",
+        str(excluded),
+        "--failures",
+        str(failures),
+    ]
     assert cli_main(argv) == 0
     text = out_md.read_text()
     assert "## Subjects left out (2)" in text
@@ -124,10 +177,25 @@ def test_markdown_lists_the_subjects_left_out(summaries, tmp_path: Path) -> None
 
 def test_markdown_lists_the_subjects_the_qc_left_out(summaries, tmp_path: Path) -> None:
     qc_excluded = tmp_path / "qc_excluded.tsv"
-    qc_excluded.write_text("participant_id\tsession\tstem\tstep\treason\nsub-05\tn/a\tsub-05\tqc\tt1w: dice_template 0.850 < 0.9\n")
+    qc_excluded.write_text(
+        "participant_id\tsession\tstem\tstep\treason\nsub-05\tn/a\tsub-05\tqc\tt1w: dice_template 0.850 < 0.9\n"
+    )
     out_md = tmp_path / "comparison.md"
-    argv = ["compare-experiments", "--summaries", str(summaries["lora"]), "--runs-glob", str(summaries["root"] / "models" / "lora" / "fold-*" / "run.json"),
-            "--out-tsv", str(tmp_path / "c.tsv"), "--out-md", str(out_md), "--qc-excluded", str(qc_excluded)]
+    argv = [
+        "compare-experiments",
+        "--summaries",
+        str(summaries["lora"]),
+        "--runs-glob",
+        str(summaries["root"] / "models" / "lora" / "fold-*" / "run.json"),
+        "--out-tsv",
+        str(tmp_path / "c.tsv"),
+        "--out-md",
+        str(out_md),
+        "--qc-excluded",
+        str(qc_excluded),
+    ]
     assert cli_main(argv) == 0
     text = out_md.read_text()
-    assert "## Subjects left out (1)" in text and "| sub-05 | n/a | QC limits | t1w: dice_template 0.850 < 0.9 |" in text
+    assert (
+        "## Subjects left out (1)" in text and "| sub-05 | n/a | QC limits | t1w: dice_template 0.850 < 0.9 |" in text
+    )

@@ -30,13 +30,32 @@ def _mni_maps(tmp_path: Path, n: int) -> list[dict]:
         fa, md = tmp_path / f"s{i}_FA.nii.gz", tmp_path / f"s{i}_MD.nii.gz"
         nib.save(nib.Nifti1Image(np.where(brain, 0.1 * (i + 1), 0).astype(np.float32), mask.affine), fa)
         nib.save(nib.Nifti1Image(np.where(brain, 9e-4, 0).astype(np.float32), mask.affine), md)
-        rows.append({"participant_id": f"sub-{i:02d}", "path_fa": fa.name, "path_md": str(md), "target": i % 2, "split": "train"})
+        rows.append(
+            {
+                "participant_id": f"sub-{i:02d}",
+                "path_fa": fa.name,
+                "path_md": str(md),
+                "target": i % 2,
+                "split": "train",
+            }
+        )
     return rows
 
 
 def _run(table: Path, tmp_path: Path, settings: dict) -> int:
-    return cli_main(["stack-table", "--table", str(table), "--out-array", str(tmp_path / "x.npy"),
-                     "--out-index", str(tmp_path / "x.tsv"), "--settings", json.dumps(settings)])
+    return cli_main(
+        [
+            "stack-table",
+            "--table",
+            str(table),
+            "--out-array",
+            str(tmp_path / "x.npy"),
+            "--out-index",
+            str(tmp_path / "x.tsv"),
+            "--settings",
+            json.dumps(settings),
+        ]
+    )
 
 
 def test_template_grid_two_channels(tmp_path: Path) -> None:
@@ -51,7 +70,9 @@ def test_template_grid_two_channels(tmp_path: Path) -> None:
         assert np.allclose(array[i, 1][array[i, 1] > 0], 0.3, atol=1e-6)
     index = pd.read_csv(tmp_path / "x.tsv", sep="\t", dtype=str, keep_default_na=False)
     assert list(index.columns) == ["row", "participant_id", "session", "target", "site", "split"]
-    assert index["participant_id"].tolist() == ["sub-00", "sub-01", "sub-02"] and index["session"].tolist() == ["n/a"] * 3
+    assert (
+        index["participant_id"].tolist() == ["sub-00", "sub-01", "sub-02"] and index["session"].tolist() == ["n/a"] * 3
+    )
 
 
 def test_native_grid_single_path_zscore(tmp_path: Path) -> None:
@@ -76,12 +97,15 @@ def test_native_grid_single_path_zscore(tmp_path: Path) -> None:
     assert index["participant_id"].tolist() == ["t1_0", "t1_1"] and index["target"].tolist() == [50.0, 51.0]
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("missing_file", "row 2 path_fa file s1_FA.nii.gz does not exist"),
-    ("no_target", "lacks column(s) ['target']"),
-    ("no_path", "no image column"),
-    ("normalise", "normalise has 1 entries"),
-])
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("missing_file", "row 2 path_fa file s1_FA.nii.gz does not exist"),
+        ("no_target", "lacks column(s) ['target']"),
+        ("no_path", "no image column"),
+        ("normalise", "normalise has 1 entries"),
+    ],
+)
 def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, expected: str) -> None:
     rows = _mni_maps(tmp_path, 2)
     settings: dict = {}

@@ -54,7 +54,24 @@ def test_n4_dwi_recovers_true_field(tiny_demo, tmp_path: Path) -> None:
     bval = dwi.with_name(f"{SUBJECT}_dwi.bval")
     out, field = tmp_path / "dwi_n4.nii.gz", tmp_path / "dwi_field.nii.gz"
     settings = json.dumps({"iterations": [50, 50]})
-    assert cli_main(["n4-dwi", "--dwi", str(dwi), "--bval", str(bval), "--out", str(out), "--field", str(field), "--settings", settings]) == 0
+    assert (
+        cli_main(
+            [
+                "n4-dwi",
+                "--dwi",
+                str(dwi),
+                "--bval",
+                str(bval),
+                "--out",
+                str(out),
+                "--field",
+                str(field),
+                "--settings",
+                settings,
+            ]
+        )
+        == 0
+    )
     raw = np.asarray(nib.load(dwi).dataobj, dtype=np.float32)
     corrected = np.asarray(nib.load(out).dataobj)
     assert corrected.shape == raw.shape and corrected.dtype == np.float32
@@ -76,7 +93,9 @@ def test_bad_t1w_is_refused_without_output(tmp_path: Path, capsys: pytest.Captur
     path = tmp_path / "bad.nii.gz"
     nib.save(nib.Nifti1Image(data, np.eye(4)), path)
     out = tmp_path / "out" / "n4.nii.gz"
-    assert cli_main(["n4-t1w", "--t1w", str(path), "--out", str(out), "--field", str(tmp_path / "out" / "f.nii.gz")]) == 1
+    assert (
+        cli_main(["n4-t1w", "--t1w", str(path), "--out", str(out), "--field", str(tmp_path / "out" / "f.nii.gz")]) == 1
+    )
     message = capsys.readouterr().err.strip()
     assert len(message.splitlines()) == 1 and str(path) in message
     assert ("NaN" in message) if bad == "nan" else ("constant" in message)
@@ -87,6 +106,21 @@ def test_dwi_bval_mismatch_is_refused(tiny_demo, tmp_path: Path, capsys: pytest.
     dwi = tiny_demo.bids / SUBJECT / "dwi" / f"{SUBJECT}_dwi.nii.gz"
     bval = tmp_path / "short.bval"
     bval.write_text("0 1000 1000\n")
-    assert cli_main(["n4-dwi", "--dwi", str(dwi), "--bval", str(bval), "--out", str(tmp_path / "o.nii.gz"), "--field", str(tmp_path / "f.nii.gz")]) == 1
+    assert (
+        cli_main(
+            [
+                "n4-dwi",
+                "--dwi",
+                str(dwi),
+                "--bval",
+                str(bval),
+                "--out",
+                str(tmp_path / "o.nii.gz"),
+                "--field",
+                str(tmp_path / "f.nii.gz"),
+            ]
+        )
+        == 1
+    )
     assert str(bval) in capsys.readouterr().err
     assert not list(tmp_path.glob("*.nii.gz"))

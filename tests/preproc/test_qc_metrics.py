@@ -19,9 +19,14 @@ def _identity_registration(folder: Path) -> Path:
     """A register-style transforms JSON whose forward transform is the identity."""
     import ants
 
-    ants.write_transform(ants.create_ants_transform(transform_type="AffineTransform", dimension=3), str(folder / "id.mat"))
-    record = {"forward": {"transformlist": ["id.mat"], "whichtoinvert": [False]},
-              "inverse": {"transformlist": ["id.mat"], "whichtoinvert": [True]}, "similarity": {"nmi": 1.02, "correlation": 0.9}}
+    ants.write_transform(
+        ants.create_ants_transform(transform_type="AffineTransform", dimension=3), str(folder / "id.mat")
+    )
+    record = {
+        "forward": {"transformlist": ["id.mat"], "whichtoinvert": [False]},
+        "inverse": {"transformlist": ["id.mat"], "whichtoinvert": [True]},
+        "similarity": {"nmi": 1.02, "correlation": 0.9},
+    }
     path = folder / "reg_transforms.json"
     path.write_text(json.dumps(record))
     return path
@@ -32,22 +37,42 @@ def _subject(folder: Path, slab: slice) -> dict[str, Path]:
     mask_img = template_brain_mask(2)
     brain = np.asarray(mask_img.dataobj) > 0
     wm = np.asarray(template_tissue("wm", 2).dataobj) > 0.5
-    maps = {"mask": brain.astype(np.uint8), "fa": np.where(brain, np.where(wm, FA_WM, FA_OTHER), 0.0),
-            "md": np.where(brain, MD_BRAIN, 0.0)}
+    maps = {
+        "mask": brain.astype(np.uint8),
+        "fa": np.where(brain, np.where(wm, FA_WM, FA_OTHER), 0.0),
+        "md": np.where(brain, MD_BRAIN, 0.0),
+    }
     shift = np.eye(4)
     shift[2, 3] = slab.start
     paths = {}
     for name, data in maps.items():
         paths[name] = folder / f"{name}.nii.gz"
-        nib.save(nib.Nifti1Image(data[:, :, slab].astype(np.float32 if name != "mask" else np.uint8), mask_img.affine @ shift), paths[name])
+        nib.save(
+            nib.Nifti1Image(
+                data[:, :, slab].astype(np.float32 if name != "mask" else np.uint8), mask_img.affine @ shift
+            ),
+            paths[name],
+        )
     return paths
 
 
 def _qc_metrics(folder: Path, paths: dict[str, Path], modality: str = "dwi") -> dict:
     out = folder / "qc.json"
     maps = ["--fa", str(paths["fa"]), "--md", str(paths["md"])] if modality == "dwi" else []
-    argv = ["qc-metrics", "--subject", "sub-001", "--modality", modality, "--mask", str(paths["mask"]),
-            "--transforms", str(_identity_registration(folder)), *maps, "--out", str(out)]
+    argv = [
+        "qc-metrics",
+        "--subject",
+        "sub-001",
+        "--modality",
+        modality,
+        "--mask",
+        str(paths["mask"]),
+        "--transforms",
+        str(_identity_registration(folder)),
+        *maps,
+        "--out",
+        str(out),
+    ]
     assert cli_main(argv) == 0
     return json.loads(out.read_text())
 
@@ -78,8 +103,21 @@ def test_t1w_has_no_tensor_figures_and_dwi_needs_the_maps(tmp_path: Path, capsys
     paths = _subject(tmp_path, slice(0, None))
     figures = _qc_metrics(tmp_path, paths, modality="t1w")
     assert "wm_mean_FA" not in figures and figures["coverage"] > 0.999
-    argv = ["qc-metrics", "--subject", "sub-001", "--modality", "dwi", "--mask", str(paths["mask"]),
-            "--transforms", str(tmp_path / "reg_transforms.json"), "--out", str(tmp_path / "x.json")]
+    argv = [
+        "qc-metrics",
+        "--subject",
+        "sub-001",
+        "--modality",
+        "dwi",
+        "--mask",
+        str(paths["mask"]),
+        "--transforms",
+        str(tmp_path / "reg_transforms.json"),
+        "--out",
+        str(tmp_path / "x.json"),
+    ]
     assert cli_main(argv) == 1
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "sub-001: --modality dwi needs --fa and --md" in err and not (tmp_path / "x.json").exists()
+    assert (
+        "\n" not in err and "sub-001: --modality dwi needs --fa and --md" in err and not (tmp_path / "x.json").exists()
+    )

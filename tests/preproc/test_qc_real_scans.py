@@ -33,7 +33,9 @@ pytestmark = pytest.mark.slow
 def neuropeft(*argv: str | Path) -> None:
     """``python -m neuropeft ARGV`` as a rule runs it (one thread); fails the test with its stderr."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
-    result = subprocess.run([sys.executable, "-m", "neuropeft", *map(str, argv)], capture_output=True, text=True, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "neuropeft", *map(str, argv)], capture_output=True, text=True, env=env
+    )
     assert result.returncode == 0, f"neuropeft {argv[0]}: {result.stderr[-2000:]}"
 
 
@@ -41,17 +43,65 @@ def t1w_chain(t1w: Path, out: Path, stem: str, registration: dict | None = None)
     """n4-t1w, skullstrip-t1w, register, resample and qc-metrics of one head; returns the QC JSON and model volume."""
     prefix = out / stem
     reg = f"{prefix}_from-T1w_to-MNI152NLin2009aSym"
-    files = {"qc": out / f"{stem}_t1w_qc.json", "volume": out / f"{stem}_space-MNI152NLin2009aSym_desc-t1w_model.nii.gz"}
-    neuropeft("n4-t1w", "--t1w", t1w, "--out", f"{prefix}_desc-n4_T1w.nii.gz", "--field", f"{prefix}_desc-biasfield_T1w.nii.gz")
-    neuropeft("skullstrip-t1w", "--t1w", f"{prefix}_desc-n4_T1w.nii.gz", "--out-mask", f"{prefix}_desc-brain_mask.nii.gz",
-              "--out-brain", f"{prefix}_desc-brain_T1w.nii.gz")
-    neuropeft("register", "--moving", f"{prefix}_desc-brain_T1w.nii.gz", "--modality", "t1w", "--out-prefix", reg,
-              "--settings", json.dumps(registration or {}))
-    neuropeft("resample", "--image", f"{prefix}_desc-brain_T1w.nii.gz", "--mask", f"{prefix}_desc-brain_mask.nii.gz",
-              "--transforms-json", f"{reg}_transforms.json", "--out", files["volume"],
-              "--settings", json.dumps({"normalise": ["zscore"]}))
-    neuropeft("qc-metrics", "--subject", stem, "--modality", "t1w", "--mask", f"{prefix}_desc-brain_mask.nii.gz",
-              "--transforms", f"{reg}_transforms.json", "--out", files["qc"])
+    files = {
+        "qc": out / f"{stem}_t1w_qc.json",
+        "volume": out / f"{stem}_space-MNI152NLin2009aSym_desc-t1w_model.nii.gz",
+    }
+    neuropeft(
+        "n4-t1w",
+        "--t1w",
+        t1w,
+        "--out",
+        f"{prefix}_desc-n4_T1w.nii.gz",
+        "--field",
+        f"{prefix}_desc-biasfield_T1w.nii.gz",
+    )
+    neuropeft(
+        "skullstrip-t1w",
+        "--t1w",
+        f"{prefix}_desc-n4_T1w.nii.gz",
+        "--out-mask",
+        f"{prefix}_desc-brain_mask.nii.gz",
+        "--out-brain",
+        f"{prefix}_desc-brain_T1w.nii.gz",
+    )
+    neuropeft(
+        "register",
+        "--moving",
+        f"{prefix}_desc-brain_T1w.nii.gz",
+        "--modality",
+        "t1w",
+        "--out-prefix",
+        reg,
+        "--settings",
+        json.dumps(registration or {}),
+    )
+    neuropeft(
+        "resample",
+        "--image",
+        f"{prefix}_desc-brain_T1w.nii.gz",
+        "--mask",
+        f"{prefix}_desc-brain_mask.nii.gz",
+        "--transforms-json",
+        f"{reg}_transforms.json",
+        "--out",
+        files["volume"],
+        "--settings",
+        json.dumps({"normalise": ["zscore"]}),
+    )
+    neuropeft(
+        "qc-metrics",
+        "--subject",
+        stem,
+        "--modality",
+        "t1w",
+        "--mask",
+        f"{prefix}_desc-brain_mask.nii.gz",
+        "--transforms",
+        f"{reg}_transforms.json",
+        "--out",
+        files["qc"],
+    )
     return files
 
 
@@ -73,17 +123,49 @@ def ixi_qc(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("ixi_qc")
     subjects = sorted(p.name for p in IXI10.glob("sub-*"))
     runs = {s: t1w_chain(IXI10 / s / "anat" / f"{s}_T1w.nii.gz", out, s) for s in subjects}
-    runs[TILTED_STEM] = t1w_chain(tilted(IXI10 / FAILED / "anat" / f"{FAILED}_T1w.nii.gz", out / "tilted_T1w.nii.gz"), out, TILTED_STEM)
-    runs[FAILED_STEM] = t1w_chain(tilted(IXI10 / FAILED / "anat" / f"{FAILED}_T1w.nii.gz", out / "tilted_T1w.nii.gz"), out, FAILED_STEM,
-                                  {"init": "center", "iterations": [0, 0, 0, 0]})
-    neuropeft("qc-table", "--metrics", *[r["qc"] for r in runs.values()], "--out", out / "qc.tsv", "--out-excluded", out / "qc_excluded.tsv")
+    runs[TILTED_STEM] = t1w_chain(
+        tilted(IXI10 / FAILED / "anat" / f"{FAILED}_T1w.nii.gz", out / "tilted_T1w.nii.gz"), out, TILTED_STEM
+    )
+    runs[FAILED_STEM] = t1w_chain(
+        tilted(IXI10 / FAILED / "anat" / f"{FAILED}_T1w.nii.gz", out / "tilted_T1w.nii.gz"),
+        out,
+        FAILED_STEM,
+        {"init": "center", "iterations": [0, 0, 0, 0]},
+    )
+    neuropeft(
+        "qc-table",
+        "--metrics",
+        *[r["qc"] for r in runs.values()],
+        "--out",
+        out / "qc.tsv",
+        "--out-excluded",
+        out / "qc_excluded.tsv",
+    )
     cohort = pd.DataFrame({"participant_id": list(runs), "stem": list(runs), "age": range(len(runs))})
     cohort.to_csv(out / "cohort.tsv", sep="\t", index=False)
-    neuropeft("stack-model-input", "--volumes", *[r["volume"] for r in runs.values()], "--cohort", out / "cohort.tsv", "--target", "age",
-              "--qc-excluded", out / "qc_excluded.tsv", "--out-array", out / "model_input.npy", "--out-index", out / "model_input.tsv")
+    neuropeft(
+        "stack-model-input",
+        "--volumes",
+        *[r["volume"] for r in runs.values()],
+        "--cohort",
+        out / "cohort.tsv",
+        "--target",
+        "age",
+        "--qc-excluded",
+        out / "qc_excluded.tsv",
+        "--out-array",
+        out / "model_input.npy",
+        "--out-index",
+        out / "model_input.tsv",
+    )
     read = lambda name: pd.read_csv(out / name, sep="\t", keep_default_na=False)  # noqa: E731
-    return {"subjects": subjects, "qc": read("qc.tsv").set_index("participant_id"), "excluded": read("qc_excluded.tsv"),
-            "index": read("model_input.tsv"), "out": out}
+    return {
+        "subjects": subjects,
+        "qc": read("qc.tsv").set_index("participant_id"),
+        "excluded": read("qc_excluded.tsv"),
+        "index": read("model_input.tsv"),
+        "out": out,
+    }
 
 
 def _reference_mask(subject: str) -> Path:
@@ -98,7 +180,9 @@ def test_real_head_mask_and_registration_match_the_reference(ixi_qc: dict, index
 
     subject, out = ixi_qc["subjects"][index], ixi_qc["out"]
     strip = mask_dice(out / f"{subject}_desc-brain_mask.nii.gz", _reference_mask(subject))
-    registered = registration_dice(_reference_mask(subject), out / f"{subject}_from-T1w_to-MNI152NLin2009aSym_transforms.json")
+    registered = registration_dice(
+        _reference_mask(subject), out / f"{subject}_from-T1w_to-MNI152NLin2009aSym_transforms.json"
+    )
     print(f"{subject}: mask Dice {strip:.3f}, registration Dice {registered:.3f}")
     assert strip >= 0.95
     assert registered >= 0.93
@@ -114,7 +198,11 @@ def test_no_well_registered_real_head_is_flagged(ixi_qc: dict) -> None:
 def test_a_failed_registration_is_flagged_left_out_and_listed(ixi_qc: dict) -> None:
     failed = ixi_qc["qc"].loc[FAILED_STEM]
     print(failed.to_dict())
-    assert failed["flagged"] == 1 and "dice_template" in failed["flag_reason"] and "registration_nmi" in failed["flag_reason"]
+    assert (
+        failed["flagged"] == 1
+        and "dice_template" in failed["flag_reason"]
+        and "registration_nmi" in failed["flag_reason"]
+    )
     assert ixi_qc["excluded"]["stem"].tolist() == [FAILED_STEM] and ixi_qc["excluded"]["reason"][0].startswith("t1w: ")
     assert ixi_qc["index"]["participant_id"].tolist() == ixi_qc["subjects"] + [TILTED_STEM]
 
@@ -136,21 +224,89 @@ def test_philips_slab_fa_md_and_coverage(tmp_path: Path) -> None:
     p = tmp_path / "sub-philips"
     reg = f"{p}_from-dwiref_to-MNI152NLin2009aSym"
     bval, bvec = f"{PHILIPS}.bval", f"{PHILIPS}.bvec"
-    neuropeft("n4-dwi", "--dwi", f"{PHILIPS}.nii.gz", "--bval", bval, "--out", f"{p}_desc-n4_dwi.nii.gz", "--field", f"{p}_field.nii.gz")
-    neuropeft("skullstrip-dwi", "--dwi", f"{p}_desc-n4_dwi.nii.gz", "--bval", bval, "--out-mask", f"{p}_desc-brain_mask.nii.gz",
-              "--out-meanb0", f"{p}_desc-brain_dwiref.nii.gz")
-    neuropeft("fit-tensor", "--dwi", f"{p}_desc-n4_dwi.nii.gz", "--bval", bval, "--bvec", bvec, "--mask", f"{p}_desc-brain_mask.nii.gz",
-              "--out-prefix", f"{p}_model-DTI")
+    neuropeft(
+        "n4-dwi",
+        "--dwi",
+        f"{PHILIPS}.nii.gz",
+        "--bval",
+        bval,
+        "--out",
+        f"{p}_desc-n4_dwi.nii.gz",
+        "--field",
+        f"{p}_field.nii.gz",
+    )
+    neuropeft(
+        "skullstrip-dwi",
+        "--dwi",
+        f"{p}_desc-n4_dwi.nii.gz",
+        "--bval",
+        bval,
+        "--out-mask",
+        f"{p}_desc-brain_mask.nii.gz",
+        "--out-meanb0",
+        f"{p}_desc-brain_dwiref.nii.gz",
+    )
+    neuropeft(
+        "fit-tensor",
+        "--dwi",
+        f"{p}_desc-n4_dwi.nii.gz",
+        "--bval",
+        bval,
+        "--bvec",
+        bvec,
+        "--mask",
+        f"{p}_desc-brain_mask.nii.gz",
+        "--out-prefix",
+        f"{p}_model-DTI",
+    )
     neuropeft("register", "--moving", f"{p}_desc-brain_dwiref.nii.gz", "--modality", "dwi", "--out-prefix", reg)
-    neuropeft("resample", "--image", f"{p}_model-DTI_FA.nii.gz", "--image", f"{p}_model-DTI_MD.nii.gz", "--mask", f"{p}_desc-brain_mask.nii.gz",
-              "--transforms-json", f"{reg}_transforms.json", "--out", f"{p}_model.nii.gz")
+    neuropeft(
+        "resample",
+        "--image",
+        f"{p}_model-DTI_FA.nii.gz",
+        "--image",
+        f"{p}_model-DTI_MD.nii.gz",
+        "--mask",
+        f"{p}_desc-brain_mask.nii.gz",
+        "--transforms-json",
+        f"{reg}_transforms.json",
+        "--out",
+        f"{p}_model.nii.gz",
+    )
     figures = [f"--out-{name}" for name in ("n4", "mask", "registration", "color-fa")]
-    neuropeft("qc-subject", "--subject", "sub-philips", "--modality", "dwi", "--corrected", f"{p}_desc-n4_dwi.nii.gz",
-              "--mask", f"{p}_desc-brain_mask.nii.gz", "--registered", f"{reg}_space-MNI152NLin2009aSym_b0.nii.gz",
-              "--color-fa", f"{p}_model-DTI_colorFA.nii.gz", *[x for f in figures for x in (f, f"{p}_{f[6:]}.png")])
-    neuropeft("qc-metrics", "--subject", "sub-philips", "--modality", "dwi", "--mask", f"{p}_desc-brain_mask.nii.gz",
-              "--transforms", f"{reg}_transforms.json", "--fa", f"{p}_model-DTI_FA.nii.gz", "--md", f"{p}_model-DTI_MD.nii.gz",
-              "--out", f"{p}_dwi_qc.json")
+    neuropeft(
+        "qc-subject",
+        "--subject",
+        "sub-philips",
+        "--modality",
+        "dwi",
+        "--corrected",
+        f"{p}_desc-n4_dwi.nii.gz",
+        "--mask",
+        f"{p}_desc-brain_mask.nii.gz",
+        "--registered",
+        f"{reg}_space-MNI152NLin2009aSym_b0.nii.gz",
+        "--color-fa",
+        f"{p}_model-DTI_colorFA.nii.gz",
+        *[x for f in figures for x in (f, f"{p}_{f[6:]}.png")],
+    )
+    neuropeft(
+        "qc-metrics",
+        "--subject",
+        "sub-philips",
+        "--modality",
+        "dwi",
+        "--mask",
+        f"{p}_desc-brain_mask.nii.gz",
+        "--transforms",
+        f"{reg}_transforms.json",
+        "--fa",
+        f"{p}_model-DTI_FA.nii.gz",
+        "--md",
+        f"{p}_model-DTI_MD.nii.gz",
+        "--out",
+        f"{p}_dwi_qc.json",
+    )
     neuropeft("qc-table", "--metrics", f"{p}_dwi_qc.json", "--out", tmp_path / "qc.tsv")
     qc = pd.read_csv(tmp_path / "qc.tsv", sep="\t", keep_default_na=False).iloc[0]
     print(qc.to_dict())

@@ -36,8 +36,12 @@ def subject(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     identity = ants.create_ants_transform(transform_type="AffineTransform")
     ants.write_transform(identity, str(root / "identity.mat"))
     for name, matrix in (("transforms", "fwd.mat"), ("identity", "identity.mat")):  # the `register` contract
-        record = {"voxel_mm": 2, "forward": {"transformlist": [matrix], "whichtoinvert": [False]},
-                  "inverse": {"transformlist": [matrix], "whichtoinvert": [True]}, "similarity": {"nmi": 1.3}}
+        record = {
+            "voxel_mm": 2,
+            "forward": {"transformlist": [matrix], "whichtoinvert": [False]},
+            "inverse": {"transformlist": [matrix], "whichtoinvert": [True]},
+            "similarity": {"nmi": 1.3},
+        }
         (root / f"{name}.json").write_text(json.dumps(record))
     return {"root": root}
 
@@ -53,9 +57,24 @@ def test_model_grid_is_centred_on_template_brain() -> None:
     assert np.all(np.abs(margin_lo - margin_hi) <= 1)
 
 
-def _run(subject: dict[str, Path], out: Path, images: list[str], settings: dict, transforms: str = "transforms.json", mask: bool = True) -> int:
+def _run(
+    subject: dict[str, Path],
+    out: Path,
+    images: list[str],
+    settings: dict,
+    transforms: str = "transforms.json",
+    mask: bool = True,
+) -> int:
     root = subject["root"]
-    argv = ["resample", "--transforms-json", str(root / transforms), "--out", str(out), "--settings", json.dumps(settings)]
+    argv = [
+        "resample",
+        "--transforms-json",
+        str(root / transforms),
+        "--out",
+        str(out),
+        "--settings",
+        json.dumps(settings),
+    ]
     for name in images:
         argv += ["--image", str(root / name)]
     if mask:
@@ -78,7 +97,17 @@ def test_t1w_zscore_and_registration(subject: dict[str, Path], tmp_path: Path) -
     # the registration was applied: the subject lands back on the template
     assert np.corrcoef(inside, template[brain])[0, 1] > 0.98
     ident = tmp_path / "identity.nii.gz"
-    assert _run(subject, ident, ["t1w.nii.gz"], {"normalise": ["zscore"], "shape": [80, 96, 80]}, "identity.json", mask=False) == 0
+    assert (
+        _run(
+            subject,
+            ident,
+            ["t1w.nii.gz"],
+            {"normalise": ["zscore"], "shape": [80, 96, 80]},
+            "identity.json",
+            mask=False,
+        )
+        == 0
+    )
     unregistered = nib.load(ident).get_fdata()[..., 0]
     assert np.corrcoef(unregistered[brain], template[brain])[0, 1] < 0.9
 
@@ -96,7 +125,9 @@ def test_fa_md_channels(subject: dict[str, Path], tmp_path: Path) -> None:
     assert sidecar["channels"] == ["fa.nii.gz:fa", "md.nii.gz:md"]
 
 
-def test_channel_count_mismatch_is_one_line(subject: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_channel_count_mismatch_is_one_line(
+    subject: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _run(subject, tmp_path / "x.nii.gz", ["fa.nii.gz"], {}) == 1
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "normalise" in err
@@ -118,8 +149,19 @@ def test_demo_subject_lands_on_template_per_ground_truth_pose(tiny_demo, tmp_pat
     meanb0 = np.where(mask, dwi.get_fdata()[..., bvals < 50].mean(axis=-1), 0).astype(np.float32)
     register_to_template(nib.Nifti1Image(meanb0, dwi.affine), "dwi", RegistrationSettings(), tmp_path / sub, "meanb0")
     out = tmp_path / f"{sub}_model.nii.gz"
-    argv = ["resample", "--image", str(truth / f"{sub}_dwi_FA.nii.gz"), "--transforms-json", str(tmp_path / f"{sub}_transforms.json"),
-            "--mask", str(truth / f"{sub}_dwi_brainmask.nii.gz"), "--out", str(out), "--settings", '{"normalise": ["fa"]}']
+    argv = [
+        "resample",
+        "--image",
+        str(truth / f"{sub}_dwi_FA.nii.gz"),
+        "--transforms-json",
+        str(tmp_path / f"{sub}_transforms.json"),
+        "--mask",
+        str(truth / f"{sub}_dwi_brainmask.nii.gz"),
+        "--out",
+        str(out),
+        "--settings",
+        '{"normalise": ["fa"]}',
+    ]
     assert cli_main(argv) == 0
     model = nib.load(out)
     got = model.get_fdata()[..., 0]

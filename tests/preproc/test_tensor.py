@@ -69,14 +69,25 @@ def make_phantom(affine: np.ndarray, high_shell_garbage: bool = False, noise: fl
     d_gm = frame @ np.diag(EVALS_GM) @ frame.T
     wm = np.zeros(SHAPE, bool)
     wm[: SHAPE[0] // 2] = True
-    adc = np.where(wm[..., None], np.einsum("ni,ij,nj->n", world, d_wm, world), np.einsum("ni,ij,nj->n", world, d_gm, world))
+    adc = np.where(
+        wm[..., None], np.einsum("ni,ij,nj->n", world, d_wm, world), np.einsum("ni,ij,nj->n", world, d_gm, world)
+    )
     signal = 1000.0 * np.exp(-bvals * adc)
     if high_shell_garbage:
-        signal[..., bvals > 1500] = 1000.0 * np.exp(-1000.0 * adc[..., bvals > 1500]) * rng.uniform(0.3, 1.0, (*SHAPE, 8))
+        signal[..., bvals > 1500] = (
+            1000.0 * np.exp(-1000.0 * adc[..., bvals > 1500]) * rng.uniform(0.3, 1.0, (*SHAPE, 8))
+        )
     if noise:
         signal = np.sqrt((signal + rng.normal(0, noise, signal.shape)) ** 2 + rng.normal(0, noise, signal.shape) ** 2)
     fa = np.where(wm, _fa(EVALS_WM), _fa(EVALS_GM)).astype(np.float32)
-    return {"img": nib.Nifti1Image(signal.astype(np.float32), affine), "bvals": bvals, "bvecs": bvecs, "wm": wm, "fa": fa, "principal": principal}
+    return {
+        "img": nib.Nifti1Image(signal.astype(np.float32), affine),
+        "bvals": bvals,
+        "bvecs": bvecs,
+        "wm": wm,
+        "fa": fa,
+        "principal": principal,
+    }
 
 
 @pytest.mark.parametrize("method", ["WLS", "OLS", "NLLS", "RESTORE"])
@@ -124,7 +135,11 @@ def test_reorientation_keeps_world_principal_direction(flip_x: bool, permute: bo
     assert nib.aff2axcodes(img.affine) == ("R", "A", "S")
     # FSL bvecs do not change under a pure x flip (LAS <-> RAS); a permutation must change them
     assert np.allclose(bvecs, ph["bvecs"]) == (not permute)
-    assert not np.allclose(np.asarray(img.dataobj), np.asarray(ph["img"].dataobj)) if not permute else img.shape != ph["img"].shape
+    assert (
+        not np.allclose(np.asarray(img.dataobj), np.asarray(ph["img"].dataobj))
+        if not permute
+        else img.shape != ph["img"].shape
+    )
     mask = np.asarray(nib.as_closest_canonical(nib.Nifti1Image(wm.astype(np.uint8), affine)).dataobj) > 0
     after = fit_tensor(np.asarray(img.dataobj), ph["bvals"], bvecs, np.ones(img.shape[:3], bool), settings)
     direction_after = bvecs_to_world(after.evec[mask], img.affine)
@@ -140,15 +155,34 @@ def test_command_writes_maps_and_sidecars(tmp_path: Path) -> None:
     mask = np.zeros(SHAPE, np.uint8)
     mask[1:-1, 1:-1, 1:-1] = 1
     nib.save(nib.Nifti1Image(mask, ph["img"].affine), tmp_path / "mask.nii.gz")
-    argv = ["fit-tensor", "--dwi", str(tmp_path / "dwi.nii.gz"), "--bval", str(tmp_path / "dwi.bval"),
-            "--bvec", str(tmp_path / "dwi.bvec"), "--mask", str(tmp_path / "mask.nii.gz"),
-            "--out-prefix", str(tmp_path / "out" / "sub-001"), "--settings", '{"reorient_to_ras": true}']
+    argv = [
+        "fit-tensor",
+        "--dwi",
+        str(tmp_path / "dwi.nii.gz"),
+        "--bval",
+        str(tmp_path / "dwi.bval"),
+        "--bvec",
+        str(tmp_path / "dwi.bvec"),
+        "--mask",
+        str(tmp_path / "mask.nii.gz"),
+        "--out-prefix",
+        str(tmp_path / "out" / "sub-001"),
+        "--settings",
+        '{"reorient_to_ras": true}',
+    ]
     assert cli_main(argv) == 0
     fa = nib.load(tmp_path / "out" / "sub-001_FA.nii.gz")
     assert fa.get_data_dtype() == np.float32 and nib.aff2axcodes(fa.affine) == ("R", "A", "S")
     fa_data = fa.get_fdata()
     assert fa_data.min() >= 0 and fa_data.max() <= 1 and np.isfinite(fa_data).all()
-    canonical_wm = np.asarray(nib.as_closest_canonical(nib.Nifti1Image((ph["wm"] & (mask > 0)).astype(np.uint8), ph["img"].affine)).dataobj) > 0
+    canonical_wm = (
+        np.asarray(
+            nib.as_closest_canonical(
+                nib.Nifti1Image((ph["wm"] & (mask > 0)).astype(np.uint8), ph["img"].affine)
+            ).dataobj
+        )
+        > 0
+    )
     assert np.abs(fa_data[canonical_wm] - _fa(EVALS_WM)).max() < 1e-3
     rgb = nib.load(tmp_path / "out" / "sub-001_colorFA.nii.gz").get_fdata()
     expected = _fa(EVALS_WM) * np.abs(ph["principal"])
@@ -156,12 +190,26 @@ def test_command_writes_maps_and_sidecars(tmp_path: Path) -> None:
     sidecar = json.loads((tmp_path / "out" / "sub-001_MD.json").read_text())
     assert sidecar["step"] == "fit-tensor" and sidecar["volumes_fitted"] == 33
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.name.endswith(".nii.gz")) == [
-        f"sub-001_{m}.nii.gz" for m in ("AD", "FA", "MD", "RD", "colorFA")]
+        f"sub-001_{m}.nii.gz" for m in ("AD", "FA", "MD", "RD", "colorFA")
+    ]
 
 
 def test_bad_settings_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["fit-tensor", "--dwi", "x", "--bval", "x", "--bvec", "x", "--mask", "x", "--out-prefix", "x",
-            "--settings", '{"fit_method": "LS"}']
+    argv = [
+        "fit-tensor",
+        "--dwi",
+        "x",
+        "--bval",
+        "x",
+        "--bvec",
+        "x",
+        "--mask",
+        "x",
+        "--out-prefix",
+        "x",
+        "--settings",
+        '{"fit_method": "LS"}',
+    ]
     assert cli_main(argv) == 1
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "WLS" in err
@@ -172,9 +220,19 @@ def test_fa_matches_demo_ground_truth_in_white_matter(tiny_demo, tmp_path: Path)
     dwi = tiny_demo.bids / sub / "dwi"
     truth = tiny_demo.truth / sub
     prefix = tmp_path / sub
-    argv = ["fit-tensor", "--dwi", str(dwi / f"{sub}_dwi.nii.gz"), "--bval", str(dwi / f"{sub}_dwi.bval"),
-            "--bvec", str(dwi / f"{sub}_dwi.bvec"), "--mask", str(truth / f"{sub}_dwi_brainmask.nii.gz"),
-            "--out-prefix", str(prefix)]
+    argv = [
+        "fit-tensor",
+        "--dwi",
+        str(dwi / f"{sub}_dwi.nii.gz"),
+        "--bval",
+        str(dwi / f"{sub}_dwi.bval"),
+        "--bvec",
+        str(dwi / f"{sub}_dwi.bvec"),
+        "--mask",
+        str(truth / f"{sub}_dwi_brainmask.nii.gz"),
+        "--out-prefix",
+        str(prefix),
+    ]
     assert cli_main(argv) == 0
     wm = nib.load(truth / f"{sub}_dwi_wmmask.nii.gz").get_fdata() > 0
     fa = nib.load(f"{prefix}_FA.nii.gz").get_fdata()
@@ -192,9 +250,21 @@ def test_empty_brain_mask_is_refused_without_output(tmp_path: Path, capsys: pyte
     np.savetxt(tmp_path / "dwi.bval", ph["bvals"][None], fmt="%g")
     np.savetxt(tmp_path / "dwi.bvec", ph["bvecs"].T, fmt="%.6f")
     nib.save(nib.Nifti1Image(np.zeros(SHAPE, np.uint8), ph["img"].affine), tmp_path / "mask.nii.gz")
-    argv = ["fit-tensor", "--dwi", str(tmp_path / "dwi.nii.gz"), "--bval", str(tmp_path / "dwi.bval"),
-            "--bvec", str(tmp_path / "dwi.bvec"), "--mask", str(tmp_path / "mask.nii.gz"),
-            "--out-prefix", str(tmp_path / "out" / "sub-001"), "--settings", "{}"]
+    argv = [
+        "fit-tensor",
+        "--dwi",
+        str(tmp_path / "dwi.nii.gz"),
+        "--bval",
+        str(tmp_path / "dwi.bval"),
+        "--bvec",
+        str(tmp_path / "dwi.bvec"),
+        "--mask",
+        str(tmp_path / "mask.nii.gz"),
+        "--out-prefix",
+        str(tmp_path / "out" / "sub-001"),
+        "--settings",
+        "{}",
+    ]
     assert cli_main(argv) == 1
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "mask.nii.gz: the brain mask is empty" in err
@@ -213,10 +283,23 @@ def _single_shell_b2000(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_single_shell_above_max_bval_is_fitted_with_a_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_single_shell_above_max_bval_is_fitted_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = _single_shell_b2000(tmp_path)
-    argv = ["fit-tensor", "--dwi", str(folder / "dwi.nii.gz"), "--bval", str(folder / "dwi.bval"),
-            "--bvec", str(folder / "dwi.bvec"), "--mask", str(folder / "mask.nii.gz"), "--out-prefix", str(folder / "out" / "sub-001")]
+    argv = [
+        "fit-tensor",
+        "--dwi",
+        str(folder / "dwi.nii.gz"),
+        "--bval",
+        str(folder / "dwi.bval"),
+        "--bvec",
+        str(folder / "dwi.bvec"),
+        "--mask",
+        str(folder / "mask.nii.gz"),
+        "--out-prefix",
+        str(folder / "out" / "sub-001"),
+    ]
     assert cli_main(argv) == 0
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "warning" in err and "b=2000" in err
@@ -235,4 +318,9 @@ def test_a_low_shell_with_too_few_directions_still_fails(tmp_path: Path) -> None
     bvals[8:33] = 3000.0  # 5 directions left at b=1000, the rest above max_bval
     with pytest.raises(NeuropeftError, match="5 diffusion-weighted"):
         fit_tensor(np.asarray(ph["img"].dataobj), bvals, ph["bvecs"], np.ones(SHAPE, bool), TensorSettings())
-    assert fit_tensor(np.asarray(ph["img"].dataobj), ph["bvals"], ph["bvecs"], np.ones(SHAPE, bool), TensorSettings()).warnings == []
+    assert (
+        fit_tensor(
+            np.asarray(ph["img"].dataobj), ph["bvals"], ph["bvecs"], np.ones(SHAPE, bool), TensorSettings()
+        ).warnings
+        == []
+    )

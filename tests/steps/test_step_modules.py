@@ -80,7 +80,8 @@ def test_step_modules_import_no_heavy_library() -> None:
 def test_argparse_only_in_the_steps_and_the_cli() -> None:
     package = ROOT / "src" / "neuropeft"
     users = sorted(
-        str(path.relative_to(package)) for path in package.rglob("*.py")
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
         if "argparse" in path.read_text() and path.parent.name != "steps" and path.name != "cli.py"
     )
     assert users == []

@@ -8,9 +8,9 @@ record, then left out under ``on_subject_failure: drop``), or nowhere (it must b
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import nibabel as nib
 import numpy as np
@@ -52,7 +52,7 @@ def build_corpus(good_bids: Path, out: Path) -> Path:
     participants = pd.read_csv(out / "participants.tsv", sep="\t", dtype=str, keep_default_na=False)
     sources = list(participants["participant_id"])
     rows = []
-    for number, (subject, case) in enumerate(CASES.items()):
+    for number, (subject, _case) in enumerate(CASES.items()):
         source = participants[participants["participant_id"] == sources[number % len(sources)]].iloc[0].to_dict()
         rows.append({**source, "participant_id": subject})
         if "/" in subject:

@@ -19,11 +19,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from bad_input_corpus import CASES, build_corpus
+from snakemake_runner import TINY, job_counts, snakemake
+
 from neuropeft.demo.cohort import make_demo_cohort
 from neuropeft.demo.settings import DemoSettings
-from snakemake_runner import TINY, job_counts, snakemake
 
 STEP_FAILURES = {subject: case for subject, case in CASES.items() if case.caught_at not in ("validation", "")}
 PROCESSED = [subject for subject, case in CASES.items() if case.caught_at == ""]
@@ -32,7 +32,11 @@ PROCESSED = [subject for subject, case in CASES.items() if case.caught_at == ""]
 def _snapshot(root: Path) -> dict[str, tuple[int, int, str]]:
     """Every file under ``root``: size, mtime and SHA-256."""
     return {
-        str(path.relative_to(root)): (path.stat().st_size, path.stat().st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest())
+        str(path.relative_to(root)): (
+            path.stat().st_size,
+            path.stat().st_mtime_ns,
+            hashlib.sha256(path.read_bytes()).hexdigest(),
+        )
         for path in sorted(root.rglob("*"))
         if path.is_file()
     }
@@ -68,7 +72,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
     bids = build_corpus(root / "demo" / "bids", root / "bids")
     tiny = yaml.safe_load(Path(TINY).read_text())
     override = root / "corpus.yaml"
-    override.write_text(yaml.safe_dump({"bids_dir": str(bids), "model_grid": tiny["demo_model_grid"], "max_failed_fraction": 0.5}))
+    override.write_text(
+        yaml.safe_dump({"bids_dir": str(bids), "model_grid": tiny["demo_model_grid"], "max_failed_fraction": 0.5})
+    )
     workdir = root / "work"
     workdir.mkdir()
     _set_writable(bids, False)
@@ -122,7 +128,9 @@ def test_nothing_half_written_and_the_others_finished_in_the_first_run(corpus: C
 def test_second_run_trains_on_the_survivors_and_reports_who_was_dropped(corpus: Corpus) -> None:
     results = corpus.workdir / "results"
     failures = pd.read_csv(results / "cohort/failures.tsv", sep="\t", dtype=str, keep_default_na=False)
-    assert dict(zip(failures["participant_id"], failures["step"])) == {s: c.caught_at for s, c in STEP_FAILURES.items()}
+    assert dict(zip(failures["participant_id"], failures["step"], strict=False)) == {
+        s: c.caught_at for s, c in STEP_FAILURES.items()
+    }
     index = pd.read_csv(results / "cohort/model_input.tsv", sep="\t", dtype=str)
     assert sorted(index["participant_id"]) == sorted([f"sub-{i:03d}" for i in range(1, 9)] + PROCESSED)
     comparison = (results / "metrics/comparison.md").read_text()
@@ -150,8 +158,14 @@ def test_third_run_has_nothing_to_do(corpus: Corpus) -> None:
 
 def test_same_seed_reproduces_folds_predictions_and_metrics(corpus: Corpus) -> None:
     results = corpus.workdir / "results"
-    outputs = ["folds/folds.tsv", "metrics/tiny-lora/fold_metrics.tsv", "metrics/tiny-lora/oof_predictions.tsv",
-               "models/tiny-lora/fold-0/predictions.tsv", "models/tiny-lora/fold-1/predictions.tsv", "pretrain/tiny-recon/backbone.safetensors"]
+    outputs = [
+        "folds/folds.tsv",
+        "metrics/tiny-lora/fold_metrics.tsv",
+        "metrics/tiny-lora/oof_predictions.tsv",
+        "models/tiny-lora/fold-0/predictions.tsv",
+        "models/tiny-lora/fold-1/predictions.tsv",
+        "pretrain/tiny-recon/backbone.safetensors",
+    ]
     before = {name: (results / name).read_bytes() for name in outputs}
     summary = json.loads((results / "metrics/tiny-lora/summary.json").read_text())
     code, output = corpus.run("--forcerun", "folds", "pretrain")

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-
 from snakemake_runner import job_counts, snakemake
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bids"))
@@ -28,7 +27,9 @@ def test_ds114_root_gradient_table_plans_every_session(tmp_path: Path) -> None:
     assert result.returncode == 0, output[-2000:]
     counts = job_counts(output)
     assert counts["n4_dwi"] == counts["fit_tensor"] == counts["n4_t1w"] == 2 * N
-    assert f"sub-0{N}/ses-retest/dwi/sub-0{N}_ses-retest_dwi.nii.gz, {bids.root}/dwi.bval" in output  # the inherited table
+    assert (
+        f"sub-0{N}/ses-retest/dwi/sub-0{N}_ses-retest_dwi.nii.gz, {bids.root}/dwi.bval" in output
+    )  # the inherited table
     assert "derivatives" not in output and "sourcedata" not in output
 
 
@@ -50,7 +51,10 @@ def test_no_subject_left_stops_at_parse_with_one_line(tmp_path: Path) -> None:
     )
     assert "Job stats" not in output and "Traceback" not in output
     excluded = pd.read_csv(tmp_path / "work/results/cohort/excluded.tsv", sep="\t", dtype=str)
-    assert len(excluded) == 2 * N and excluded.reason.str.endswith("_dwi.bvec: does not exist; add it or fix the path").all()
+    assert (
+        len(excluded) == 2 * N
+        and excluded.reason.str.endswith("_dwi.bvec: does not exist; add it or fix the path").all()
+    )
 
 
 def test_several_acquisitions_stop_at_parse_until_bids_filters_choose(tmp_path: Path) -> None:
@@ -59,7 +63,9 @@ def test_several_acquisitions_stop_at_parse_until_bids_filters_choose(tmp_path: 
     result, output = dry_run(tmp_path, bids.root)
     assert result.returncode != 0 and "Traceback" not in output
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("neuropeft: 1 (subject, session) have several T1w acquisitions (e.g. sub-01/ses-mri); choices: acq-flash, acq-mprage;")
+    assert last.startswith(
+        "neuropeft: 1 (subject, session) have several T1w acquisitions (e.g. sub-01/ses-mri); choices: acq-flash, acq-mprage;"
+    )
     chosen = tmp_path / "chosen.yaml"
     chosen.write_text("bids_filters: {t1w: {acq: mprage}}\n")
     result, output = dry_run(tmp_path, bids.root, "--configfile", str(chosen))

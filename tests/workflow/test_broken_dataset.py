@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from snakemake_runner import snakemake
 
 
@@ -27,7 +26,9 @@ def broken_bids(tiny_demo, tmp_path: Path) -> Path:  # type: ignore[no-untyped-d
 def test_every_problem_is_reported_at_once_and_subjects_are_excluded(broken_bids: Path, tmp_path: Path) -> None:
     workdir = tmp_path / "work"
     workdir.mkdir()
-    result = snakemake(workdir, "--cores", "1", "--config", f"bids_dir={broken_bids}", "--", "results/cohort/excluded.tsv")
+    result = snakemake(
+        workdir, "--cores", "1", "--config", f"bids_dir={broken_bids}", "--", "results/cohort/excluded.tsv"
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert "sub-001_dwi.nii.gz" in output and "0 bytes" in output

@@ -43,5 +43,7 @@ def test_external_test_set_is_preprocessed_alike_and_scored_by_every_fold(tmp_pa
     assert counts["n4_dwi"] == n_cohort + n_external
     assert counts["validate_cohort"] == 2 and counts["stack_model_input"] == 2
     assert counts["predict_external"] == 2  # one tiny experiment x two folds
-    assert counts["ensemble_external"] == counts["score_external_ensemble"] == counts["compare_experiments_external"] == 1
+    assert (
+        counts["ensemble_external"] == counts["score_external_ensemble"] == counts["compare_experiments_external"] == 1
+    )
     assert f"results/external/preproc/{tiny_demo.subjects[0]}/dwi/" in result.stdout + result.stderr

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from slurm_cluster import Cluster, SlurmUnavailable, start_cluster
 from snakemake_runner import ROOT, TINY, snakemake
 

@@ -16,13 +16,20 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from snakemake_runner import SNAKEMAKE, TINY, job_counts, snakemake
 
 pytestmark = [pytest.mark.slow, pytest.mark.workflow]
 
 CHANGED = "sub-003"
-PREPROC_STEPS = ("n4_dwi", "skullstrip_dwi", "fit_tensor", "register_dwi", "resample_dwi", "qc_subject_dwi", "qc_metrics")
+PREPROC_STEPS = (
+    "n4_dwi",
+    "skullstrip_dwi",
+    "fit_tensor",
+    "register_dwi",
+    "resample_dwi",
+    "qc_subject_dwi",
+    "qc_metrics",
+)
 SECOND = {
     "name": "tiny-probe",
     "backbone": "resnet10",
@@ -92,7 +99,13 @@ def test_changed_experiment_setting_reruns_only_that_experiment(run_dir: Path) -
     output = result.stdout + result.stderr
     assert result.returncode == 0, result.stderr[-3000:]
     # and the run record, which holds the configuration
-    assert job_counts(output) == {"train": 2, "aggregate_experiment": 1, "compare_experiments": 1, "record_run": 1, "all": 1}
+    assert job_counts(output) == {
+        "train": 2,
+        "aggregate_experiment": 1,
+        "compare_experiments": 1,
+        "record_run": 1,
+        "all": 1,
+    }
     assert set(re.findall(r"experiment=([\w.-]+)", output)) == {"tiny-probe"}
 
 
@@ -128,7 +141,16 @@ def kill_while_running(run_dir: Path, target: str, n_outputs: int, force: bool =
     incomplete = run_dir / ".snakemake" / "incomplete"
     process = subprocess.Popen(
         # the target before --configfile, which would take it for another config file
-        [*SNAKEMAKE, "--directory", str(run_dir), "--cores", "1", target, *(["--force"] if force else []), *config_args(run_dir)],
+        [
+            *SNAKEMAKE,
+            "--directory",
+            str(run_dir),
+            "--cores",
+            "1",
+            target,
+            *(["--force"] if force else []),
+            *config_args(run_dir),
+        ],
         cwd=run_dir,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -199,7 +221,10 @@ def test_changed_raw_data_reruns_that_subject_and_the_cohort_steps_only(run_dir:
 def test_killed_preprocessing_job_is_the_only_preprocessing_redone(run_dir: Path) -> None:
     """Last on purpose: the learning left pending by the test above stays pending."""
     subject = "sub-001"
-    outputs = [run_dir / f"results/preproc/{subject}/dwi/{subject}_{name}.nii.gz" for name in ("desc-n4_dwi", "desc-biasfield_dwiref")]
+    outputs = [
+        run_dir / f"results/preproc/{subject}/dwi/{subject}_{name}.nii.gz"
+        for name in ("desc-n4_dwi", "desc-biasfield_dwiref")
+    ]
     # as in a run interrupted before it reached this subject's later steps: they are not there yet
     for folder in ("preproc", "model_input", "qc"):
         shutil.rmtree(run_dir / "results" / folder / subject)

@@ -8,7 +8,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from snakemake_runner import TINY, job_counts, snakemake
 
 pytestmark = [pytest.mark.slow, pytest.mark.workflow]
@@ -75,7 +74,9 @@ def test_changed_n4_setting_reruns_n4_and_downstream_only(tiny_run: Path, tmp_pa
     counts = job_counts(result.stdout + result.stderr)
     for step in PREPROC_STEPS:
         assert counts.get(step) == 8, (step, counts)
-    assert "demo_cohort_subject" not in counts and "demo_cohort_dataset" not in counts and "validate_cohort" not in counts
+    assert (
+        "demo_cohort_subject" not in counts and "demo_cohort_dataset" not in counts and "validate_cohort" not in counts
+    )
     assert counts.get("train") == 2 and counts.get("compare_experiments") == 1
 
 
@@ -84,7 +85,9 @@ def test_changed_metric_option_reruns_only_aggregation(tiny_run: Path, tmp_path:
     override.write_text(yaml.safe_dump({"metrics": {"bootstrap": 20}}))
     result = snakemake(tiny_run, "-n", "--configfile", TINY, str(override))
     counts = job_counts(result.stdout + result.stderr)
-    assert set(counts) == {"aggregate_experiment", "compare_experiments", "record_run", "all"}, counts  # the record holds the config
+    assert set(counts) == {"aggregate_experiment", "compare_experiments", "record_run", "all"}, (
+        counts
+    )  # the record holds the config
 
 
 def test_report_embeds_the_comparison_table(tiny_run: Path) -> None:

@@ -4,7 +4,14 @@ import sys
 
 from neuropeft.errors import NeuropeftError
 from neuropeft.failures import current_failures, drop_failed
-from neuropeft.workflow import bids_dir, experiment_settings, external_subject_table, settings_json, subject_table, uses_demo
+from neuropeft.workflow import (
+    bids_dir,
+    experiment_settings,
+    external_subject_table,
+    settings_json,
+    subject_table,
+    uses_demo,
+)
 
 # Rules run the package's CLI with `python` of their environment: the interpreter running Snakemake
 # (its folder leads PATH), or a conda environment's under --sdm conda (activation puts it first).

@@ -2,34 +2,33 @@
 # wildcard rule, so the DAG stays cheap for large cohorts) and one for the dataset-level files.
 from neuropeft.workflow import DEMO_DATASET_FILES, DEMO_DIR, DEMO_SUBJECT_FILES
 
-
 if uses_demo(config):
 
     rule demo_cohort_subject:
         output:
             **{field: pattern.replace("{sub}", "{demo_sub}") for field, pattern in DEMO_SUBJECT_FILES.items()},
-        params:
-            # a subject does not depend on the cohort size: adding subjects leaves the others alone
-            settings=settings_json({k: v for k, v in config["demo"].items() if k != "n_subjects"}),
+        log:
+            f"{RESULTS}/logs/demo/{{demo_sub}}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/demo/{{demo_sub}}.tsv"
         wildcard_constraints:
             demo_sub=r"sub-[0-9]+",
         group:
             "subject"
-        benchmark:
-            f"{RESULTS}/benchmarks/demo/{{demo_sub}}.tsv"
-        log:
-            f"{RESULTS}/logs/demo/{{demo_sub}}.log",
+        params:
+            # a subject does not depend on the cohort size: adding subjects leaves the others alone
+            settings=settings_json({k: v for k, v in config["demo"].items() if k != "n_subjects"}),
         shell:
             "{NP} demo-cohort --out {DEMO_DIR} --subject {wildcards.demo_sub} --settings {params.settings:q} 2> {log}"
 
     rule demo_cohort_dataset:
         output:
             DEMO_DATASET_FILES,
-        params:
-            settings=settings_json(config["demo"]),
-        benchmark:
-            f"{RESULTS}/benchmarks/demo_dataset.tsv"
         log:
             f"{RESULTS}/logs/demo_dataset.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/demo_dataset.tsv"
+        params:
+            settings=settings_json(config["demo"]),
         shell:
             "{NP} demo-cohort --out {DEMO_DIR} --dataset-only --settings {params.settings:q} 2> {log}"

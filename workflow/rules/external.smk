@@ -15,18 +15,18 @@ rule predict_external:
         # the model's own record, beside its predictions, for aggregation and the comparison table
         run=f"{EXTERNAL_MODELS}/fold-{{fold}}/run.json",
         history=f"{EXTERNAL_MODELS}/fold-{{fold}}/history.tsv",
-    params:
-        model_dir=lambda wildcards, input: os.path.dirname(input.run),
-        device=config["device"],
+    log:
+        f"{RESULTS}/logs/predict_external/{{experiment}}_fold-{{fold}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/predict_external/{{experiment}}_fold-{{fold}}.tsv"
+    conda:
+        "../../envs/learn.yaml"
     threads: config["threads"]["train"]
     resources:
         gpu=1 if train_uses_gpu(config) else 0,
-    benchmark:
-        f"{RESULTS}/benchmarks/predict_external/{{experiment}}_fold-{{fold}}.tsv"
-    log:
-        f"{RESULTS}/logs/predict_external/{{experiment}}_fold-{{fold}}.log",
-    conda:
-        "../../envs/learn.yaml"
+    params:
+        model_dir=lambda wildcards, input: os.path.dirname(input.run),
+        device=config["device"],
     shell:
         "{NP} predict --array {input.array} --index {input.index} --model-dir {params.model_dir}"
         " --out {output.predictions} --device {params.device} 2> {log}"
@@ -38,10 +38,10 @@ rule ensemble_external:
         lambda wildcards: [f"{EXTERNAL}/models/{wildcards.experiment}/fold-{k}/predictions.tsv" for k in FOLDS],
     output:
         f"{EXTERNAL_MODELS}/ensemble/predictions.tsv",
-    benchmark:
-        f"{RESULTS}/benchmarks/ensemble_external/{{experiment}}.tsv"
     log:
         f"{RESULTS}/logs/ensemble_external/{{experiment}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/ensemble_external/{{experiment}}.tsv"
     conda:
         "../../envs/report.yaml"
     shell:
@@ -50,7 +50,9 @@ rule ensemble_external:
 
 rule aggregate_experiment_external:
     input:
-        predictions=lambda wildcards: [f"{EXTERNAL}/models/{wildcards.experiment}/fold-{k}/predictions.tsv" for k in FOLDS],
+        predictions=lambda wildcards: [
+            f"{EXTERNAL}/models/{wildcards.experiment}/fold-{k}/predictions.tsv" for k in FOLDS
+        ],
     output:
         summary=f"{EXTERNAL_METRICS}/{{experiment}}/summary.json",
         performance=report(
@@ -59,16 +61,16 @@ rule aggregate_experiment_external:
             category="External test set",
             subcategory="{experiment}",
         ),
+    log:
+        f"{RESULTS}/logs/aggregate_external/{{experiment}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/aggregate_external/{{experiment}}.tsv"
+    conda:
+        "../../envs/report.yaml"
     params:
         settings=settings_json(config["metrics"]),
         fold_dirs=lambda wildcards, input: " ".join(os.path.dirname(p) for p in input.predictions),
         out_dir=lambda wildcards, output: os.path.dirname(output.summary),
-    benchmark:
-        f"{RESULTS}/benchmarks/aggregate_external/{{experiment}}.tsv"
-    log:
-        f"{RESULTS}/logs/aggregate_external/{{experiment}}.log",
-    conda:
-        "../../envs/report.yaml"
     shell:
         "{NP} aggregate-experiment --experiment {wildcards.experiment} --fold-dirs {params.fold_dirs}"
         " --out-dir {params.out_dir} --settings {params.settings:q} 2> {log}"
@@ -79,14 +81,14 @@ rule score_external_ensemble:
         rules.ensemble_external.output,
     output:
         f"{EXTERNAL_METRICS}/{{experiment}}/ensemble_summary.json",
-    params:
-        settings=settings_json(config["metrics"]),
-    benchmark:
-        f"{RESULTS}/benchmarks/score_external_ensemble/{{experiment}}.tsv"
     log:
         f"{RESULTS}/logs/score_external_ensemble/{{experiment}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/score_external_ensemble/{{experiment}}.tsv"
     conda:
         "../../envs/report.yaml"
+    params:
+        settings=settings_json(config["metrics"]),
     shell:
         "{NP} score --predictions {input} --name {wildcards.experiment}/ensemble --out {output}"
         " --settings {params.settings:q} 2> {log}"
@@ -99,15 +101,17 @@ rule compare_experiments_external:
         ensembles=expand(f"{EXTERNAL_METRICS}/{{experiment}}/ensemble_summary.json", experiment=EXPERIMENTS),
     output:
         tsv=f"{RESULTS}/metrics/comparison_external.tsv",
-        md=report(f"{RESULTS}/metrics/comparison_external.md", caption="../report/external.rst", category="External test set"),
-    params:
-        settings=settings_json(config["metrics"]),
-    benchmark:
-        f"{RESULTS}/benchmarks/compare_external.tsv"
+        md=report(
+            f"{RESULTS}/metrics/comparison_external.md", caption="../report/external.rst", category="External test set"
+        ),
     log:
         f"{RESULTS}/logs/compare_external.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/compare_external.tsv"
     conda:
         "../../envs/report.yaml"
+    params:
+        settings=settings_json(config["metrics"]),
     shell:
         "{NP} compare-experiments --summaries {input.summaries} --run-jsons {input.runs}"
         " --out-tsv {output.tsv} --out-md {output.md} --settings {params.settings:q} 2> {log}"

@@ -9,6 +9,10 @@ rule validate_cohort:
     output:
         cohort="{root}/cohort/cohort.tsv",
         excluded="{root}/cohort/excluded.tsv",
+    log:
+        "{root}/logs/validate_cohort.log",
+    benchmark:
+        "{root}/benchmarks/validate_cohort.tsv"
     params:
         bids=lambda wildcards: BIDS_DIRS[wildcards.root],
         target=config["target"],
@@ -17,10 +21,6 @@ rule validate_cohort:
         run_policy=config["run_policy"],
         filters=settings_json(config["bids_filters"]),
         on_invalid=config["on_invalid"],
-    benchmark:
-        "{root}/benchmarks/validate_cohort.tsv"
-    log:
-        "{root}/logs/validate_cohort.log",
     shell:
         "{NP} validate-cohort --bids-dir {params.bids} --target {params.target} --modalities {params.modalities}"
         " --site-column {params.site} --run-policy {params.run_policy} --bids-filters {params.filters:q}"

@@ -21,14 +21,14 @@ rule folds:
         index=f"{RESULTS}/cohort/model_input.tsv",
     output:
         f"{RESULTS}/folds/folds.tsv",
-    params:
-        settings=settings_json({**config["folds"], "task": TASK}),
-    benchmark:
-        f"{RESULTS}/benchmarks/folds.tsv"
     log:
         f"{RESULTS}/logs/folds.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/folds.tsv"
     conda:
         "../../envs/learn.yaml"
+    params:
+        settings=settings_json({**config["folds"], "task": TASK}),
     shell:
         "{NP} folds --index {input.index} --out {output} --settings {params.settings:q} 2> {log}"
 
@@ -43,20 +43,20 @@ rule train:
         predictions=f"{RESULTS}/models/{{experiment}}/fold-{{fold}}/predictions.tsv",
         history=f"{RESULTS}/models/{{experiment}}/fold-{{fold}}/history.tsv",
         run=f"{RESULTS}/models/{{experiment}}/fold-{{fold}}/run.json",
+    log:
+        f"{RESULTS}/logs/train/{{experiment}}_fold-{{fold}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train/{{experiment}}_fold-{{fold}}.tsv"
+    conda:
+        "../../envs/learn.yaml"
+    threads: config["threads"]["train"]
+    resources:
+        gpu=1 if train_uses_gpu(config) else 0,
     params:
         settings=lambda wildcards: settings_json(EXPERIMENTS[wildcards.experiment]),
         device=config["device"],
         out_dir=lambda wildcards, output: os.path.dirname(output.predictions),
         init=lambda wildcards, input: f"--init-checkpoint {input.init}" if input.init else "",
-    threads: config["threads"]["train"]
-    resources:
-        gpu=1 if train_uses_gpu(config) else 0,
-    benchmark:
-        f"{RESULTS}/benchmarks/train/{{experiment}}_fold-{{fold}}.tsv"
-    log:
-        f"{RESULTS}/logs/train/{{experiment}}_fold-{{fold}}.log",
-    conda:
-        "../../envs/learn.yaml"
     shell:
         "{NP} train --array {input.array} --index {input.index} --folds {input.folds} --fold {wildcards.fold}"
         " --out-dir {params.out_dir} --device {params.device} {params.init} --settings {params.settings:q} 2> {log}"
@@ -70,19 +70,19 @@ rule pretrain:
         backbone=f"{RESULTS}/pretrain/{{pretrain}}/backbone.safetensors",
         history=f"{RESULTS}/pretrain/{{pretrain}}/history.tsv",
         run=f"{RESULTS}/pretrain/{{pretrain}}/run.json",
+    log:
+        f"{RESULTS}/logs/pretrain/{{pretrain}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/pretrain/{{pretrain}}.tsv"
+    conda:
+        "../../envs/learn.yaml"
+    threads: config["threads"]["train"]
+    resources:
+        gpu=1 if train_uses_gpu(config) else 0,
     params:
         settings=lambda wildcards: settings_json(PRETRAIN[wildcards.pretrain]),
         device=config["device"],
         out_dir=lambda wildcards, output: os.path.dirname(output.backbone),
-    threads: config["threads"]["train"]
-    resources:
-        gpu=1 if train_uses_gpu(config) else 0,
-    benchmark:
-        f"{RESULTS}/benchmarks/pretrain/{{pretrain}}.tsv"
-    log:
-        f"{RESULTS}/logs/pretrain/{{pretrain}}.log",
-    conda:
-        "../../envs/learn.yaml"
     shell:
         "{NP} pretrain --array {input.array} --index {input.index} --out-dir {params.out_dir}"
         " --device {params.device} --settings {params.settings:q} 2> {log}"

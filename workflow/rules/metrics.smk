@@ -29,16 +29,16 @@ rule aggregate_experiment:
             category="Training curves",
             subcategory="{experiment}",
         ),
+    log:
+        f"{RESULTS}/logs/metrics/{{experiment}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/metrics/{{experiment}}.tsv"
+    conda:
+        "../../envs/report.yaml"
     params:
         settings=settings_json(config["metrics"]),
         fold_dirs=lambda wildcards, input: " ".join(os.path.dirname(p) for p in input.predictions),
         out_dir=lambda wildcards, output: os.path.dirname(output.summary),
-    benchmark:
-        f"{RESULTS}/benchmarks/metrics/{{experiment}}.tsv"
-    log:
-        f"{RESULTS}/logs/metrics/{{experiment}}.log",
-    conda:
-        "../../envs/report.yaml"
     shell:
         "{NP} aggregate-experiment --experiment {wildcards.experiment} --fold-dirs {params.fold_dirs}"
         " --out-dir {params.out_dir} --settings {params.settings:q} 2> {log}"
@@ -54,14 +54,14 @@ rule compare_experiments:
     output:
         tsv=f"{METRICS}/comparison.tsv",
         md=report(f"{METRICS}/comparison.md", caption="../report/comparison.rst", category="Comparison"),
-    params:
-        settings=settings_json(config["metrics"]),
-    benchmark:
-        f"{RESULTS}/benchmarks/metrics/compare.tsv"
     log:
         f"{RESULTS}/logs/metrics/compare.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/metrics/compare.tsv"
     conda:
         "../../envs/report.yaml"
+    params:
+        settings=settings_json(config["metrics"]),
     shell:
         "{NP} compare-experiments --summaries {input.summaries} --run-jsons {input.runs}"
         " --excluded {input.excluded} --failures {input.failures} --qc-excluded {input.qc_excluded} --out-tsv {output.tsv} --out-md {output.md} --settings {params.settings:q} 2> {log}"
@@ -77,14 +77,14 @@ rule plot_fractions:
         png=report(f"{METRICS}/fractions.png", caption="../report/fractions.rst", category="Comparison"),
         svg=f"{METRICS}/fractions.svg",
         tsv=f"{METRICS}/fractions.tsv",
-    params:
-        settings=settings_json(config["metrics"]),
-    benchmark:
-        f"{RESULTS}/benchmarks/plot_fractions.tsv"
     log:
         f"{RESULTS}/logs/metrics/fractions.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/plot_fractions.tsv"
     conda:
         "../../envs/report.yaml"
+    params:
+        settings=settings_json(config["metrics"]),
     shell:
         "{NP} plot-fractions --summaries {input} --out-png {output.png} --out-svg {output.svg}"
         " --out-tsv {output.tsv} --settings {params.settings:q} 2> {log}"
@@ -93,11 +93,11 @@ rule plot_fractions:
 rule record_run:
     output:
         f"{RESULTS}/provenance.json",
-    params:
-        config=settings_json(config),  # any configuration change rewrites the record
-    benchmark:
-        f"{RESULTS}/benchmarks/record_run.tsv"
     log:
         f"{RESULTS}/logs/record_run.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/record_run.tsv"
+    params:
+        config=settings_json(config),  # any configuration change rewrites the record
     shell:
         "{NP} record-run --config {params.config:q} --out {output} 2> {log}"

@@ -17,15 +17,16 @@ rule combine_channels:
         [f"{MODEL_DIR}_desc-{modality}_model.nii.gz" for modality in config["modalities"]],
     output:
         f"{MODEL_DIR}_desc-combined_model.nii.gz",
-    params:
-        failure=failure_record("combine_channels"),
-    group: "subject"
-    benchmark:
-        f"{{root}}/benchmarks/combine_channels/{{key}}/{{stem}}.tsv"
     log:
         f"{{root}}/logs/combine_channels/{{key}}/{{stem}}.log",
+    benchmark:
+        f"{{root}}/benchmarks/combine_channels/{{key}}/{{stem}}.tsv"
+    group:
+        "subject"
     conda:
         "../../envs/preproc.yaml"
+    params:
+        failure=failure_record("combine_channels"),
     shell:
         "{NP} --failure-record {params.failure} combine-channels --volumes {input} --out {output} 2> {log}"
 
@@ -33,13 +34,15 @@ rule combine_channels:
 rule failure_table:
     output:
         report("{root}/cohort/failures.tsv", caption="../report/failures.rst", category="QC"),
-    params:
-        # the subjects left out: those whose failure still applies, when the policy drops them
-        failures=lambda wildcards: json.dumps(FAILURES[wildcards.root] if config["on_subject_failure"] == "drop" else []),
-    benchmark:
-        "{root}/benchmarks/failure_table.tsv"
     log:
         "{root}/logs/failure_table.log",
+    benchmark:
+        "{root}/benchmarks/failure_table.tsv"
+    params:
+        # the subjects left out: those whose failure still applies, when the policy drops them
+        failures=lambda wildcards: json.dumps(
+            FAILURES[wildcards.root] if config["on_subject_failure"] == "drop" else []
+        ),
     shell:
         "{NP} failure-table --failures {params.failures:q} --out {output} 2> {log}"
 
@@ -53,10 +56,10 @@ rule stack_model_input:
     output:
         array="{root}/cohort/model_input.npy",
         index="{root}/cohort/model_input.tsv",
-    benchmark:
-        "{root}/benchmarks/stack_model_input.tsv"
     log:
         "{root}/logs/stack_model_input.log",
+    benchmark:
+        "{root}/benchmarks/stack_model_input.tsv"
     conda:
         "../../envs/preproc.yaml"
     shell:
@@ -80,21 +83,26 @@ QC_METRICS = "{root}/qc/{key}/{stem}_{modality}_qc.json"
 
 rule qc_metrics:
     input:
-        unpack(lambda w: {name: p.format(root=w.root, key=w.key, stem=w.stem) for name, p in QC_INPUTS[w.modality].items()}),
+        unpack(
+            lambda w: {
+                name: p.format(root=w.root, key=w.key, stem=w.stem) for name, p in QC_INPUTS[w.modality].items()
+            }
+        ),
     output:
         QC_METRICS,
+    log:
+        "{root}/logs/qc_metrics/{key}/{stem}_{modality}.log",
+    benchmark:
+        "{root}/benchmarks/qc_metrics/{key}/{stem}_{modality}.tsv"
+    wildcard_constraints:
+        modality="dwi|t1w",
+    group:
+        "subject"
+    conda:
+        "../../envs/preproc.yaml"
     params:
         maps=lambda wildcards, input: f"--fa {input.fa} --md {input.md}" if wildcards.modality == "dwi" else "",
         settings=settings_json({"wm_threshold": config["qc"]["wm_threshold"]}),
-    wildcard_constraints:
-        modality="dwi|t1w",
-    group: "subject"
-    benchmark:
-        "{root}/benchmarks/qc_metrics/{key}/{stem}_{modality}.tsv"
-    log:
-        "{root}/logs/qc_metrics/{key}/{stem}_{modality}.log",
-    conda:
-        "../../envs/preproc.yaml"
     shell:
         "{NP} qc-metrics --subject {wildcards.stem} --modality {wildcards.modality} --mask {input.mask}"
         " --transforms {input.transforms} {params.maps} --out {output} --settings {params.settings:q} 2> {log}"
@@ -102,17 +110,19 @@ rule qc_metrics:
 
 rule qc_table:
     input:
-        lambda wildcards: [f for m in config["modalities"] for f in per_subject(QC_METRICS.replace("{modality}", m), wildcards.root)],
+        lambda wildcards: [
+            f for m in config["modalities"] for f in per_subject(QC_METRICS.replace("{modality}", m), wildcards.root)
+        ],
     output:
         table=report("{root}/qc/qc.tsv", caption="../report/qc_table.rst", category="QC"),
         excluded="{root}/cohort/qc_excluded.tsv",
-    params:
-        settings=settings_json({k: v for k, v in config["qc"].items() if k != "wm_threshold"}),
-    benchmark:
-        "{root}/benchmarks/qc_table.tsv"
     log:
         "{root}/logs/qc_table.log",
+    benchmark:
+        "{root}/benchmarks/qc_table.tsv"
     conda:
         "../../envs/preproc.yaml"
+    params:
+        settings=settings_json({k: v for k, v in config["qc"].items() if k != "wm_threshold"}),
     shell:
         "{NP} qc-table --metrics {input} --out {output.table} --out-excluded {output.excluded} --settings {params.settings:q} 2> {log}"

@@ -26,7 +26,9 @@ _CHUNK = 1 << 22
 
 def _missing_file_message(path: Path) -> str | None:
     if path.is_symlink() and not path.exists():
-        return "is a broken symlink (annexed content not fetched?); fetch it (datalad get / git annex get) or replace it"
+        return (
+            "is a broken symlink (annexed content not fetched?); fetch it (datalad get / git annex get) or replace it"
+        )
     if not path.exists():
         return "does not exist; add it or fix the path"
     if path.stat().st_size == 0:
@@ -78,7 +80,12 @@ def nifti_shape(path: Path) -> tuple[tuple[int, ...] | None, list[Problem]]:
         expected = int(proxy.offset) + int(np.prod(shape)) * proxy.dtype.itemsize
     except Exception as error:  # nibabel raises many types for bad files; all mean "unreadable"
         reason = one_line(f"{type(error).__name__}: {error}")
-        return None, [Problem(str(path), f"cannot be read as NIfTI ({reason}); re-export it as .nii.gz (e.g. dcm2niix) or re-download it")]
+        return None, [
+            Problem(
+                str(path),
+                f"cannot be read as NIfTI ({reason}); re-export it as .nii.gz (e.g. dcm2niix) or re-download it",
+            )
+        ]
     message = _truncation_message(path, expected)
     return shape, ([Problem(str(path), message)] if message else [])
 
@@ -99,14 +106,18 @@ def _numbers(path: Path, what: str) -> tuple[list[list[float]] | None, list[Prob
     try:
         lines = [line.split() for line in path.read_text().splitlines() if line.strip()]
     except (OSError, UnicodeDecodeError) as error:
-        return None, [Problem(str(path), f"cannot be read ({one_line(str(error))}); regenerate the {what} with the NIfTI")]
+        return None, [
+            Problem(str(path), f"cannot be read ({one_line(str(error))}); regenerate the {what} with the NIfTI")
+        ]
     rows = []
     for number, line in enumerate(lines, start=1):
         try:
             rows.append([float(token) for token in line])
         except ValueError:
             bad = next(t for t in line if not _is_float(t))
-            return None, [Problem(str(path), f"is not numeric (line {number} has {bad!r}); the {what} must hold numbers only")]
+            return None, [
+                Problem(str(path), f"is not numeric (line {number} has {bad!r}); the {what} must hold numbers only")
+            ]
     if not rows:
         return None, [Problem(str(path), f"holds no values; regenerate the {what} with the NIfTI")]
     if not np.isfinite(np.concatenate([np.asarray(r) for r in rows])).all():
@@ -140,7 +151,12 @@ def read_bvec(path: Path) -> tuple[np.ndarray | None, list[Problem]]:
         return None, problems
     lengths = {len(row) for row in rows}
     if len(lengths) > 1:
-        return None, [Problem(str(path), f"rows have different lengths ({', '.join(str(len(r)) for r in rows)}); it must be 3 rows (x, y, z) of one value per volume")]
+        return None, [
+            Problem(
+                str(path),
+                f"rows have different lengths ({', '.join(str(len(r)) for r in rows)}); it must be 3 rows (x, y, z) of one value per volume",
+            )
+        ]
     bvecs = np.asarray(rows)
     if bvecs.shape[0] != 3:
         if bvecs.shape[1] == 3:
@@ -158,11 +174,21 @@ def _gradient_problems(bvals: np.ndarray, bvecs: np.ndarray, bvec_path: Path) ->
     zero = weighted & (norms == 0)
     if zero.any():
         volumes = ", ".join(str(i) for i in np.flatnonzero(zero)[:5])
-        problems.append(Problem(str(bvec_path), f"{int(zero.sum())} volume(s) with b > {B0_MAX:g} have an all-zero gradient direction (volumes {volumes}...); fix the .bvec or the .bval"))
+        problems.append(
+            Problem(
+                str(bvec_path),
+                f"{int(zero.sum())} volume(s) with b > {B0_MAX:g} have an all-zero gradient direction (volumes {volumes}...); fix the .bvec or the .bval",
+            )
+        )
     off = weighted & (norms > 0) & (np.abs(norms - 1) > UNIT_TOLERANCE)
     if off.any():
         first = int(np.flatnonzero(off)[0])
-        problems.append(Problem(str(bvec_path), f"{int(off.sum())} gradient direction(s) with b > {B0_MAX:g} are not unit length (e.g. volume {first}: |g| = {norms[first]:.3f}); normalise them or regenerate the .bvec"))
+        problems.append(
+            Problem(
+                str(bvec_path),
+                f"{int(off.sum())} gradient direction(s) with b > {B0_MAX:g} are not unit length (e.g. volume {first}: |g| = {norms[first]:.3f}); normalise them or regenerate the .bvec",
+            )
+        )
     return problems
 
 
@@ -172,22 +198,47 @@ def check_dwi(nii: Path, bval: Path, bvec: Path) -> list[Problem]:
     volumes = None
     if shape is not None:
         if len(shape) != 4:
-            problems.append(Problem(str(nii), f"DWI must be 4D (x, y, z, volumes) but has shape {shape}; give the whole diffusion series"))
+            problems.append(
+                Problem(
+                    str(nii),
+                    f"DWI must be 4D (x, y, z, volumes) but has shape {shape}; give the whole diffusion series",
+                )
+            )
         else:
             volumes = shape[3]
     bvals, bval_problems = read_bval(bval)
     bvecs, bvec_problems = read_bvec(bvec)
     problems += bval_problems + bvec_problems
     if volumes is not None and bvals is not None and len(bvals) != volumes:
-        problems.append(Problem(str(bval), f"has {len(bvals)} b-values but {nii.name} has {volumes} volumes; regenerate the .bval with the NIfTI (one value per volume)"))
+        problems.append(
+            Problem(
+                str(bval),
+                f"has {len(bvals)} b-values but {nii.name} has {volumes} volumes; regenerate the .bval with the NIfTI (one value per volume)",
+            )
+        )
     if volumes is not None and bvecs is not None and bvecs.shape[1] != volumes:
-        problems.append(Problem(str(bvec), f"has {bvecs.shape[1]} directions but {nii.name} has {volumes} volumes; regenerate the .bvec with the NIfTI (one column per volume)"))
+        problems.append(
+            Problem(
+                str(bvec),
+                f"has {bvecs.shape[1]} directions but {nii.name} has {volumes} volumes; regenerate the .bvec with the NIfTI (one column per volume)",
+            )
+        )
     if volumes is None and bvals is not None and bvecs is not None and len(bvals) != bvecs.shape[1]:
-        problems.append(Problem(str(bvec), f"has {bvecs.shape[1]} directions but {bval.name} has {len(bvals)} b-values; regenerate both with the NIfTI"))
+        problems.append(
+            Problem(
+                str(bvec),
+                f"has {bvecs.shape[1]} directions but {bval.name} has {len(bvals)} b-values; regenerate both with the NIfTI",
+            )
+        )
     if bvals is not None and bvecs is not None and len(bvals) == bvecs.shape[1]:
         problems += _gradient_problems(bvals, bvecs, bvec)
     if bvals is not None and not (bvals <= B0_MAX).any():
-        problems.append(Problem(str(bval), f"has no b=0 volume (no b-value <= {B0_MAX:g}); tensor fitting needs one: use a series that includes b=0 volumes"))
+        problems.append(
+            Problem(
+                str(bval),
+                f"has no b=0 volume (no b-value <= {B0_MAX:g}); tensor fitting needs one: use a series that includes b=0 volumes",
+            )
+        )
     return problems
 
 
@@ -199,7 +250,16 @@ def check_json(path: Path) -> list[Problem]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as error:
-        return [Problem(str(path), f"is not valid JSON ({one_line(str(error))}); fix the sidecar or regenerate it (e.g. dcm2niix)")]
+        return [
+            Problem(
+                str(path),
+                f"is not valid JSON ({one_line(str(error))}); fix the sidecar or regenerate it (e.g. dcm2niix)",
+            )
+        ]
     if not isinstance(data, dict):
-        return [Problem(str(path), f"holds a JSON {type(data).__name__}, not an object; a sidecar must be {{\"Key\": value, ...}}")]
+        return [
+            Problem(
+                str(path), f'holds a JSON {type(data).__name__}, not an object; a sidecar must be {{"Key": value, ...}}'
+            )
+        ]
     return []

@@ -18,9 +18,10 @@ import hashlib
 import json
 import os
 from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -28,7 +29,17 @@ from neuropeft.atomic import write_json
 from neuropeft.bids.checks import check_dwi, check_json, check_t1w
 from neuropeft.bids.ids import id_problem
 from neuropeft.bids.layout import (
-    KINDS, DatasetScan, FileStat, Filters, Images, SessionFiles, parse_filters, parse_run_policy, scan_dataset, select_images, sidecar,
+    KINDS,
+    DatasetScan,
+    FileStat,
+    Filters,
+    Images,
+    SessionFiles,
+    parse_filters,
+    parse_run_policy,
+    scan_dataset,
+    select_images,
+    sidecar,
 )
 from neuropeft.bids.participants import Participants, read_participants, target_kind
 from neuropeft.bids.problems import Problem, format_problems
@@ -40,7 +51,20 @@ __all__ = ["Cohort", "Problem", "format_problems", "load_cohort", "ROW_COLUMNS",
 CACHE_VERSION = 2
 MODALITIES = ("dwi", "t1w")
 #: the JSON sidecar columns hold every applicable sidecar, root first, joined by ";" (later ones override)
-ROW_COLUMNS = ["participant_id", "session", "key", "stem", "t1w", "dwi", "bval", "bvec", "t1w_json", "dwi_json", "target", "site"]
+ROW_COLUMNS = [
+    "participant_id",
+    "session",
+    "key",
+    "stem",
+    "t1w",
+    "dwi",
+    "bval",
+    "bvec",
+    "t1w_json",
+    "dwi_json",
+    "target",
+    "site",
+]
 EXCLUDED_COLUMNS = ["participant_id", "session", "reason"]
 
 
@@ -91,7 +115,7 @@ def _reason(problem: Problem, root: Path) -> str:
     """A problem as an exclusion reason: file problems start with the path inside the dataset."""
     prefix = f"{root}{os.sep}"
     if problem.path_or_subject.startswith(prefix):
-        return f"{problem.path_or_subject[len(prefix):]}: {problem.message}"
+        return f"{problem.path_or_subject[len(prefix) :]}: {problem.message}"
     return problem.message
 
 
@@ -119,7 +143,11 @@ class _Validator:
         return self.cached(key, lambda: check_dwi(self.root / rel, self.root / bval, self.root / bvec))
 
     def json(self, rels: list[str]) -> list[Problem]:
-        return [p for rel in rels for p in self.cached("json|" + _signature(self.stats.get(rel)), lambda: check_json(self.root / rel))]
+        return [
+            p
+            for rel in rels
+            for p in self.cached("json|" + _signature(self.stats.get(rel)), lambda rel=rel: check_json(self.root / rel))
+        ]
 
 
 #: how an acquisition without acq-/dir-/... entities is named in messages
@@ -149,21 +177,38 @@ def _check_session(
         if reason:
             found.append(Problem(str(root / path), reason))
     if item.subject not in listed:
-        found.append(Problem(key, f"has images but no row in participants.tsv; add a row for {item.subject} (with its target) or remove the folder"))
+        found.append(
+            Problem(
+                key,
+                f"has images but no row in participants.tsv; add a row for {item.subject} (with its target) or remove the folder",
+            )
+        )
     found += [Problem(str(root / rel), message) for rel, message in images.problems]
     if "t1w" in modalities:
         if images.t1w:
             found += validator.t1w(images.t1w) + validator.json(images.json["t1w"])
         else:
             note = _filter_note("t1w", images, arguments["bids_filters"])
-            found.append(Problem(key, f"has no T1w image{note} (expected {key}/anat/{stem}_T1w.nii.gz); add it or remove 't1w' from modalities"))
+            found.append(
+                Problem(
+                    key,
+                    f"has no T1w image{note} (expected {key}/anat/{stem}_T1w.nii.gz); add it or remove 't1w' from modalities",
+                )
+            )
     if "dwi" in modalities:
         if images.dwi:
-            found += validator.dwi(images.dwi, images.bval or sidecar(images.dwi, ".bval"), images.bvec or sidecar(images.dwi, ".bvec"))
+            found += validator.dwi(
+                images.dwi, images.bval or sidecar(images.dwi, ".bval"), images.bvec or sidecar(images.dwi, ".bvec")
+            )
             found += validator.json(images.json["dwi"])
         else:
             note = _filter_note("dwi", images, arguments["bids_filters"])
-            found.append(Problem(key, f"has no DWI{note} (expected {key}/dwi/{stem}_dwi.nii.gz with .bval and .bvec); add it or remove 'dwi' from modalities"))
+            found.append(
+                Problem(
+                    key,
+                    f"has no DWI{note} (expected {key}/dwi/{stem}_dwi.nii.gz with .bval and .bvec); add it or remove 'dwi' from modalities",
+                )
+            )
     return found
 
 
@@ -190,8 +235,12 @@ def _no_complete_session(selected: list[tuple[SessionFiles, Images]], modalities
     missing = [m for m in modalities if not where[m]]
     if missing:
         found = {m: sorted({a for _, images in selected for a in images.found.get(m, [])}) for m in missing}
-        what = " and no ".join(_label(m) + (f" matching bids_filters.{m} {filters[m]}" if found[m] else "") for m in missing)
-        seen = "; ".join(f"found {_label(m)}: {', '.join(a or _NO_ENTITY for a in found[m])}" for m in missing if found[m])
+        what = " and no ".join(
+            _label(m) + (f" matching bids_filters.{m} {filters[m]}" if found[m] else "") for m in missing
+        )
+        seen = "; ".join(
+            f"found {_label(m)}: {', '.join(a or _NO_ENTITY for a in found[m])}" for m in missing if found[m]
+        )
         fix = "change bids_filters, add it" if seen else "add it"
         return f"has no {what} in any session ({sessions}{'; ' + seen if seen else ''}); {fix} or remove it from modalities"
     spread = "; ".join(f"{_label(m)} in {', '.join(where[m])}" for m in modalities)
@@ -200,13 +249,26 @@ def _no_complete_session(selected: list[tuple[SessionFiles, Images]], modalities
 
 def _row(item: SessionFiles, images: Images, key: str, root: Path, participants: Participants) -> dict[str, str]:
     """The cohort table row of a valid (subject, session): absolute paths ("" when absent)."""
-    paths = {name: str(root / getattr(images, name)) if getattr(images, name) else "" for name in ("t1w", "dwi", "bval", "bvec")}
+    paths = {
+        name: str(root / getattr(images, name)) if getattr(images, name) else ""
+        for name in ("t1w", "dwi", "bval", "bvec")
+    }
     jsons = {f"{m}_json": ";".join(str(root / rel) for rel in images.json.get(m, [])) for m in KINDS}
-    return {"participant_id": item.subject, "session": item.session, "key": key, "stem": key.replace("/", "_"), **paths,
-            **jsons, "target": participants.targets[item.subject], "site": participants.sites[item.subject]}
+    return {
+        "participant_id": item.subject,
+        "session": item.session,
+        "key": key,
+        "stem": key.replace("/", "_"),
+        **paths,
+        **jsons,
+        "target": participants.targets[item.subject],
+        "site": participants.sites[item.subject],
+    }
 
 
-def _validate(scan: DatasetScan, arguments: dict[str, Any], previous_checks: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _validate(
+    scan: DatasetScan, arguments: dict[str, Any], previous_checks: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Validate the dataset; returns (result as plain data, header-check cache)."""
     root, modalities = scan.root, arguments["modalities"]
     participants = read_participants(root / "participants.tsv", arguments["target"], arguments["site_column"])
@@ -223,8 +285,11 @@ def _validate(scan: DatasetScan, arguments: dict[str, Any], previous_checks: dic
     rows, excluded = [], []
     for subject, selected in by_subject.items():
         if any(item.session for item, _ in selected):  # sessions lacking a modality are skipped silently
-            complete = [(item, images) for item, images in selected
-                        if set(modalities) <= images.present or id_problem(item.session, "ses")]  # a bad label is reported
+            complete = [
+                (item, images)
+                for item, images in selected
+                if set(modalities) <= images.present or id_problem(item.session, "ses")
+            ]  # a bad label is reported
             if not complete:
                 message = _no_complete_session(selected, modalities, arguments["bids_filters"])
                 problems.append(Problem(subject, message))
@@ -243,7 +308,9 @@ def _validate(scan: DatasetScan, arguments: dict[str, Any], previous_checks: dic
     for pid in sorted(participants.listed - set(by_subject)):
         reasons = list(subject_reasons.get(pid, []))
         if pid in participants.targets:
-            message = f"is in participants.tsv but has no folder {pid}/ in the dataset; add its images or remove the row"
+            message = (
+                f"is in participants.tsv but has no folder {pid}/ in the dataset; add its images or remove the row"
+            )
             problems.append(Problem(pid, message))
             reasons.append(message)
         excluded.append([pid, "", " | ".join(reasons)])

@@ -24,9 +24,10 @@ ambiguous. Among the runs of that acquisition the run policy picks one:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from neuropeft.choices import look_up_option
 from neuropeft.errors import NeuropeftError
@@ -119,13 +120,19 @@ def parse_filters(filters: Mapping[str, Any] | None) -> Filters:
     for modality, wanted in (filters or {}).items():
         look_up_option(modality, KINDS, "bids_filters modality")
         if not isinstance(wanted, Mapping):
-            raise NeuropeftError(f"bids_filters.{modality} must map entities to values, e.g. {{acq: b1000}}, not {wanted!r}")
+            raise NeuropeftError(
+                f"bids_filters.{modality} must map entities to values, e.g. {{acq: b1000}}, not {wanted!r}"
+            )
         parsed[modality] = {}
         for entity, value in wanted.items():
             if entity in NOT_ACQUISITION:
-                raise NeuropeftError(f"bids_filters.{modality} cannot filter on {entity!r}; choose runs with run_policy, or filter on acq, dir, rec ...")
+                raise NeuropeftError(
+                    f"bids_filters.{modality} cannot filter on {entity!r}; choose runs with run_policy, or filter on acq, dir, rec ..."
+                )
             if isinstance(value, (Mapping, list, bool)):
-                raise NeuropeftError(f"bids_filters.{modality}.{entity} must be a label such as AP (or null for files without {entity}-), not {value!r}")
+                raise NeuropeftError(
+                    f"bids_filters.{modality}.{entity} must be a label such as AP (or null for files without {entity}-), not {value!r}"
+                )
             parsed[modality][str(entity)] = None if value is None else str(value)
     return parsed
 
@@ -209,7 +216,9 @@ def _matches(entities: Mapping[str, str], wanted: Mapping[str, str | None]) -> b
     return all(entities.get(key) == value for key, value in wanted.items())
 
 
-def _choose(candidates: list[tuple[FileStat, dict[str, str]]], policy: str | int, what: str, where: str) -> tuple[str, list[tuple[str, str]]]:
+def _choose(
+    candidates: list[tuple[FileStat, dict[str, str]]], policy: str | int, what: str, where: str
+) -> tuple[str, list[tuple[str, str]]]:
     """Pick one candidate (of one acquisition) by the run policy; returns (relative path or "", problems)."""
     problems: list[tuple[str, str]] = []
     runs: list[tuple[int, FileStat]] = []
@@ -232,7 +241,12 @@ def _choose(candidates: list[tuple[FileStat, dict[str, str]]], policy: str | int
     chosen = sorted(stat.rel for run, stat in runs if run == best)
     if not chosen:
         found = ", ".join(str(run) for run in sorted({run for run, _ in runs}))
-        problems.append((where, f"has no {what} with run-{best} (runs found: {found}); set run_policy to one of them, 'last' or 'first'"))
+        problems.append(
+            (
+                where,
+                f"has no {what} with run-{best} (runs found: {found}); set run_policy to one of them, 'last' or 'first'",
+            )
+        )
         return "", problems
     return chosen[0], problems
 
@@ -265,12 +279,19 @@ def inherited(image: str, extension: str, files: list[FileStat]) -> tuple[list[s
         ranked = sorted(by_folder[folder], reverse=True)
         if len(ranked) > 1 and ranked[0][0] == ranked[1][0]:
             tied = ", ".join(sorted(rel.rsplit("/", 1)[-1] for count, rel in ranked if count == ranked[0][0]))
-            problems.append((image, f"several {extension} files of one folder apply to it ({tied}); keep one, or add the entities that tell them apart"))
+            problems.append(
+                (
+                    image,
+                    f"several {extension} files of one folder apply to it ({tied}); keep one, or add the entities that tell them apart",
+                )
+            )
         chosen.append(ranked[0][1])
     return chosen, problems
 
 
-def _candidates(item: SessionFiles, datatype: str, suffix: str, images: Images) -> list[tuple[FileStat, dict[str, str]]]:
+def _candidates(
+    item: SessionFiles, datatype: str, suffix: str, images: Images
+) -> list[tuple[FileStat, dict[str, str]]]:
     """The session's images of one kind whose names match their folder (the others are problems)."""
     where = item.subject + (f"/{item.session}" if item.session else "")
     expected = {"sub": item.subject[4:]} | ({"ses": item.session[4:]} if item.session else {})
@@ -281,7 +302,9 @@ def _candidates(item: SessionFiles, datatype: str, suffix: str, images: Images) 
             continue
         if {key: parsed[0].get(key) for key in expected} != expected:
             start = "_".join(f"{k}-{v}" for k, v in expected.items())
-            images.problems.append((stat.rel, f"file name does not match its folder {where}; rename it to start with {start}_"))
+            images.problems.append(
+                (stat.rel, f"file name does not match its folder {where}; rename it to start with {start}_")
+            )
             continue
         candidates.append((stat, parsed[0]))
     return candidates

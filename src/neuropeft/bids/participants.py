@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 
@@ -41,7 +41,9 @@ def _read_table(path: Path) -> pd.DataFrame:
         table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, skip_blank_lines=True)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
         reason = " ".join(str(error).split())
-        raise NeuropeftError(f"{path} cannot be read as a tab-separated table ({reason}); save it as UTF-8 TSV") from None
+        raise NeuropeftError(
+            f"{path} cannot be read as a tab-separated table ({reason}); save it as UTF-8 TSV"
+        ) from None
     table.columns = [str(column).strip() for column in table.columns]
     return table.apply(lambda column: column.str.strip())
 
@@ -55,10 +57,18 @@ def read_participants(path: str | Path, target: str, site_column: str) -> Partic
     table = _read_table(path)
     columns = ", ".join(table.columns) or "none"
     if "participant_id" not in table.columns:
-        hint = " (it looks comma-separated; BIDS wants tabs)" if len(table.columns) == 1 and "," in table.columns[0] else ""
-        raise NeuropeftError(f"{path} has no participant_id column (columns: {columns}){hint}; add it as the first column")
+        hint = (
+            " (it looks comma-separated; BIDS wants tabs)"
+            if len(table.columns) == 1 and "," in table.columns[0]
+            else ""
+        )
+        raise NeuropeftError(
+            f"{path} has no participant_id column (columns: {columns}){hint}; add it as the first column"
+        )
     if target not in table.columns:
-        raise NeuropeftError(f"{path} has no column {target!r} for the target (columns: {columns}); set target to one of them")
+        raise NeuropeftError(
+            f"{path} has no column {target!r} for the target (columns: {columns}); set target to one of them"
+        )
     result = Participants()
     lines: dict[str, list[int]] = defaultdict(list)
     for line, value in enumerate(table["participant_id"], start=2):
@@ -67,19 +77,29 @@ def read_participants(path: str | Path, target: str, site_column: str) -> Partic
     has_site = bool(site_column) and site_column in table.columns
     reported: set[str] = set()
     for pid, target_value, site in zip(
-        table["participant_id"], table[target], table[site_column] if has_site else [""] * len(table)
+        table["participant_id"], table[target], table[site_column] if has_site else [""] * len(table), strict=False
     ):
         if len(lines[pid]) > 1:
             if pid not in reported:
                 where = ", ".join(str(n) for n in lines[pid])
-                result.problems.append((pid, f"participant_id appears {len(lines[pid])} times in participants.tsv (lines {where}); keep one row per participant"))
+                result.problems.append(
+                    (
+                        pid,
+                        f"participant_id appears {len(lines[pid])} times in participants.tsv (lines {where}); keep one row per participant",
+                    )
+                )
                 reported.add(pid)
             continue
         reason = id_problem(pid, "sub")
         if reason:
             result.problems.append((pid, f"{reason} (participants.tsv)"))
         elif is_missing(target_value):
-            result.problems.append((pid, f"has no value for the target {target!r} in participants.tsv; fill it in or remove the participant's row"))
+            result.problems.append(
+                (
+                    pid,
+                    f"has no value for the target {target!r} in participants.tsv; fill it in or remove the participant's row",
+                )
+            )
         else:
             result.targets[pid] = target_value
             result.sites[pid] = site
@@ -94,7 +114,12 @@ def _refuse_stray_text_targets(result: Participants, target: str) -> None:
         for pid in text:
             value = result.targets.pop(pid)
             result.sites.pop(pid, None)
-            result.problems.append((pid, f"has target {target!r} value {value!r} in participants.tsv where the others are numbers; fix it or remove the participant's row"))
+            result.problems.append(
+                (
+                    pid,
+                    f"has target {target!r} value {value!r} in participants.tsv where the others are numbers; fix it or remove the participant's row",
+                )
+            )
 
 
 def _as_number(value: str) -> float | None:

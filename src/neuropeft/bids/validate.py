@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from neuropeft.atomic import write_tsv
 from neuropeft.bids.index import load_cohort
@@ -16,8 +16,16 @@ STEP = "validate-cohort"
 
 
 def validate_cohort(
-    bids_dir: str, target: str, modalities: Sequence[str], out_cohort: str, out_excluded: str, *,
-    site_column: str = "site", run_policy: str = "last", bids_filters: str = "{}", on_invalid: str = "exclude",
+    bids_dir: str,
+    target: str,
+    modalities: Sequence[str],
+    out_cohort: str,
+    out_excluded: str,
+    *,
+    site_column: str = "site",
+    run_policy: str = "last",
+    bids_filters: str = "{}",
+    on_invalid: str = "exclude",
     cache_dir: str | None = None,
 ) -> None:
     """Validate, report every problem, write both tables (``on_invalid``: exclude the rows or stop)."""
@@ -34,7 +42,9 @@ def validate_cohort(
                 f"{len(cohort.problems)} problem(s) in {bids_dir} (listed above); fix them or use --on-invalid exclude"
             )
     if cohort.rows.empty:
-        raise NeuropeftError(f"no usable (subject, session) in {bids_dir}: {cohort.summary()} (reasons above); fix the dataset")
+        raise NeuropeftError(
+            f"no usable (subject, session) in {bids_dir}: {cohort.summary()} (reasons above); fix the dataset"
+        )
     write_tsv(cohort.rows, out_cohort)
     write_tsv(cohort.excluded, out_excluded)
     print(
@@ -49,7 +59,9 @@ def filters_from_json(text: str) -> dict[str, object]:
     try:
         filters = json.loads(text)
     except ValueError as error:
-        raise NeuropeftError(f"--bids-filters {text!r} is not JSON ({error}); pass e.g. '{{\"dwi\": {{\"acq\": \"b1000\"}}}}'") from None
+        raise NeuropeftError(
+            f'--bids-filters {text!r} is not JSON ({error}); pass e.g. \'{{"dwi": {{"acq": "b1000"}}}}\''
+        ) from None
     if not isinstance(filters, dict):
         raise NeuropeftError(f"--bids-filters {text!r} must be a JSON object of modality -> {{entity: value}}")
     return filters

@@ -28,12 +28,23 @@ from neuropeft.errors import NeuropeftError
 
 BIDS_VERSION = "1.9.0"
 T1W_SIDECAR = {
-    "MagneticFieldStrength": 3, "Manufacturer": "neuropeft demo", "PulseSequenceType": "MPRAGE",
-    "RepetitionTime": 2.3, "EchoTime": 0.00298, "InversionTime": 0.9, "FlipAngle": 9,
+    "MagneticFieldStrength": 3,
+    "Manufacturer": "neuropeft demo",
+    "PulseSequenceType": "MPRAGE",
+    "RepetitionTime": 2.3,
+    "EchoTime": 0.00298,
+    "InversionTime": 0.9,
+    "FlipAngle": 9,
 }
 DWI_SIDECAR = {
-    "MagneticFieldStrength": 3, "Manufacturer": "neuropeft demo", "PulseSequenceType": "SE-EPI",
-    "RepetitionTime": 8.5, "EchoTime": 0.089, "FlipAngle": 90, "PhaseEncodingDirection": "j-", "TotalReadoutTime": 0.05,
+    "MagneticFieldStrength": 3,
+    "Manufacturer": "neuropeft demo",
+    "PulseSequenceType": "SE-EPI",
+    "RepetitionTime": 8.5,
+    "EchoTime": 0.089,
+    "FlipAngle": 90,
+    "PhaseEncodingDirection": "j-",
+    "TotalReadoutTime": 0.05,
 }
 TRUTH_DESCRIPTIONS = {
     "brainmask": ("brain mask (template brain mask carried through the pose, >= 0.5)", "1"),
@@ -79,7 +90,11 @@ def write_demo_subject(out_dir: Path, settings: DemoSettings, participant_id: st
 def provenance(settings: DemoSettings) -> dict[str, Any]:
     """Settings and tool versions recorded in every sidecar."""
     tools = ("neuropeft", "numpy", "scipy", "nibabel", "nilearn")
-    return {"Name": "neuropeft demo-cohort", "Settings": dataclasses.asdict(settings), "Versions": {t: version(t) for t in tools}}
+    return {
+        "Name": "neuropeft demo-cohort",
+        "Settings": dataclasses.asdict(settings),
+        "Versions": {t: version(t) for t in tools},
+    }
 
 
 def _write_subject_index(out_dir: Path, settings: DemoSettings, index: int) -> None:
@@ -88,12 +103,17 @@ def _write_subject_index(out_dir: Path, settings: DemoSettings, index: int) -> N
     t1w, dwi = subject.t1w_grid, subject.dwi_grid
     sub = subject.participant_id
     bids, truth = out_dir / "bids" / sub, out_dir / "truth" / sub
-    acquisition = {"InstitutionName": subject.site.label, "ManufacturersModelName": f"demo scanner {subject.site.label}"}
+    acquisition = {
+        "InstitutionName": subject.site.label,
+        "ManufacturersModelName": f"demo scanner {subject.site.label}",
+    }
     _save(subject.t1w, t1w, bids / "anat" / f"{sub}_T1w.nii.gz")
     write_json(bids / "anat" / f"{sub}_T1w.json", {**T1W_SIDECAR, **acquisition})
     _save(subject.dwi, dwi, bids / "dwi" / f"{sub}_dwi.nii.gz", repetition_time=DWI_SIDECAR["RepetitionTime"])
     spacing = DWI_SIDECAR["TotalReadoutTime"] / (dwi.shape[1] - 1)
-    write_json(bids / "dwi" / f"{sub}_dwi.json", {**DWI_SIDECAR, **acquisition, "EffectiveEchoSpacing": round(spacing, 8)})
+    write_json(
+        bids / "dwi" / f"{sub}_dwi.json", {**DWI_SIDECAR, **acquisition, "EffectiveEchoSpacing": round(spacing, 8)}
+    )
     write_text(bids / "dwi" / f"{sub}_dwi.bval", format_bval(bvals))
     write_text(bids / "dwi" / f"{sub}_dwi.bvec", format_bvec(bvecs))
     generated_by = provenance(settings)
@@ -102,13 +122,23 @@ def _write_subject_index(out_dir: Path, settings: DemoSettings, index: int) -> N
             path = truth / f"{sub}_{modality}_{name}.nii.gz"
             _save(array, grid, path)
             description, units = TRUTH_DESCRIPTIONS[name]
-            write_json(str(path).replace(".nii.gz", ".json"), {"Description": description, "Units": units, "GeneratedBy": generated_by})
+            write_json(
+                str(path).replace(".nii.gz", ".json"),
+                {"Description": description, "Units": units, "GeneratedBy": generated_by},
+            )
     pose = subject.pose.as_json(load_anatomy().brain_points_mm)
-    write_json(truth / f"{sub}_pose.json", {
-        **pose, "site": subject.site.label, "site_scale": subject.site.scale, "site_noise": subject.site.noise,
-        "noise_sigma": subject.noise_sigma,
-        "t1w_affine": t1w.affine.tolist(), "dwi_affine": dwi.affine.tolist(),
-    })
+    write_json(
+        truth / f"{sub}_pose.json",
+        {
+            **pose,
+            "site": subject.site.label,
+            "site_scale": subject.site.scale,
+            "site_noise": subject.site.noise,
+            "noise_sigma": subject.noise_sigma,
+            "t1w_affine": t1w.affine.tolist(),
+            "dwi_affine": dwi.affine.tolist(),
+        },
+    )
 
 
 def _save(array: np.ndarray, grid: Grid, path: Path, repetition_time: float | None = None) -> None:
@@ -128,35 +158,58 @@ def write_dataset_files(out_dir: Path, settings: DemoSettings) -> None:
     """The dataset-level files: description, README, participants (BIDS) and labels (truth)."""
     bids = Path(out_dir) / "bids"
     generated_by = provenance(settings)
-    write_json(bids / "dataset_description.json", {
-        "Name": "neuropeft synthetic demo cohort", "BIDSVersion": BIDS_VERSION, "DatasetType": "raw",
-        "License": "CC0", "GeneratedBy": [{"Name": generated_by["Name"], "Version": generated_by["Versions"]["neuropeft"]}],
-    })
-    write_text(bids / "README", (
-        "Synthetic DWI + T1w cohort made by `neuropeft demo-cohort` from the MNI152 2009a template "
-        "(random pose, deformation, bias, Rician noise, sites, a planted white-matter FA effect). "
-        "Ground truth lies in ../truth.\n"
-    ))
-    write_json(bids / "participants.json", {
-        "diagnosis": {"Description": "planted group label", "Levels": {"0": "control", "1": "lower FA in the effect region"}},
-        "age": {"Description": "age", "Units": "years"},
-        "sex": {"Description": "sex", "Levels": {"F": "female", "M": "male"}},
-        "site": {"Description": "scanner site"},
-    })
+    write_json(
+        bids / "dataset_description.json",
+        {
+            "Name": "neuropeft synthetic demo cohort",
+            "BIDSVersion": BIDS_VERSION,
+            "DatasetType": "raw",
+            "License": "CC0",
+            "GeneratedBy": [{"Name": generated_by["Name"], "Version": generated_by["Versions"]["neuropeft"]}],
+        },
+    )
+    write_text(
+        bids / "README",
+        (
+            "Synthetic DWI + T1w cohort made by `neuropeft demo-cohort` from the MNI152 2009a template "
+            "(random pose, deformation, bias, Rician noise, sites, a planted white-matter FA effect). "
+            "Ground truth lies in ../truth.\n"
+        ),
+    )
+    write_json(
+        bids / "participants.json",
+        {
+            "diagnosis": {
+                "Description": "planted group label",
+                "Levels": {"0": "control", "1": "lower FA in the effect region"},
+            },
+            "age": {"Description": "age", "Units": "years"},
+            "sex": {"Description": "sex", "Levels": {"F": "female", "M": "male"}},
+            "site": {"Description": "scanner site"},
+        },
+    )
     labels = pd.DataFrame([subject_profile(settings, index).record(settings) for index in range(settings.n_subjects)])
     truth = Path(out_dir) / "truth"
-    write_json(truth / "effect_region.json", {
-        "description": "diagnosis=1 lowers white-matter FA by effect_fa inside this template-space ellipsoid (MD kept)",
-        "center_mm": list(settings.effect_center_mm), "radii_mm": list(settings.effect_radii_mm),
-        "effect_fa": settings.effect_fa, "age_fa_slope": settings.age_fa_slope, "age_md_slope": settings.age_md_slope,
-        "reference_age": (settings.age_min + settings.age_max) / 2, "GeneratedBy": generated_by,
-    })
+    write_json(
+        truth / "effect_region.json",
+        {
+            "description": "diagnosis=1 lowers white-matter FA by effect_fa inside this template-space ellipsoid (MD kept)",
+            "center_mm": list(settings.effect_center_mm),
+            "radii_mm": list(settings.effect_radii_mm),
+            "effect_fa": settings.effect_fa,
+            "age_fa_slope": settings.age_fa_slope,
+            "age_md_slope": settings.age_md_slope,
+            "reference_age": (settings.age_min + settings.age_max) / 2,
+            "GeneratedBy": generated_by,
+        },
+    )
     write_tsv(labels, truth / "labels.tsv")
     write_tsv(labels[["participant_id", "diagnosis", "age", "sex", "site"]], bids / "participants.tsv")
 
 
-def write_demo(out_dir: Path, settings: DemoSettings, threads: int = 1, subject: str | None = None,
-               dataset_only: bool = False) -> None:
+def write_demo(
+    out_dir: Path, settings: DemoSettings, threads: int = 1, subject: str | None = None, dataset_only: bool = False
+) -> None:
     """Write the whole cohort, one subject, or only the dataset-level files under ``out_dir``."""
     if threads < 1:
         raise NeuropeftError(f"--threads must be >= 1, got {threads}")

@@ -97,7 +97,9 @@ class DemoSettings:
                 raise NeuropeftError(f"demo settings: {message}")
         span = self.age_max - self.age_min
         if WM.fa + abs(self.age_fa_slope) * span / 2 + 3 * self.fa_subject_sd + self.effect_fa > 0.9:
-            raise NeuropeftError("demo settings: age_fa_slope, fa_subject_sd and effect_fa push FA outside 0..1; make them smaller")
+            raise NeuropeftError(
+                "demo settings: age_fa_slope, fa_subject_sd and effect_fa push FA outside 0..1; make them smaller"
+            )
         if WM.md - abs(self.age_md_slope) * span / 2 <= 0.2e-3:
             raise NeuropeftError("demo settings: age_md_slope makes MD implausibly small; make it smaller")
 

@@ -85,7 +85,11 @@ def subject_profile(settings: DemoSettings, index: int) -> Profile:
     fa_offset = float(demo_rng.normal(0.0, settings.fa_subject_sd))
     age_shift = age - (settings.age_min + settings.age_max) / 2
     return Profile(
-        participant_id=f"sub-{index + 1:03d}", diagnosis=diagnosis, age=age, sex=sex, site=site(settings, site_index),
+        participant_id=f"sub-{index + 1:03d}",
+        diagnosis=diagnosis,
+        age=age,
+        sex=sex,
+        site=site(settings, site_index),
         wm_fa=tensors.WM.fa + fa_offset + settings.age_fa_slope * age_shift,
         wm_md=tensors.WM.md + settings.age_md_slope * age_shift,
         gm_md=tensors.GM.md + settings.age_md_slope * age_shift,
@@ -99,15 +103,19 @@ def make_subject(settings: DemoSettings, index: int, bvals: np.ndarray, bvecs: n
     _, pose_rng, bias_t1w_rng, bias_dwi_rng, noise_t1w_rng, noise_dwi_rng = subject_streams(settings, index, _STREAMS)
     pose = random_pose(pose_rng, settings, anatomy.brain_points_mm)
     subject = Subject(
-        **vars(profile), pose=pose,
-        t1w_grid=t1w_grid(settings, anatomy, pose), dwi_grid=dwi_grid(settings, anatomy, pose),
+        **vars(profile),
+        pose=pose,
+        t1w_grid=t1w_grid(settings, anatomy, pose),
+        dwi_grid=dwi_grid(settings, anatomy, pose),
     )
     _make_t1w(subject, settings, bias_t1w_rng, noise_t1w_rng)
     _make_dwi(subject, settings, bvals, bvecs, bias_dwi_rng, noise_dwi_rng)
     return subject
 
 
-def _make_t1w(subject: Subject, settings: DemoSettings, bias_rng: np.random.Generator, noise_rng: np.random.Generator) -> None:
+def _make_t1w(
+    subject: Subject, settings: DemoSettings, bias_rng: np.random.Generator, noise_rng: np.random.Generator
+) -> None:
     anatomy, grid = anat.load_anatomy(), subject.t1w_grid
     world = grid.world_points()
     ijk = _template_voxels(subject.pose.template_points(world))
@@ -117,18 +125,29 @@ def _make_t1w(subject: Subject, settings: DemoSettings, bias_rng: np.random.Gene
     bias = bias_field(bias_rng, world, head, settings.bias_strength)
     scale = subject.site.scale * T1W_SCALE
     sigma = scale * anat.T1W_WM / settings.t1w_snr * subject.site.noise
-    subject.t1w = _to_int16(_rician(intensity * bias * scale, sigma, noise_rng, settings.noise)).reshape(grid.shape, order="F")
+    subject.t1w = _to_int16(_rician(intensity * bias * scale, sigma, noise_rng, settings.noise)).reshape(
+        grid.shape, order="F"
+    )
     subject.noise_sigma["T1w"] = float(sigma) if settings.noise else 0.0
     subject.truth_t1w = _volumes(grid, brainmask=brain >= 0.5, wmmask=brain * wm >= 0.5, biasfield=bias)
 
 
-def _make_dwi(subject: Subject, settings: DemoSettings, bvals: np.ndarray, bvecs: np.ndarray, bias_rng: np.random.Generator, noise_rng: np.random.Generator) -> None:
+def _make_dwi(
+    subject: Subject,
+    settings: DemoSettings,
+    bvals: np.ndarray,
+    bvecs: np.ndarray,
+    bias_rng: np.random.Generator,
+    noise_rng: np.random.Generator,
+) -> None:
     anatomy, grid = anat.load_anatomy(), subject.dwi_grid
     world = grid.world_points()
     template = subject.pose.template_points(world)
     ijk = _template_voxels(template)
     support = _sample(anatomy.t1w, ijk) > 0
-    brain, wm, gm, csf_extra, scalp = _sample_within(support, ijk, anatomy.brain, anatomy.wm, anatomy.gm, anatomy.csf_extra, anatomy.scalp)
+    brain, wm, gm, csf_extra, scalp = _sample_within(
+        support, ijk, anatomy.brain, anatomy.wm, anatomy.gm, anatomy.csf_extra, anatomy.scalp
+    )
     wm = np.clip(wm, 0, 1)
     gm = np.clip(gm, 0, 1 - wm)
     region = anat.in_ellipsoid(template, settings.effect_center_mm, settings.effect_radii_mm)
@@ -145,7 +164,9 @@ def _make_dwi(subject: Subject, settings: DemoSettings, bvals: np.ndarray, bvecs
     bias = bias_field(bias_rng, world, head, settings.bias_strength)
     scale = subject.site.scale * tensors.S0_WM
     clean = np.zeros((len(bvals), world.shape[1]), dtype=np.float32)
-    clean[:, head] = tensors.dwi_signal(scale * bias[head] * s0[head], perp[head], spread[head], direction, bvals, bvecs)
+    clean[:, head] = tensors.dwi_signal(
+        scale * bias[head] * s0[head], perp[head], spread[head], direction, bvals, bvecs
+    )
     sigma = scale * tensors.WM.s0 / settings.dwi_snr * subject.site.noise
     noisy = _to_int16(_rician(clean, sigma, noise_rng, settings.noise))
     subject.dwi = noisy.T.reshape((*grid.shape, len(bvals)), order="F")
@@ -153,8 +174,13 @@ def _make_dwi(subject: Subject, settings: DemoSettings, bvals: np.ndarray, bvecs
     in_brain = brain >= 0.5
     white = brain * wm >= 0.5
     subject.truth_dwi = _volumes(
-        grid, brainmask=in_brain, wmmask=white, effectmask=region & white, biasfield=bias,
-        FA=np.where(in_brain, fa, 0), MD=np.where(in_brain, md, 0),
+        grid,
+        brainmask=in_brain,
+        wmmask=white,
+        effectmask=region & white,
+        biasfield=bias,
+        FA=np.where(in_brain, fa, 0),
+        MD=np.where(in_brain, md, 0),
     )
 
 

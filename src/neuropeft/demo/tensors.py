@@ -46,12 +46,14 @@ def cylinder_fa_md(perp: np.ndarray, spread: np.ndarray) -> tuple[np.ndarray, np
     return fa, md
 
 
-def mix(fractions: list[np.ndarray], fas: list[np.ndarray | float], mds: list[np.ndarray | float], s0s: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def mix(
+    fractions: list[np.ndarray], fas: list[np.ndarray | float], mds: list[np.ndarray | float], s0s: list[float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Partial-volume mix of compartments: ``(S0, a, d)`` of S0·exp(-b gᵀ(a·I + d·e eᵀ)g)."""
-    s0 = sum(p * w for p, w in zip(fractions, s0s))
+    s0 = sum(p * w for p, w in zip(fractions, s0s, strict=False))
     perp = np.zeros_like(s0)
     spread = np.zeros_like(s0)
-    for p, fa, md, w in zip(fractions, fas, mds, s0s):
+    for p, fa, md, w in zip(fractions, fas, mds, s0s, strict=False):
         par_c, perp_c = cylinder_eigenvalues(fa, md)
         perp += p * w * perp_c
         spread += p * w * (par_c - perp_c)
@@ -59,7 +61,9 @@ def mix(fractions: list[np.ndarray], fas: list[np.ndarray | float], mds: list[np
     return s0, perp / safe, spread / safe
 
 
-def dwi_signal(s0: np.ndarray, perp: np.ndarray, spread: np.ndarray, direction: np.ndarray, bvals: np.ndarray, bvecs: np.ndarray) -> np.ndarray:
+def dwi_signal(
+    s0: np.ndarray, perp: np.ndarray, spread: np.ndarray, direction: np.ndarray, bvals: np.ndarray, bvecs: np.ndarray
+) -> np.ndarray:
     """Noise-free float32 signal (volumes, n) for unit fibre ``direction`` (3, n) and gradients in the same frame."""
     signal = (bvecs @ direction).astype(np.float32)  # cosines
     signal *= signal

@@ -7,8 +7,8 @@ exposes ``feature_dim`` (pooled feature size), ``forward`` (B, feature_dim) and 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 from monai.networks.nets import resnet10, resnet18, resnet50

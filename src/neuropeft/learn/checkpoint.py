@@ -108,7 +108,9 @@ def load_strict(module: nn.Module, state: dict[str, torch.Tensor], source: str |
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected key(s) {_listing(unexpected)}")
         if shapes:
-            parts.append("shape mismatch " + ", ".join(f"{k} {tuple(state[k].shape)}≠{tuple(own[k].shape)}" for k in shapes))
+            parts.append(
+                "shape mismatch " + ", ".join(f"{k} {tuple(state[k].shape)}≠{tuple(own[k].shape)}" for k in shapes)
+            )
         raise NeuropeftError(
             f"checkpoint {source} does not match the backbone: {'; '.join(parts)}; pick the matching backbone"
         )

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -51,7 +51,9 @@ def augment_volume(x: torch.Tensor, aug: Augment, generator: torch.Generator) ->
         theta = torch.zeros(1, 3, 4, dtype=torch.float32)
         theta[0, :, :3] = (_rotation(angles) / factor).float()
         grid = torch.nn.functional.affine_grid(theta, [1, *x.shape], align_corners=False)
-        x = torch.nn.functional.grid_sample(x[None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
+        x = torch.nn.functional.grid_sample(x[None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)[
+            0
+        ]
     if aug.intensity > 0:
         x = x * float(1 + (u[5].item() * 2 - 1) * aug.intensity)
     return x
@@ -65,7 +67,12 @@ class VolumeDataset(Dataset):
     """
 
     def __init__(
-        self, array_path: str | Path, rows: Sequence[int], targets: torch.Tensor, augment: Augment | None = None, seed: int = 0
+        self,
+        array_path: str | Path,
+        rows: Sequence[int],
+        targets: torch.Tensor,
+        augment: Augment | None = None,
+        seed: int = 0,
     ) -> None:
         self.array_path = str(array_path)
         self.rows = [int(r) for r in rows]

@@ -18,12 +18,16 @@ class ExperimentSettings:
     head: str = "mlp"  # linear, mlp (features→head_hidden→classes) or conv (on the spatial feature map)
     head_hidden: int = 256  # hidden width of the mlp and conv heads
     head_dropout: float = 0.0  # dropout before the last Linear of the mlp and conv heads
-    head_norm: bool = False  # standardise the backbone features (BatchNorm without affine, as MAE's linear probe) before the head
+    head_norm: bool = (
+        False  # standardise the backbone features (BatchNorm without affine, as MAE's linear probe) before the head
+    )
     task: str = "auto"  # auto (from the target), classification or regression
     lora_rank: int = 8  # LoRA/DoRA rank r
     lora_alpha: float = 16.0  # LoRA/DoRA scaling numerator (update scaled by alpha / r)
     lora_dropout: float = 0.0  # dropout on the LoRA/DoRA input
-    lora_targets: str = ""  # full-name regex of adapted modules; "" = backbone default (ResNet convs of layer1-4 / ViT qkv)
+    lora_targets: str = (
+        ""  # full-name regex of adapted modules; "" = backbone default (ResNet convs of layer1-4 / ViT qkv)
+    )
     epochs: int = 50  # maximum number of epochs
     batch_size: int = 4  # volumes per optimiser step
     lr: float = 1e-4  # peak AdamW learning rate

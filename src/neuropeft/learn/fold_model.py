@@ -29,8 +29,14 @@ def base_model(
     """Backbone (random or from ``init``) + head, before the method; seeded by ``settings.seed``."""
     torch.manual_seed(settings.seed)
     model = build_model(
-        settings.backbone, settings.head, in_channels, shape, out_features, settings.head_hidden,
-        settings.head_dropout, settings.head_norm,
+        settings.backbone,
+        settings.head,
+        in_channels,
+        shape,
+        out_features,
+        settings.head_hidden,
+        settings.head_dropout,
+        settings.head_norm,
     )
     if init != "random" and settings.method != "scratch":
         model.backbone.load_pretrained(init, settings.checkpoint_sha256)
@@ -45,7 +51,11 @@ def make_model(
 
 
 def load_trained_model(
-    out_dir: Path, settings: ExperimentSettings, in_channels: int, shape: tuple[int, ...], out_features: int,
+    out_dir: Path,
+    settings: ExperimentSettings,
+    in_channels: int,
+    shape: tuple[int, ...],
+    out_features: int,
     init: str = "random",
 ) -> nn.Module:
     """The trained model of ``out_dir`` rebuilt from its base (same seed and init) and saved weights."""
@@ -83,7 +93,7 @@ def predictions_frame(table: pd.DataFrame, fold: int | str, task: Task, decoded:
     frame["fold"] = fold
     known = ~table["target"].astype(str).isin(UNKNOWN_TARGETS)
     if task.kind == "classification":
-        frame["y_true"] = [normalise_label(t) if k else "" for t, k in zip(table["target"], known)]
+        frame["y_true"] = [normalise_label(t) if k else "" for t, k in zip(table["target"], known, strict=False)]
         for k, name in enumerate(task.classes):
             frame[f"prob_{name}"] = decoded[:, k]
         frame["y_pred"] = [task.classes[k] for k in decoded.argmax(axis=1)]

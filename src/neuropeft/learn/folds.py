@@ -14,7 +14,6 @@ from neuropeft.choices import look_up_option
 from neuropeft.errors import NeuropeftError
 from neuropeft.learn.tasks import infer_task, normalise_label
 
-
 #: how subjects are grouped so a group's rows stay in one fold: participant (their sessions) or site
 GROUP_BY = ("participant", "site")
 
@@ -119,8 +118,8 @@ def make_folds(index: pd.DataFrame, settings: FoldSettings) -> pd.DataFrame:
         if classes:
             _check_classes(pd.Series(strata[role == "test"]), classes, k, "test")
             _check_classes(pd.Series(strata[role == "val"]), classes, k, "validation")
-        role_of = dict(zip(subjects["participant_id"], role))
-        for participant, session in zip(index["participant_id"], index["session"]):
+        role_of = dict(zip(subjects["participant_id"], role, strict=False))
+        for participant, session in zip(index["participant_id"], index["session"], strict=False):
             rows.append((participant, session, int(k), role_of[participant]))
     folds = pd.DataFrame(rows, columns=["participant_id", "session", "fold", "role"])
     check_folds(folds)
@@ -133,7 +132,9 @@ def check_folds(folds: pd.DataFrame) -> None:
     leaking = roles[roles > 1]
     if not leaking.empty:
         fold, participant = leaking.index[0]
-        raise NeuropeftError(f"fold {fold}: {participant} is in more than one role (train/val/test); fix the folds table")
+        raise NeuropeftError(
+            f"fold {fold}: {participant} is in more than one role (train/val/test); fix the folds table"
+        )
     counts = folds.groupby(["fold", "participant_id", "session"]).size()
     if (counts > 1).any():
         fold, participant, session = counts[counts > 1].index[0]

@@ -16,7 +16,9 @@ HEADS = {
 MAP_HEADS = {"conv"}
 
 
-def build_head(name: str, in_features: int, out_features: int, hidden: int = 256, dropout: float = 0.0, norm: bool = False) -> nn.Module:
+def build_head(
+    name: str, in_features: int, out_features: int, hidden: int = 256, dropout: float = 0.0, norm: bool = False
+) -> nn.Module:
     """``linear``: Linear(d, K); ``mlp``: Linear(d, hidden), ReLU, Dropout, Linear(hidden, K) (the first
     seed's 4096→256→2); ``conv``: Conv3d(d, hidden, 1), ReLU, Conv3d(hidden, hidden, 3), ReLU, global
     average pool, Dropout, Linear(hidden, K).
@@ -28,7 +30,11 @@ def build_head(name: str, in_features: int, out_features: int, hidden: int = 256
     look_up_option(name, HEADS, "head")
     first = [(nn.BatchNorm3d if name in MAP_HEADS else nn.BatchNorm1d)(in_features, affine=False)] if norm else []
     if name == "linear":
-        return nn.Sequential(*first, nn.Linear(in_features, out_features)) if norm else nn.Linear(in_features, out_features)
+        return (
+            nn.Sequential(*first, nn.Linear(in_features, out_features))
+            if norm
+            else nn.Linear(in_features, out_features)
+        )
     if name == "mlp":
         return nn.Sequential(
             *first, nn.Linear(in_features, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, out_features)

@@ -19,9 +19,10 @@ import platform
 import resource
 import sys
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -307,8 +308,13 @@ def _train_epoch(run: _Run, epochs: Epochs, epoch: int, settings: LoopSettings) 
     """One epoch of optimiser steps (then the validation) under a progress bar; the mean training loss."""
     run.model.train()
     total, count = 0.0, 0
-    bar = tqdm(epochs.batches(epoch), desc=f"{epochs.label} epoch {epoch + 1}/{settings.epochs}", file=sys.stderr,
-               leave=True, dynamic_ncols=True)
+    bar = tqdm(
+        epochs.batches(epoch),
+        desc=f"{epochs.label} epoch {epoch + 1}/{settings.epochs}",
+        file=sys.stderr,
+        leave=True,
+        dynamic_ncols=True,
+    )
     for batch in bar:
         loss, n = epochs.batch_loss(batch)
         optimiser_step(loss, run.optimizer, run.scheduler, run.params, settings.grad_clip)
@@ -316,8 +322,11 @@ def _train_epoch(run: _Run, epochs: Epochs, epoch: int, settings: LoopSettings) 
         bar.set_postfix(loss=f"{total / count:.4f}")
     validation = epochs.validate() if epochs.validate else None
     if validation is not None:
-        bar.set_postfix(loss=f"{total / max(count, 1):.4f}", val_loss=f"{validation.loss:.4f}",
-                        val_metric=f"{validation.metric:.4f}")
+        bar.set_postfix(
+            loss=f"{total / max(count, 1):.4f}",
+            val_loss=f"{validation.loss:.4f}",
+            val_metric=f"{validation.metric:.4f}",
+        )
     bar.close()
     return total / max(count, 1), validation
 
@@ -331,8 +340,13 @@ def _history_row(
     return {**row, "lr": lr, "seconds": time.time() - tick}
 
 
-def _resume(run: _Run, checkpoint: Checkpoint, state: dict[str, Any], device: torch.device,
-            load_state: Callable[[nn.Module, dict], None]) -> dict[str, Any]:
+def _resume(
+    run: _Run,
+    checkpoint: Checkpoint,
+    state: dict[str, Any],
+    device: torch.device,
+    load_state: Callable[[nn.Module, dict], None],
+) -> dict[str, Any]:
     """``state`` as the checkpoint left it (weights, optimiser, schedule and RNG restored), or as given."""
     saved = checkpoint.load(device)
     if saved is None:
@@ -383,8 +397,15 @@ def run_epochs(
         state["epoch"] = epoch + 1
         state["elapsed"] = previous_seconds + time.time() - started
         run_epochs_done += 1
-        checkpoint.save({**state, "model": state_of(model), "optimizer": optimizer.state_dict(),
-                         "scheduler": scheduler.state_dict(), "rng": rng_state()})
+        checkpoint.save(
+            {
+                **state,
+                "model": state_of(model),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": rng_state(),
+            }
+        )
     if early_stopping is not None:
         load_state(model, state["best_state"])
     best = state.get("best", {"epoch": -1})["epoch"]

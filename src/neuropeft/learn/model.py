@@ -29,7 +29,7 @@ class Classifier(nn.Module):
         features = self.backbone.feature_map(x) if self.use_map else self.backbone(x)
         return self.head(features)
 
-    def train(self, mode: bool = True) -> "Classifier":
+    def train(self, mode: bool = True) -> Classifier:
         """Set train/eval mode, keeping the backbone's frozen BatchNorm layers in eval mode."""
         super().train(mode)
         if mode:

@@ -34,14 +34,15 @@ def parameter_counts(
         return count_parameters(apply_method(model, settings))
 
 
-
 def format_counts(counts: ParamCounts) -> str:
     """The counts as ``name<TAB>value`` lines (what ``neuropeft params`` prints)."""
-    return "\n".join([
-        f"trainable_params\t{counts.trainable}",
-        f"total_params\t{counts.total}",
-        f"base_params\t{counts.base}",
-        f"adapter_params\t{counts.adapters}",
-        f"head_params\t{counts.head}",
-        f"base_over_trainable\t{counts.base / counts.trainable:.2f}",
-    ])
+    return "\n".join(
+        [
+            f"trainable_params\t{counts.trainable}",
+            f"total_params\t{counts.total}",
+            f"base_params\t{counts.base}",
+            f"adapter_params\t{counts.adapters}",
+            f"head_params\t{counts.head}",
+            f"base_over_trainable\t{counts.base / counts.trainable:.2f}",
+        ]
+    )

@@ -42,7 +42,9 @@ def read_run(model_dir: Path) -> dict[str, Any]:
         raise NeuropeftError(f"{path} is not valid JSON ({error}); retrain that fold") from None
     missing = [field for field in RUN_FIELDS if field not in run]
     if missing:
-        raise NeuropeftError(f"{path} lacks field(s) {missing}; it was written by an older neuropeft, retrain that fold")
+        raise NeuropeftError(
+            f"{path} lacks field(s) {missing}; it was written by an older neuropeft, retrain that fold"
+        )
     return run
 
 
@@ -51,7 +53,9 @@ def run_settings(run: dict[str, Any], source: Path) -> ExperimentSettings:
     known = {field.name for field in dataclasses.fields(ExperimentSettings)}
     unknown = sorted(set(run["settings"]) - known)
     if unknown:
-        raise NeuropeftError(f"{source}: settings {unknown} are unknown to this neuropeft; use the version that trained it")
+        raise NeuropeftError(
+            f"{source}: settings {unknown} are unknown to this neuropeft; use the version that trained it"
+        )
     return ExperimentSettings(**run["settings"])
 
 
@@ -75,7 +79,9 @@ def check_input(array: np.ndarray, index: pd.DataFrame, run: dict[str, Any], arr
             "build it with the same modalities and model grid as the training input"
         )
     if ((index["row"] < 0) | (index["row"] >= array.shape[0])).any():
-        raise NeuropeftError(f"index rows exceed the {array.shape[0]} volumes of {array_path}; rebuild the array and index together")
+        raise NeuropeftError(
+            f"index rows exceed the {array.shape[0]} volumes of {array_path}; rebuild the array and index together"
+        )
     if task.kind == "classification":
         known = ~index["target"].isin(UNKNOWN_TARGETS)
         foreign = sorted({normalise_label(t) for t in index["target"][known]} - set(task.classes))
@@ -88,7 +94,9 @@ def check_input(array: np.ndarray, index: pd.DataFrame, run: dict[str, Any], arr
         try:
             index["target"][~index["target"].isin(UNKNOWN_TARGETS)].astype(float)
         except ValueError:
-            raise NeuropeftError("a regression model needs numeric targets (or n/a where unknown); fix the index target column") from None
+            raise NeuropeftError(
+                "a regression model needs numeric targets (or n/a where unknown); fix the index target column"
+            ) from None
 
 
 def predict_array(

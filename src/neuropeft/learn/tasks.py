@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -67,7 +67,7 @@ class Task:
     class_weights: list[float] | None = None
 
     @classmethod
-    def fit(cls, kind: str, train_targets: Sequence[str], class_weights: str = "none") -> "Task":
+    def fit(cls, kind: str, train_targets: Sequence[str], class_weights: str = "none") -> Task:
         """Build the task from the training targets (``kind`` may be "auto")."""
         if look_up_option(kind, TASKS, "task") == "auto":
             kind = infer_task(train_targets)

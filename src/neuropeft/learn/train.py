@@ -62,7 +62,9 @@ def load_fold_data(
     tables = fold_tables(read_index(index_path), folds, fold, array.shape[0])
     tables["train"] = subsample_training(tables["train"], settings.train_fraction, settings.seed, settings.task, fold)
     task = Task.fit(settings.task, tables["train"]["target"].tolist(), settings.class_weights)
-    augment = Augment(settings.augment_flip, settings.augment_rotate_deg, settings.augment_scale, settings.augment_intensity)
+    augment = Augment(
+        settings.augment_flip, settings.augment_rotate_deg, settings.augment_scale, settings.augment_intensity
+    )
     datasets = {
         role: VolumeDataset(
             array_path, t["row"], task.encode(t["target"].tolist()), augment if role == "train" else None, settings.seed
@@ -101,8 +103,15 @@ def fold_epochs(
 
 
 def write_fold_outputs(
-    model: nn.Module, data: FoldData, result: LoopResult, fold: int, out_dir: Path, settings: ExperimentSettings,
-    device: torch.device, init: str, channels_last: bool,
+    model: nn.Module,
+    data: FoldData,
+    result: LoopResult,
+    fold: int,
+    out_dir: Path,
+    settings: ExperimentSettings,
+    device: torch.device,
+    init: str,
+    channels_last: bool,
 ) -> None:
     """The fold's weights, history.tsv, run.json and the test subjects' predictions.tsv."""
     task = data.task
@@ -110,19 +119,33 @@ def write_fold_outputs(
     counts = count_parameters(model)
     save_weights(model, settings.method, out_dir)
     write_tsv(pd.DataFrame(result.history), out_dir / "history.tsv")
-    write_json(out_dir / "run.json", {
-        "experiment": settings.name, "fold": fold, "backbone": settings.backbone, "method": settings.method,
-        "head": settings.head, "task": task.kind, "classes": task.classes,
-        "target_mean": task.mean, "target_std": task.std,
-        "trainable_params": counts.trainable, "total_params": counts.total, "base_params": counts.base,
-        **run_record(device, result.wall_seconds()),
-        "seed": settings.seed, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
-        "stopped_early": result.stopped_early, "init": init if settings.method != "scratch" else "random",
-        "train_fraction": settings.train_fraction,
-        **{f"n_{role}": len(data.tables[role]) for role in ("train", "val", "test")},
-        "input_shape": [data.in_channels, *data.shape],
-        "settings": dataclasses.asdict(settings),
-    })
+    write_json(
+        out_dir / "run.json",
+        {
+            "experiment": settings.name,
+            "fold": fold,
+            "backbone": settings.backbone,
+            "method": settings.method,
+            "head": settings.head,
+            "task": task.kind,
+            "classes": task.classes,
+            "target_mean": task.mean,
+            "target_std": task.std,
+            "trainable_params": counts.trainable,
+            "total_params": counts.total,
+            "base_params": counts.base,
+            **run_record(device, result.wall_seconds()),
+            "seed": settings.seed,
+            "best_epoch": result.best_epoch,
+            "epochs_run": result.epochs_run,
+            "stopped_early": result.stopped_early,
+            "init": init if settings.method != "scratch" else "random",
+            "train_fraction": settings.train_fraction,
+            **{f"n_{role}": len(data.tables[role]) for role in ("train", "val", "test")},
+            "input_shape": [data.in_channels, *data.shape],
+            "settings": dataclasses.asdict(settings),
+        },
+    )
     write_tsv(predictions_frame(data.tables["test"], fold, task, task.decode(outputs)), out_dir / "predictions.tsv")
 
 
@@ -140,7 +163,9 @@ def train_fold(
     by ``max_epochs_this_run`` (checkpoint kept, no predictions written)."""
     started = time.time()
     if settings.monitor not in ("metric", "loss"):
-        raise NeuropeftError(f"monitor must be 'metric' or 'loss', got {settings.monitor!r}; fix the experiment settings")
+        raise NeuropeftError(
+            f"monitor must be 'metric' or 'loss', got {settings.monitor!r}; fix the experiment settings"
+        )
     seed_everything(settings.seed, device)
     data = load_fold_data(array_path, index_path, folds_path, fold, settings)
     init = init_checkpoint or settings.init
@@ -154,8 +179,16 @@ def train_fold(
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = Checkpoint(out_dir / CHECKPOINT, settings, identity={"fold": fold})
     result = run_epochs(
-        model, optimizer, scheduler, fold_epochs(model, data, settings, device, fold, channels_last), settings,
-        checkpoint, device, state_of=trainable_state, load_state=load_trainable_state, started=started,
+        model,
+        optimizer,
+        scheduler,
+        fold_epochs(model, data, settings, device, fold, channels_last),
+        settings,
+        checkpoint,
+        device,
+        state_of=trainable_state,
+        load_state=load_trainable_state,
+        started=started,
         early_stopping=EarlyStopping(settings.patience, settings.monitor, data.task.higher_is_better),
     )
     if result is None:

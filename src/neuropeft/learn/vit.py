@@ -7,7 +7,7 @@ MLP, so neither reproduces the third seed's parameter counts; this module does (
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from monai.networks.blocks.pos_embed_utils import build_sincos_position_embedding

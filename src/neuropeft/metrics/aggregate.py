@@ -42,8 +42,13 @@ class Fold:
 
 def _read_tsv(path: Path) -> pd.DataFrame:
     """A TSV with identifiers kept as text ("n/a" stays literal; empty cells are missing)."""
-    return pd.read_csv(path, sep="\t", dtype={"participant_id": str, "session": str},
-                       keep_default_na=False, na_values=["", "nan", "NaN", "NA"])
+    return pd.read_csv(
+        path,
+        sep="\t",
+        dtype={"participant_id": str, "session": str},
+        keep_default_na=False,
+        na_values=["", "nan", "NaN", "NA"],
+    )
 
 
 def _load_fold(directory: Path) -> Fold:
@@ -72,10 +77,12 @@ def load_folds(experiment: str, fold_dirs: list[Path]) -> list[Fold]:
             if not (directory / name).is_file():
                 raise NeuropeftError(f"missing fold file {directory / name}; train that fold of {experiment} first")
     folds = [_load_fold(directory) for directory in fold_dirs]
-    for directory, fold in zip(fold_dirs, folds):
+    for directory, fold in zip(fold_dirs, folds, strict=False):
         if fold.run.get("experiment", experiment) != experiment:
-            raise NeuropeftError(f"{directory / 'run.json'} belongs to experiment {fold.run['experiment']!r}, "
-                                 f"not {experiment!r}; check --fold-dirs")
+            raise NeuropeftError(
+                f"{directory / 'run.json'} belongs to experiment {fold.run['experiment']!r}, "
+                f"not {experiment!r}; check --fold-dirs"
+            )
     tasks = {infer_task(fold.predictions) for fold in folds}
     if len(tasks) != 1:
         raise NeuropeftError(f"experiment {experiment}: folds mix tasks {sorted(tasks)}; check --fold-dirs")
@@ -85,11 +92,15 @@ def load_folds(experiment: str, fold_dirs: list[Path]) -> list[Fold]:
             raise NeuropeftError(f"experiment {experiment}: folds have different classes {sorted(labels)}")
     ids = [fold.fold for fold in folds]
     if len(set(ids)) != len(ids):
-        raise NeuropeftError(f"experiment {experiment}: fold ids {ids} repeat; each --fold-dirs entry must be a distinct fold")
+        raise NeuropeftError(
+            f"experiment {experiment}: fold ids {ids} repeat; each --fold-dirs entry must be a distinct fold"
+        )
     for field in MODEL_FIELDS + ("train_fraction",):
         values = {json.dumps(fold.run.get(field)) for fold in folds}
         if len(values) != 1:
-            raise NeuropeftError(f"experiment {experiment}: run.json field {field!r} differs across folds ({sorted(values)})")
+            raise NeuropeftError(
+                f"experiment {experiment}: run.json field {field!r} differs across folds ({sorted(values)})"
+            )
     return folds
 
 
@@ -105,8 +116,9 @@ def summarise(experiment: str, folds: list[Fold], settings: MetricsSettings) -> 
     oof = oof.sort_values(sort_by, kind="stable").reset_index(drop=True)
     task = infer_task(oof)
     names = metric_names(task)
-    per_fold = pd.DataFrame([{"fold": fold.fold, "n": len(fold.predictions), **compute_metrics(fold.predictions)}
-                             for fold in folds]).sort_values("fold", kind="stable")
+    per_fold = pd.DataFrame(
+        [{"fold": fold.fold, "n": len(fold.predictions), **compute_metrics(fold.predictions)} for fold in folds]
+    ).sort_values("fold", kind="stable")
     pooled = compute_metrics(oof)
     ci = bootstrap_ci(oof, settings.bootstrap, settings.seed, settings.ci_level)
     run = folds[0].run
@@ -138,7 +150,9 @@ def aggregate_experiment(experiment: str, fold_dirs: list[Path], out_dir: Path, 
     folds = load_folds(experiment, fold_dirs)
     per_fold, oof, summary = summarise(experiment, folds, settings)
     if summary["task"] == "classification":
-        figure = plots.roc_figure([f.predictions for f in sorted(folds, key=lambda f: f.fold)], classes_of(oof), experiment)
+        figure = plots.roc_figure(
+            [f.predictions for f in sorted(folds, key=lambda f: f.fold)], classes_of(oof), experiment
+        )
         performance = [out_dir / "roc.png", out_dir / "roc.svg"]
     else:
         figure = plots.pred_vs_true_figure(oof, experiment)
@@ -150,4 +164,3 @@ def aggregate_experiment(experiment: str, fold_dirs: list[Path], out_dir: Path, 
     plots.save_figure(curves, [out_dir / "curves.png", out_dir / "curves.svg"])
     write_json(out_dir / "summary.json", summary)
     return summary
-

@@ -71,7 +71,7 @@ def infer_task(frame: pd.DataFrame) -> str:
 
 def classes_of(frame: pd.DataFrame) -> Classes:
     """The classes named by the ``prob_<class>`` columns."""
-    labels = [str(c)[len(PROB_PREFIX):] for c in frame.columns if str(c).startswith(PROB_PREFIX)]
+    labels = [str(c)[len(PROB_PREFIX) :] for c in frame.columns if str(c).startswith(PROB_PREFIX)]
     if len(labels) < 2:
         raise NeuropeftError(f"a classification predictions table needs >= 2 prob_<class> columns, found {labels}")
     return Classes(tuple(sorted(labels, key=_sort_key)))

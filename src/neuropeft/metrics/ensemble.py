@@ -30,7 +30,9 @@ def read_predictions(path: Path) -> pd.DataFrame:
         raise NeuropeftError(f"{path}: missing column(s) {missing}; expected a predictions.tsv")
     duplicated = frame[frame.duplicated(KEY)]
     if not duplicated.empty:
-        raise NeuropeftError(f"{path}: {duplicated['participant_id'].iloc[0]} session {duplicated['session'].iloc[0]!r} appears twice")
+        raise NeuropeftError(
+            f"{path}: {duplicated['participant_id'].iloc[0]} session {duplicated['session'].iloc[0]!r} appears twice"
+        )
     return frame
 
 
@@ -39,18 +41,24 @@ def _aligned(frames: list[pd.DataFrame], paths: list[Path]) -> list[pd.DataFrame
     first = frames[0].set_index(KEY)
     probs = sorted(c for c in frames[0].columns if c.startswith(PROB_PREFIX))
     aligned = [first]
-    for frame, path in zip(frames[1:], paths[1:]):
+    for frame, path in zip(frames[1:], paths[1:], strict=False):
         if sorted(c for c in frame.columns if c.startswith(PROB_PREFIX)) != probs:
-            raise NeuropeftError(f"{path}: its prob_<class> columns differ from those of {paths[0]}; ensemble models of one task")
+            raise NeuropeftError(
+                f"{path}: its prob_<class> columns differ from those of {paths[0]}; ensemble models of one task"
+            )
         table = frame.set_index(KEY)
         only = first.index.symmetric_difference(table.index)
         if len(only):
-            raise NeuropeftError(f"{only[0][0]} session {only[0][1]!r} is in only one of {paths[0]} and {path}; "
-                                 "ensemble predictions of the same subjects")
+            raise NeuropeftError(
+                f"{only[0][0]} session {only[0][1]!r} is in only one of {paths[0]} and {path}; "
+                "ensemble predictions of the same subjects"
+            )
         table = table.loc[first.index]
         clash = table.index[table["y_true"] != first["y_true"]]
         if len(clash):
-            raise NeuropeftError(f"{path}: y_true of {clash[0][0]} differs from {paths[0]}; ensemble predictions of the same data")
+            raise NeuropeftError(
+                f"{path}: y_true of {clash[0][0]} differs from {paths[0]}; ensemble predictions of the same data"
+            )
         aligned.append(table)
     return aligned
 
@@ -67,15 +75,16 @@ def ensemble(frames: list[pd.DataFrame], paths: list[Path]) -> pd.DataFrame:
     try:
         mean = np.mean([t[columns].to_numpy(dtype=float) for t in tables], axis=0)
     except ValueError:
-        raise NeuropeftError(f"non-numeric or empty values in {columns} of {[str(p) for p in paths]}; regenerate them") from None
+        raise NeuropeftError(
+            f"non-numeric or empty values in {columns} of {[str(p) for p in paths]}; regenerate them"
+        ) from None
     if probs:
         for k, column in enumerate(probs):
             out[column] = mean[:, k]
-        out["y_pred"] = [probs[k][len(PROB_PREFIX):] for k in mean.argmax(axis=1)]
+        out["y_pred"] = [probs[k][len(PROB_PREFIX) :] for k in mean.argmax(axis=1)]
     else:
         out["y_pred"] = mean[:, 0]
     return out
-
 
 
 def ensemble_files(paths: list[Path], out: Path) -> None:

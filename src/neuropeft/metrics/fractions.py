@@ -29,8 +29,10 @@ def fraction_points(summary_paths: list[Path], metric: str) -> tuple[pd.DataFram
     for path in summary_paths:
         summary = read_json(path)
         if summary.get("train_fraction") is None:
-            raise NeuropeftError(f"{path}: experiment {summary['experiment']} has no train_fraction; "
-                                 "record it in the fold run.json files or leave it out of --summaries")
+            raise NeuropeftError(
+                f"{path}: experiment {summary['experiment']} has no train_fraction; "
+                "record it in the fold run.json files or leave it out of --summaries"
+            )
         tasks.add(summary["task"])
         rows.append((path, summary))
     if len(tasks) != 1:
@@ -40,19 +42,22 @@ def fraction_points(summary_paths: list[Path], metric: str) -> tuple[pd.DataFram
     for path, summary in rows:
         look_up_option(metric, sorted(summary["metrics"]), f"{path}: metric", hint="set metrics.fraction_metric")
         values = summary["metrics"][metric]
-        points.append({
-            "model": f"{summary.get('backbone')} / {summary.get('method')} / {summary.get('head')}",
-            "train_fraction": float(summary["train_fraction"]),
-            "experiment": summary["experiment"],
-            "mean": values["mean"],
-            "sd": values["sd"],
-        })
+        points.append(
+            {
+                "model": f"{summary.get('backbone')} / {summary.get('method')} / {summary.get('head')}",
+                "train_fraction": float(summary["train_fraction"]),
+                "experiment": summary["experiment"],
+                "mean": values["mean"],
+                "sd": values["sd"],
+            }
+        )
     frame = pd.DataFrame(points).astype({"mean": float, "sd": float})
     return frame.sort_values(["model", "train_fraction"], kind="stable").reset_index(drop=True), metric
 
 
-
-def plot_fractions(summaries: list[Path], out_png: Path, out_svg: Path, out_tsv: Path, settings: MetricsSettings) -> None:
+def plot_fractions(
+    summaries: list[Path], out_png: Path, out_svg: Path, out_tsv: Path, settings: MetricsSettings
+) -> None:
     """Plot the metric against the training fraction; write the figure (PNG, SVG) and its points."""
     points, metric = fraction_points(summaries, settings.fraction_metric)
     figure = fractions_figure(points, metric)

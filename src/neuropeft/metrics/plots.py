@@ -6,8 +6,8 @@ saved atomically, as PNG and SVG.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,7 +36,7 @@ def roc_figure(folds: Sequence[pd.DataFrame], classes: Classes, title: str) -> F
     targets = [classes.positive] if len(classes.labels) == 2 else list(classes.labels)
     figure = Figure(figsize=(5.0 * len(targets), 5.0))
     axes = figure.subplots(1, len(targets), squeeze=False)[0]
-    for ax, target in zip(axes, targets):
+    for ax, target in zip(axes, targets, strict=False):
         curves, aucs = [], []
         for frame in folds:
             truth = frame["y_true"].map(label_text).to_numpy() == target
@@ -54,13 +54,29 @@ def roc_figure(folds: Sequence[pd.DataFrame], classes: Classes, title: str) -> F
             mean = np.mean(curves, axis=0)
             mean[-1] = 1.0
             spread = np.std(curves, axis=0, ddof=1) if len(curves) > 1 else np.zeros_like(mean)
-            ax.plot(MEAN_FPR, mean, color="black", lw=2,
-                    label=f"mean (AUC = {np.mean(aucs):.2f} ± {np.std(aucs, ddof=1) if len(aucs) > 1 else 0.0:.2f})")
-            ax.fill_between(MEAN_FPR, np.clip(mean - spread, 0, 1), np.clip(mean + spread, 0, 1),
-                            color="grey", alpha=0.2, label="± 1 SD")
+            ax.plot(
+                MEAN_FPR,
+                mean,
+                color="black",
+                lw=2,
+                label=f"mean (AUC = {np.mean(aucs):.2f} ± {np.std(aucs, ddof=1) if len(aucs) > 1 else 0.0:.2f})",
+            )
+            ax.fill_between(
+                MEAN_FPR,
+                np.clip(mean - spread, 0, 1),
+                np.clip(mean + spread, 0, 1),
+                color="grey",
+                alpha=0.2,
+                label="± 1 SD",
+            )
         ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
-        ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="false positive rate", ylabel="true positive rate",
-               title=f"{title}: class {target}" if len(targets) > 1 else title)
+        ax.set(
+            xlim=(0, 1),
+            ylim=(0, 1.02),
+            xlabel="false positive rate",
+            ylabel="true positive rate",
+            title=f"{title}: class {target}" if len(targets) > 1 else title,
+        )
         ax.legend(loc="lower right", fontsize="small")
     return figure
 
@@ -75,8 +91,11 @@ def pred_vs_true_figure(oof: pd.DataFrame, title: str) -> Figure:
     low, high = float(values.min()), float(values.max())
     ax.plot([low, high], [low, high], ls="--", color="grey", lw=1)
     scores = regression_metrics(oof)
-    ax.set(xlabel="true", ylabel="predicted",
-           title=f"{title}\nMAE {scores['mae']:.2f}, RMSE {scores['rmse']:.2f}, r {scores['pearson_r']:.2f}")
+    ax.set(
+        xlabel="true",
+        ylabel="predicted",
+        title=f"{title}\nMAE {scores['mae']:.2f}, RMSE {scores['rmse']:.2f}, r {scores['pearson_r']:.2f}",
+    )
     ax.legend(loc="upper left", fontsize="small")
     return figure
 
@@ -108,8 +127,14 @@ def fractions_figure(points: pd.DataFrame, metric: str) -> Figure:
     ax = figure.subplots()
     for model, frame in points.groupby("model", sort=True):
         frame = frame.sort_values("train_fraction")
-        ax.errorbar(frame["train_fraction"] * 100.0, frame["mean"], yerr=frame["sd"].fillna(0.0),
-                    marker="o", capsize=3, label=str(model))
+        ax.errorbar(
+            frame["train_fraction"] * 100.0,
+            frame["mean"],
+            yerr=frame["sd"].fillna(0.0),
+            marker="o",
+            capsize=3,
+            label=str(model),
+        )
     ax.set(xlabel="training data used (%)", ylabel=metric, title=f"{metric} vs training-set size")
     ax.legend(fontsize="small")
     return figure

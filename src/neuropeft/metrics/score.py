@@ -27,18 +27,25 @@ def score(predictions: pd.DataFrame, name: str, settings: MetricsSettings) -> di
         "name": name,
         "task": infer_task(predictions),
         "n_predictions": len(predictions),
-        "metrics": {m: {"value": _number(v), "ci_low": _number(ci[m][0]), "ci_high": _number(ci[m][1])} for m, v in values.items()},
+        "metrics": {
+            m: {"value": _number(v), "ci_low": _number(ci[m][0]), "ci_high": _number(ci[m][1])}
+            for m, v in values.items()
+        },
         "settings": asdict(settings),
         "versions": tool_versions(),
     }
-
 
 
 def score_file(predictions: Path, name: str, out: Path, settings: MetricsSettings) -> None:
     """Score one predictions table and write the summary JSON."""
     if not predictions.is_file():
         raise NeuropeftError(f"missing predictions file {predictions}; run the step that writes it first")
-    frame = pd.read_csv(predictions, sep="\t", dtype={"participant_id": str, "session": str},
-                        keep_default_na=False, na_values=["", "nan", "NaN", "NA"])
+    frame = pd.read_csv(
+        predictions,
+        sep="\t",
+        dtype={"participant_id": str, "session": str},
+        keep_default_na=False,
+        na_values=["", "nan", "NaN", "NA"],
+    )
     check_predictions(frame, str(predictions))
     write_json(out, score(frame, name, settings))

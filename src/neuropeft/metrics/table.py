@@ -23,8 +23,15 @@ from neuropeft.metrics.config import MetricsSettings
 
 RUN_FIELDS = ("experiment", "trainable_params", "total_params", "wall_seconds", "peak_memory_mb")
 METRIC_TITLES = {
-    "accuracy": "Accuracy", "balanced_accuracy": "Balanced acc.", "auc": "AUC", "sensitivity": "Sensitivity",
-    "specificity": "Specificity", "f1": "F1", "mae": "MAE", "rmse": "RMSE", "pearson_r": "Pearson r",
+    "accuracy": "Accuracy",
+    "balanced_accuracy": "Balanced acc.",
+    "auc": "AUC",
+    "sensitivity": "Sensitivity",
+    "specificity": "Specificity",
+    "f1": "F1",
+    "mae": "MAE",
+    "rmse": "RMSE",
+    "pearson_r": "Pearson r",
 }
 
 
@@ -72,15 +79,18 @@ def comparison_frame(summary_paths: list[Path], run_paths: list[Path], settings:
         raise NeuropeftError(f"--summaries repeat experiment(s) {repeated}; pass each summary.json once")
     present = [m for m in CLASSIFICATION_METRICS + REGRESSION_METRICS if any(m in s["metrics"] for s in summaries)]
     rows = []
-    for path, summary in zip(summary_paths, summaries):
+    for path, summary in zip(summary_paths, summaries, strict=False):
         experiment = summary["experiment"]
         fold_runs = runs.get(experiment)
         if not fold_runs:
-            raise NeuropeftError(f"no run.json for experiment {experiment} ({path}); "
-                                 f"pass results/models/{experiment}/fold-*/run.json")
+            raise NeuropeftError(
+                f"no run.json for experiment {experiment} ({path}); pass results/models/{experiment}/fold-*/run.json"
+            )
         if len(fold_runs) != summary["n_folds"]:
-            raise NeuropeftError(f"experiment {experiment}: {len(fold_runs)} run.json files for "
-                                 f"{summary['n_folds']} folds in {path}; pass one run.json per fold")
+            raise NeuropeftError(
+                f"experiment {experiment}: {len(fold_runs)} run.json files for "
+                f"{summary['n_folds']} folds in {path}; pass one run.json per fold"
+            )
         trainable = sum(r["trainable_params"] for r in fold_runs) / len(fold_runs)
         total = sum(r["total_params"] for r in fold_runs) / len(fold_runs)
         row: dict[str, Any] = {
@@ -93,13 +103,15 @@ def comparison_frame(summary_paths: list[Path], run_paths: list[Path], settings:
             row[metric] = _format(values.get("mean"), values.get("sd"), settings.decimals)
             for key in ("mean", "sd", "pooled", "ci_low", "ci_high"):
                 row[f"{metric}_{key}"] = values.get(key)
-        row.update({
-            "trainable_params": int(round(trainable)),
-            "total_params": int(round(total)),
-            "trainable_percent": trainable / total * 100.0 if total else math.nan,
-            "train_seconds_mean": sum(r["wall_seconds"] for r in fold_runs) / len(fold_runs),
-            "peak_memory_mb": max(r["peak_memory_mb"] for r in fold_runs),
-        })
+        row.update(
+            {
+                "trainable_params": int(round(trainable)),
+                "total_params": int(round(total)),
+                "trainable_percent": trainable / total * 100.0 if total else math.nan,
+                "train_seconds_mean": sum(r["wall_seconds"] for r in fold_runs) / len(fold_runs),
+                "peak_memory_mb": max(r["peak_memory_mb"] for r in fold_runs),
+            }
+        )
         rows.append(row)
     frame = pd.DataFrame(rows)
     if frame["train_fraction"].isna().all():
@@ -111,7 +123,11 @@ def markdown_table(frame: pd.DataFrame) -> str:
     """The comparison as a Markdown pipe table; the best mean of each metric is bold."""
     metrics = [m for m in METRIC_TITLES if m in frame.columns]
     header = ["Experiment", "Backbone", "Method", "Head"] + (["Train %"] if "train_fraction" in frame else [])
-    header += [METRIC_TITLES[m] for m in metrics] + ["Trainable params (% of full)", "Time/fold (s)", "Peak memory (MB)"]
+    header += [METRIC_TITLES[m] for m in metrics] + [
+        "Trainable params (% of full)",
+        "Time/fold (s)",
+        "Peak memory (MB)",
+    ]
     best = {}
     for metric in metrics:
         means = frame[f"{metric}_mean"].astype(float)
@@ -125,8 +141,11 @@ def markdown_table(frame: pd.DataFrame) -> str:
         for metric in metrics:
             text = row[metric] if isinstance(row[metric], str) else "n/a"
             cells.append(f"**{text}**" if metric in best and row[f"{metric}_mean"] == best[metric] else text)
-        cells += [f"{row['trainable_params']:,} ({_percent(row['trainable_percent'])})",
-                  f"{row['train_seconds_mean']:.1f}", f"{row['peak_memory_mb']:.0f}"]
+        cells += [
+            f"{row['trainable_params']:,} ({_percent(row['trainable_percent'])})",
+            f"{row['train_seconds_mean']:.1f}",
+            f"{row['peak_memory_mb']:.0f}",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -146,7 +165,9 @@ def left_out_section(excluded: Path | None, failures: Path | None, qc_excluded: 
             table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
         except (OSError, pd.errors.ParserError) as error:
             raise NeuropeftError(f"{path}: cannot be read as a TSV ({error}); rerun the step that writes it") from None
-        missing = [c for c in ("participant_id", "session", "reason") + (("step",) if stage else ()) if c not in table.columns]
+        missing = [
+            c for c in ("participant_id", "session", "reason") + (("step",) if stage else ()) if c not in table.columns
+        ]
         if missing:
             raise NeuropeftError(f"{path}: lacks column(s) {missing}; pass the table neuropeft writes")
         for _, row in table.iterrows():
@@ -154,7 +175,9 @@ def left_out_section(excluded: Path | None, failures: Path | None, qc_excluded: 
             rows.append(f"| {row['participant_id']} | {row['session']} | {where} | {' '.join(row['reason'].split())} |")
     if not rows:
         return "\nNo subject was left out.\n"
-    header = f"\n## Subjects left out ({len(rows)})\n\n| Participant | Session | Failed at | Reason |\n|---|---|---|---|\n"
+    header = (
+        f"\n## Subjects left out ({len(rows)})\n\n| Participant | Session | Failed at | Reason |\n|---|---|---|---|\n"
+    )
     return header + "\n".join(rows) + "\n"
 
 
@@ -168,10 +191,16 @@ def resolve_runs(run_jsons: list[Path] | None, runs_glob: str | None) -> list[Pa
     return paths
 
 
-
 def compare_experiments(
-    summaries: list[Path], run_jsons: list[Path] | None, runs_glob: str | None, out_tsv: Path, out_md: Path,
-    settings: MetricsSettings, excluded: Path | None = None, failures: Path | None = None, qc_excluded: Path | None = None,
+    summaries: list[Path],
+    run_jsons: list[Path] | None,
+    runs_glob: str | None,
+    out_tsv: Path,
+    out_md: Path,
+    settings: MetricsSettings,
+    excluded: Path | None = None,
+    failures: Path | None = None,
+    qc_excluded: Path | None = None,
 ) -> None:
     """Write the comparison table (TSV and Markdown, with the left-out subjects) of the experiments."""
     frame = comparison_frame(summaries, resolve_runs(run_jsons, runs_glob), settings)

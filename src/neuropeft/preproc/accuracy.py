@@ -40,7 +40,10 @@ def registration_dice(reference_mask: PathLike, transforms_json: PathLike) -> fl
     reference = nib.load(reference_mask)
     moving = to_ants(reference, (np.asarray(reference.dataobj) > 0).astype(np.float32))
     warped = ants.apply_transforms(
-        fixed=to_ants(template), moving=moving, transformlist=record["forward"]["transformlist"],
-        whichtoinvert=record["forward"]["whichtoinvert"], interpolator="linear",
+        fixed=to_ants(template),
+        moving=moving,
+        transformlist=record["forward"]["transformlist"],
+        whichtoinvert=record["forward"]["whichtoinvert"],
+        interpolator="linear",
     ).numpy()
     return dice(warped >= 0.5, np.asarray(template.dataobj) > 0)

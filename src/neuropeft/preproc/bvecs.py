@@ -22,7 +22,9 @@ from nibabel.orientations import axcodes2ornt, io_orientation, ornt_transform
 from neuropeft.errors import NeuropeftError
 
 
-def read_bvals_bvecs(bval_path: str | os.PathLike[str], bvec_path: str | os.PathLike[str], n_volumes: int) -> tuple[np.ndarray, np.ndarray]:
+def read_bvals_bvecs(
+    bval_path: str | os.PathLike[str], bvec_path: str | os.PathLike[str], n_volumes: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Read FSL-format b-values (N,) and b-vectors (N, 3), checking they match ``n_volumes``."""
     from dipy.io.gradients import read_bvals_bvecs as dipy_read
 

@@ -20,7 +20,7 @@ def combine_channels(volumes: list[Path]) -> tuple[nib.Nifti1Image, list[str]]:
     """Concatenate 3D/4D volumes on one grid along the last (channel) axis; return it and the channel names."""
     images = [load_image(path, "model-ready volume") for path in volumes]
     reference = images[0]
-    for path, img in zip(volumes[1:], images[1:]):
+    for path, img in zip(volumes[1:], images[1:], strict=False):
         if img.shape[:3] != reference.shape[:3] or not np.allclose(img.affine, reference.affine, atol=1e-4):
             raise NeuropeftError(
                 f"{path}: its grid {img.shape[:3]} differs from {volumes[0]} {reference.shape[:3]}; "
@@ -37,7 +37,6 @@ def _channel_names(path: Path) -> list[str]:
     if sidecar.exists():
         return list(json.loads(sidecar.read_text()).get("channels", [path.name]))
     return [path.name]
-
 
 
 def write_combined(volumes: list[Path], out: Path) -> None:

@@ -69,10 +69,14 @@ def channel_columns(table: pd.DataFrame, source: Path) -> list[str]:
     """The image columns: ``path`` alone or the ``path_<channel>`` columns in order."""
     multi = [c for c in table.columns if c.startswith("path_")]
     if "path" in table.columns and multi:
-        raise NeuropeftError(f"{source}: has both 'path' and {multi}; use one 'path' column or only path_<channel> columns")
+        raise NeuropeftError(
+            f"{source}: has both 'path' and {multi}; use one 'path' column or only path_<channel> columns"
+        )
     columns = ["path"] if "path" in table.columns else multi
     if not columns:
-        raise NeuropeftError(f"{source}: no image column; add a 'path' column or path_<channel> columns (e.g. path_fa, path_md)")
+        raise NeuropeftError(
+            f"{source}: no image column; add a 'path' column or path_<channel> columns (e.g. path_fa, path_md)"
+        )
     return columns
 
 
@@ -86,7 +90,9 @@ def resolve_paths(table: pd.DataFrame, columns: list[str], source: Path) -> list
                 raise NeuropeftError(f"{source}: row {number} has an empty {column}; give an image path")
             path = Path(record[column]) if Path(record[column]).is_absolute() else source.parent / record[column]
             if not path.is_file():
-                raise NeuropeftError(f"{source}: row {number} {column} file {record[column]} does not exist; fix the path (relative paths are read from the table's folder)")
+                raise NeuropeftError(
+                    f"{source}: row {number} {column} file {record[column]} does not exist; fix the path (relative paths are read from the table's folder)"
+                )
             paths.append(path)
         rows.append(paths)
     return rows
@@ -106,9 +112,13 @@ def native_grid(img: nib.Nifti1Image, voxel_mm: float, shape: list[int]) -> nib.
 def prepare(paths: list[Path], settings: ExternalSettings, methods: list[str]) -> np.ndarray:
     """One subject's channels resampled, normalised and stacked as (X, Y, Z, C) float32."""
     channels = []
-    for path, method in zip(paths, methods):
+    for path, method in zip(paths, methods, strict=False):
         img = load_image(path, "image", ndim=3)
-        grid = model_grid(settings.voxel_mm, settings.shape) if settings.grid == "template" else native_grid(img, settings.voxel_mm, settings.shape)
+        grid = (
+            model_grid(settings.voxel_mm, settings.shape)
+            if settings.grid == "template"
+            else native_grid(img, settings.voxel_mm, settings.shape)
+        )
         data = resample_to_grid(img, grid, settings.interpolation)
         channels.append(normalise_channel(data, method, data != 0, settings.md_scale).astype(np.float32))
     return np.stack(channels, axis=-1)
@@ -120,13 +130,16 @@ def run(table_path: Path, target: str, out_array: Path, out_index: Path, setting
     columns = channel_columns(table, table_path)
     methods = settings.normalise or ["none"] * len(columns)
     if len(methods) != len(columns):
-        raise NeuropeftError(f"{table_path}: {len(columns)} image column(s) {columns} but normalise has {len(methods)} entries; give one per column")
+        raise NeuropeftError(
+            f"{table_path}: {len(columns)} image column(s) {columns} but normalise has {len(methods)} entries; give one per column"
+        )
     empty = table.index[table[target] == ""].tolist()
     if empty:
-        raise NeuropeftError(f"{table_path}: row {empty[0] + 1} has an empty {target}; fill in the target or drop the row")
+        raise NeuropeftError(
+            f"{table_path}: row {empty[0] + 1} has an empty {target}; fill in the target or drop the row"
+        )
     paths = resolve_paths(table, columns, table_path)
     if "participant_id" not in table.columns:
         table = table.assign(participant_id=[p[0].name.split(".")[0] for p in paths])
     loaders = [lambda p=row: prepare(p, settings, methods) for row in paths]
     write_stack(loaders, out_array, build_index(table, target), out_index)
-

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -29,17 +30,23 @@ _LPS = np.diag([-1.0, -1.0, 1.0])
 VERSIONED_PACKAGES = ("neuropeft", "antspyx", "dipy", "nibabel", "numpy")
 
 
-def load_image(path: str | os.PathLike[str], what: str = "image", ndim: int | tuple[int, ...] = (3, 4)) -> nib.Nifti1Image:
+def load_image(
+    path: str | os.PathLike[str], what: str = "image", ndim: int | tuple[int, ...] = (3, 4)
+) -> nib.Nifti1Image:
     """Load a NIfTI as float32, refusing unreadable files, wrong dimensionality and NaN/Inf voxels."""
     path = Path(path)
     try:
         img = nib.load(str(path))
         data = np.asarray(img.dataobj, dtype=np.float32)
     except (OSError, ValueError, nib.filebasedimages.ImageFileError) as error:
-        raise NeuropeftError(f"{path}: cannot read the {what} as NIfTI ({error}); pass a valid .nii/.nii.gz file") from None
+        raise NeuropeftError(
+            f"{path}: cannot read the {what} as NIfTI ({error}); pass a valid .nii/.nii.gz file"
+        ) from None
     allowed = (ndim,) if isinstance(ndim, int) else ndim
     if data.ndim not in allowed:
-        raise NeuropeftError(f"{path}: the {what} has {data.ndim} dimensions, expected {' or '.join(map(str, allowed))}")
+        raise NeuropeftError(
+            f"{path}: the {what} has {data.ndim} dimensions, expected {' or '.join(map(str, allowed))}"
+        )
     require_finite(data, path, what)
     return nib.Nifti1Image(data, img.affine, img.header)
 
@@ -56,7 +63,9 @@ def require_finite(data: np.ndarray, path: str | os.PathLike[str], what: str = "
 def require_not_constant(data: np.ndarray, path: str | os.PathLike[str], what: str = "image") -> None:
     """Raise a one-line error naming ``path`` when ``data`` is blank or constant."""
     if data.size == 0 or float(np.ptp(data)) == 0.0:
-        raise NeuropeftError(f"{path}: the {what} is blank/constant (all voxels {float(data.flat[0]) if data.size else 'missing'}); check the input scan")
+        raise NeuropeftError(
+            f"{path}: the {what} is blank/constant (all voxels {float(data.flat[0]) if data.size else 'missing'}); check the input scan"
+        )
 
 
 def to_ants(img: nib.Nifti1Image, data: np.ndarray | None = None) -> Any:
@@ -144,7 +153,9 @@ def load_bvals(path: str | os.PathLike[str], n_volumes: int) -> np.ndarray:
     try:
         bvals = np.loadtxt(path, dtype=float, ndmin=1).ravel()
     except (OSError, ValueError) as error:
-        raise NeuropeftError(f"{path}: cannot read the b-values ({error}); pass a whitespace-separated .bval file") from None
+        raise NeuropeftError(
+            f"{path}: cannot read the b-values ({error}); pass a whitespace-separated .bval file"
+        ) from None
     if bvals.size != n_volumes:
         raise NeuropeftError(f"{path}: {bvals.size} b-values for {n_volumes} DWI volumes; the .bval must match the DWI")
     if not np.all(np.isfinite(bvals)) or np.any(bvals < 0):

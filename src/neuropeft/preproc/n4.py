@@ -28,7 +28,9 @@ class N4Settings:
     """Settings of ``neuropeft n4-t1w`` (config section ``n4_t1w``)."""
 
     shrink_factor: int = 4  #: downsampling factor of the image while fitting the field (larger = faster, coarser)
-    iterations: list[int] = dataclasses.field(default_factory=lambda: [50, 50, 30])  #: max iterations per fitting level (one entry per level, coarse to fine)
+    iterations: list[int] = dataclasses.field(
+        default_factory=lambda: [50, 50, 30]
+    )  #: max iterations per fitting level (one entry per level, coarse to fine)
     tolerance: float = 1e-6  #: convergence threshold of the N4 iterations (smaller = more iterations)
     spline_mm: int = 300  #: B-spline control-point spacing of the field in mm (larger = smoother field)
     mask_otsu_fraction: float = 0.5  #: the field is fitted on voxels brighter than this fraction of the Otsu threshold
@@ -58,14 +60,18 @@ def signal_mask(data: np.ndarray, otsu_fraction: float) -> np.ndarray:
     return mask
 
 
-def estimate_field(img: nib.Nifti1Image, data: np.ndarray, settings: N4Settings, source: str | os.PathLike[str]) -> np.ndarray:
+def estimate_field(
+    img: nib.Nifti1Image, data: np.ndarray, settings: N4Settings, source: str | os.PathLike[str]
+) -> np.ndarray:
     """The multiplicative bias field of the 3D ``data`` (on ``img``'s grid), mean 1 on the signal mask."""
     import ants
 
     require_not_constant(data, source)
     mask = signal_mask(data, settings.mask_otsu_fraction)
     if mask.sum() < 1000:
-        raise NeuropeftError(f"{source}: only {int(mask.sum())} voxels have signal; the image looks empty or is not a head scan")
+        raise NeuropeftError(
+            f"{source}: only {int(mask.sum())} voxels have signal; the image looks empty or is not a head scan"
+        )
     # N4 works in log space: keep the image strictly positive where it is fitted
     positive = np.clip(data, np.percentile(data[mask], 1) * 0.1 + 1e-6, None)
     field = ants.n4_bias_field_correction(
@@ -81,7 +87,9 @@ def estimate_field(img: nib.Nifti1Image, data: np.ndarray, settings: N4Settings,
     return (field / field[mask].mean()).astype(np.float32)
 
 
-def correct_t1w(img: nib.Nifti1Image, settings: N4Settings, source: str | os.PathLike[str]) -> tuple[nib.Nifti1Image, nib.Nifti1Image]:
+def correct_t1w(
+    img: nib.Nifti1Image, settings: N4Settings, source: str | os.PathLike[str]
+) -> tuple[nib.Nifti1Image, nib.Nifti1Image]:
     """N4-corrected T1w and its bias field (both float32 on the input grid)."""
     data = np.asarray(img.dataobj, dtype=np.float32)
     field = estimate_field(img, data, settings, source)

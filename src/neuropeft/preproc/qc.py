@@ -50,7 +50,9 @@ def slice_centre(data: np.ndarray, mask: np.ndarray | None) -> tuple[int, int, i
     return tuple(int(v) for v in np.round((inside.min(axis=0) + inside.max(axis=0)) / 2))  # type: ignore[return-value]
 
 
-def render(image: Path, out: Path, title: str, mask: Path | None = None, edges: str | None = None, rgb: bool = False) -> None:
+def render(
+    image: Path, out: Path, title: str, mask: Path | None = None, edges: str | None = None, rgb: bool = False
+) -> None:
     """Draw the QC figure of ``image`` and save it atomically as PNG ``out``."""
     import matplotlib
 
@@ -66,7 +68,11 @@ def render(image: Path, out: Path, title: str, mask: Path | None = None, edges: 
     elif data.ndim == 4:
         data = data[..., 0]
     reference = _reference(img)
-    mask_data = resample_to_grid(nib.as_closest_canonical(load_image(mask, "mask", ndim=3)), reference, "nearest") > 0.5 if mask else None
+    mask_data = (
+        resample_to_grid(nib.as_closest_canonical(load_image(mask, "mask", ndim=3)), reference, "nearest") > 0.5
+        if mask
+        else None
+    )
     if edges:
         template = load_image(Path(edges), "template", ndim=3) if edges != BUILTIN_TEMPLATE else _mni(img)
         edge_data = resample_to_grid(template, reference, "continuous")
@@ -77,7 +83,7 @@ def render(image: Path, out: Path, title: str, mask: Path | None = None, edges: 
         values = data[data != 0] if (data != 0).any() else data.ravel()
         low, high = np.percentile(values, [1, 99])
     fig, axes = plt.subplots(1, 3, figsize=(12, 4.4), facecolor="black")
-    for ax, axis, name in zip(axes, (0, 1, 2), ("sagittal", "coronal", "axial")):
+    for ax, axis, name in zip(axes, (0, 1, 2), ("sagittal", "coronal", "axial"), strict=False):
         take = [slice(None)] * 3
         take[axis] = centre[axis]
         plane = data[tuple(take)]
@@ -106,4 +112,3 @@ def _mni(img: nib.Nifti1Image) -> nib.Nifti1Image:
     from neuropeft.preproc.template import template_t1w
 
     return template_t1w(max(1, int(round(min(img.header.get_zooms()[:3])))))
-

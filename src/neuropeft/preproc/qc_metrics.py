@@ -59,7 +59,9 @@ def registration_nmi(path: Path) -> float:
     try:
         return float(json.loads(path.read_text())["similarity"]["nmi"])
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise NeuropeftError(f"{path}: no similarity.nmi ({error!r}); pass the P_transforms.json written by `neuropeft register`") from None
+        raise NeuropeftError(
+            f"{path}: no similarity.nmi ({error!r}); pass the P_transforms.json written by `neuropeft register`"
+        ) from None
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -86,8 +88,13 @@ def tensor_warnings(fa_path: Path) -> list[str]:
         raise NeuropeftError(f"{path}: unreadable sidecar ({error!r}); re-run fit-tensor") from None
 
 
-def measure(mask_path: Path, transforms_json: Path, settings: QCMetricsSettings,
-            fa_path: Path | None = None, md_path: Path | None = None) -> dict[str, Any]:
+def measure(
+    mask_path: Path,
+    transforms_json: Path,
+    settings: QCMetricsSettings,
+    fa_path: Path | None = None,
+    md_path: Path | None = None,
+) -> dict[str, Any]:
     """Every QC figure of one subject and modality (see the module docstring)."""
     mask = load_image(mask_path, "brain mask", ndim=3)
     transforms = read_transforms(transforms_json)
@@ -107,18 +114,27 @@ def measure(mask_path: Path, transforms_json: Path, settings: QCMetricsSettings,
         wm = inside & (np.asarray(template_tissue("wm", VOXEL_MM).dataobj) > settings.wm_threshold)
         fa = warp(load_image(fa_path, "FA map", ndim=3), grid, transforms, "linear")
         md = warp(load_image(md_path, "MD map", ndim=3), grid, transforms, "linear")
-        figures.update({
-            "wm_mean_FA": _summary(fa[wm]),
-            "wm_mean_MD": _summary(md[wm]),
-            "brain_median_MD": _summary(md[inside & brain], median=True),
-            "warnings": tensor_warnings(fa_path),
-        })
+        figures.update(
+            {
+                "wm_mean_FA": _summary(fa[wm]),
+                "wm_mean_MD": _summary(md[wm]),
+                "brain_median_MD": _summary(md[inside & brain], median=True),
+                "warnings": tensor_warnings(fa_path),
+            }
+        )
     return figures
 
 
-
-def run(subject: str, modality: str, mask: Path, transforms: Path, out: Path, settings: QCMetricsSettings,
-        fa: Path | None = None, md: Path | None = None) -> None:
+def run(
+    subject: str,
+    modality: str,
+    mask: Path,
+    transforms: Path,
+    out: Path,
+    settings: QCMetricsSettings,
+    fa: Path | None = None,
+    md: Path | None = None,
+) -> None:
     """Measure one subject's QC figures and write them as JSON (stem, modality, figures)."""
     if modality == "dwi" and (fa is None or md is None):
         raise NeuropeftError(f"{subject}: --modality dwi needs --fa and --md (the fit-tensor maps)")

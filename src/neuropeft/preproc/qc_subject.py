@@ -15,10 +15,17 @@ from neuropeft.preproc.qc import BUILTIN_TEMPLATE, render
 LABELS = {"dwi": "DWI b=0", "t1w": "T1w"}
 
 
-
 def render_subject(
-    subject: str, modality: str, corrected: Path, mask: Path, registered: Path, out_n4: Path, out_mask: Path,
-    out_registration: Path, color_fa: Path | None = None, out_color_fa: Path | None = None,
+    subject: str,
+    modality: str,
+    corrected: Path,
+    mask: Path,
+    registered: Path,
+    out_n4: Path,
+    out_mask: Path,
+    out_registration: Path,
+    color_fa: Path | None = None,
+    out_color_fa: Path | None = None,
 ) -> None:
     """Draw the subject's N4, mask, registration and (DWI) colour FA figures."""
     label = f"{subject} {LABELS[modality]}"

@@ -37,7 +37,15 @@ MAD_TO_SD = 1.4826
 MEANAD_TO_SD = 1.2533
 ON_FLAG = ("exclude", "keep")
 #: figure columns, in table order (those a modality lacks are left out or empty)
-FIGURES = ("brain_volume_ml", "registration_nmi", "dice_template", "coverage", "wm_mean_FA", "wm_mean_MD", "brain_median_MD")
+FIGURES = (
+    "brain_volume_ml",
+    "registration_nmi",
+    "dice_template",
+    "coverage",
+    "wm_mean_FA",
+    "wm_mean_MD",
+    "brain_median_MD",
+)
 
 
 @dataclasses.dataclass
@@ -61,7 +69,9 @@ class QCTableSettings:
     def __post_init__(self) -> None:
         look_up_option(self.on_flag, ON_FLAG, "qc on_flag")
         if self.min_brain_ml >= self.max_brain_ml:
-            raise NeuropeftError(f"qc min_brain_ml ({self.min_brain_ml}) must be below max_brain_ml ({self.max_brain_ml})")
+            raise NeuropeftError(
+                f"qc min_brain_ml ({self.min_brain_ml}) must be below max_brain_ml ({self.max_brain_ml})"
+            )
 
 
 def split_label(label: str) -> tuple[str, str]:
@@ -86,14 +96,19 @@ def read_metrics(path: Path) -> dict:
 def flag_reasons(row: pd.Series, settings: QCTableSettings) -> list[str]:
     """Why a row is outside the QC limits (empty when it is not); missing figures are not judged."""
     reasons = []
-    for column, limit in (("dice_template", settings.min_dice_template), ("registration_nmi", settings.min_registration_nmi),
-                          ("coverage", settings.min_coverage)):
+    for column, limit in (
+        ("dice_template", settings.min_dice_template),
+        ("registration_nmi", settings.min_registration_nmi),
+        ("coverage", settings.min_coverage),
+    ):
         if pd.notna(row.get(column)) and row[column] < limit:
             reasons.append(f"{column} {row[column]:.3f} < {limit:g}")
     if pd.notna(row.get("brain_volume_ml")) and pd.notna(row.get("coverage")) and row["coverage"] > 0:
         whole = row["brain_volume_ml"] / row["coverage"]
         if not settings.min_brain_ml <= whole <= settings.max_brain_ml:
-            reasons.append(f"brain volume {whole:.0f} ml (coverage-corrected) outside {settings.min_brain_ml:g}-{settings.max_brain_ml:g} ml")
+            reasons.append(
+                f"brain volume {whole:.0f} ml (coverage-corrected) outside {settings.min_brain_ml:g}-{settings.max_brain_ml:g} ml"
+            )
     return reasons
 
 
@@ -113,7 +128,7 @@ def outlier_reasons(table: pd.DataFrame, threshold: float) -> list[str]:
             if np.isnan(values).all():
                 continue
             z = robust_z(values)
-            for position, score in zip(group.index, z if z is not None else []):
+            for position, score in zip(group.index, z if z is not None else [], strict=False):
                 if abs(score) > threshold:
                     reasons[position].append(f"{column} z={score:+.1f}")
     return ["; ".join(r) for r in reasons]
@@ -124,7 +139,12 @@ def build_table(records: list[dict], settings: QCTableSettings) -> pd.DataFrame:
     rows = []
     for record in records:
         participant, session = split_label(record["stem"])
-        row = {"participant_id": participant, "session": session, "stem": record["stem"], "modality": record["modality"]}
+        row = {
+            "participant_id": participant,
+            "session": session,
+            "stem": record["stem"],
+            "modality": record["modality"],
+        }
         row.update({name: record[name] for name in FIGURES if name in record})
         row["warnings"] = "; ".join(record.get("warnings", []))
         rows.append(row)
@@ -134,11 +154,17 @@ def build_table(records: list[dict], settings: QCTableSettings) -> pd.DataFrame:
     table[figures] = table[figures].astype(float)
     repeated = table[table.duplicated(["stem", "modality"])]
     if not repeated.empty:
-        raise NeuropeftError(f"{repeated['stem'].iloc[0]} ({repeated['modality'].iloc[0]}): given twice in --metrics; pass one JSON per subject and modality")
+        raise NeuropeftError(
+            f"{repeated['stem'].iloc[0]} ({repeated['modality'].iloc[0]}): given twice in --metrics; pass one JSON per subject and modality"
+        )
     flags = [flag_reasons(row, settings) for _, row in table.iterrows()]
     outliers = outlier_reasons(table, settings.z_threshold)
-    return table.assign(flagged=[int(bool(r)) for r in flags], flag_reason=["; ".join(r) for r in flags],
-                        outlier=[int(bool(r)) for r in outliers], outlier_reason=outliers)
+    return table.assign(
+        flagged=[int(bool(r)) for r in flags],
+        flag_reason=["; ".join(r) for r in flags],
+        outlier=[int(bool(r)) for r in outliers],
+        outlier_reason=outliers,
+    )
 
 
 def excluded_frame(table: pd.DataFrame, settings: QCTableSettings) -> pd.DataFrame:
@@ -146,10 +172,16 @@ def excluded_frame(table: pd.DataFrame, settings: QCTableSettings) -> pd.DataFra
     rows = []
     if settings.on_flag == "exclude":
         for stem, group in table[table["flagged"] == 1].groupby("stem", sort=False):
-            reason = "; ".join(f"{m}: {r}" for m, r in zip(group["modality"], group["flag_reason"]))
-            rows.append({**dict(zip(("participant_id", "session"), split_label(str(stem)))), "stem": stem, "step": "qc", "reason": reason})
+            reason = "; ".join(f"{m}: {r}" for m, r in zip(group["modality"], group["flag_reason"], strict=False))
+            rows.append(
+                {
+                    **dict(zip(("participant_id", "session"), split_label(str(stem)), strict=False)),
+                    "stem": stem,
+                    "step": "qc",
+                    "reason": reason,
+                }
+            )
     return pd.DataFrame(rows, columns=list(FAILURE_FIELDS))
-
 
 
 def run(metrics: list[Path], out: Path, out_excluded: Path | None, settings: QCTableSettings) -> None:

@@ -79,17 +79,29 @@ MODALITY_SUFFIX = {"t1w": "T1w", "dwi": "b0"}
 class RegistrationSettings:
     """Settings of ``neuropeft register`` (config section ``registration``)."""
 
-    transform: str = "Affine"  #: ANTs transform model: Rigid, Affine (rigid + scaling/shear) or SyN (affine + diffeomorphic warp)
+    transform: str = (
+        "Affine"  #: ANTs transform model: Rigid, Affine (rigid + scaling/shear) or SyN (affine + diffeomorphic warp)
+    )
     metric: str = "mattes"  #: similarity metric of the linear stages: mattes (mutual information), GC (gradient correlation) or meansquares
     voxel_mm: int = 2  #: working resolution in mm: the template grid the metric is evaluated on and the registered image is written on
-    iterations: list[int] = dataclasses.field(default_factory=lambda: [1000, 500, 250, 0])  #: linear-stage iterations per level, coarse to fine
-    shrink_factors: list[int] = dataclasses.field(default_factory=lambda: [6, 4, 2, 1])  #: downsampling factor per level (same length as iterations)
-    smoothing_sigmas: list[float] = dataclasses.field(default_factory=lambda: [3, 2, 1, 0])  #: Gaussian smoothing in voxels per level (same length as iterations)
-    syn_iterations: list[int] = dataclasses.field(default_factory=lambda: [40, 20, 0])  #: SyN-stage iterations per level (used only by transform SyN)
+    iterations: list[int] = dataclasses.field(
+        default_factory=lambda: [1000, 500, 250, 0]
+    )  #: linear-stage iterations per level, coarse to fine
+    shrink_factors: list[int] = dataclasses.field(
+        default_factory=lambda: [6, 4, 2, 1]
+    )  #: downsampling factor per level (same length as iterations)
+    smoothing_sigmas: list[float] = dataclasses.field(
+        default_factory=lambda: [3, 2, 1, 0]
+    )  #: Gaussian smoothing in voxels per level (same length as iterations)
+    syn_iterations: list[int] = dataclasses.field(
+        default_factory=lambda: [40, 20, 0]
+    )  #: SyN-stage iterations per level (used only by transform SyN)
     random_seed: int = 42  #: seed of ANTs' random metric sampling, for reproducible transforms
     init: str = "search"  #: starting transform: search (rotation search by ants.affine_initializer) or center (centres of mass aligned)
     init_search_step_deg: float = 15.0  #: search: angle step in degrees of the rotation search
-    init_search_fraction: float = 0.1  #: search: rotations searched within +- this fraction of 180 degrees about each axis
+    init_search_fraction: float = (
+        0.1  #: search: rotations searched within +- this fraction of 180 degrees about each axis
+    )
     init_voxel_mm: float = 6.0  #: search: voxel size in mm the images are resampled to for the search
 
     def validate(self) -> None:
@@ -97,14 +109,21 @@ class RegistrationSettings:
         look_up_option(self.transform, TRANSFORMS, "registration transform")
         look_up_option(self.metric, METRICS, "registration metric")
         if not len(self.iterations) == len(self.shrink_factors) == len(self.smoothing_sigmas):
-            raise NeuropeftError("registration iterations, shrink_factors and smoothing_sigmas need one entry per level (same length)")
+            raise NeuropeftError(
+                "registration iterations, shrink_factors and smoothing_sigmas need one entry per level (same length)"
+            )
         if self.voxel_mm <= 0:
             raise NeuropeftError(f"registration voxel_mm must be positive, got {self.voxel_mm}")
         look_up_option(self.init, INITIALISERS, "registration init")
 
 
 def run_registration(
-    fixed: Any, moving: Any, settings: RegistrationSettings, outprefix: str, fixed_mask: Any = None, initial_transform: list[str] | None = None
+    fixed: Any,
+    moving: Any,
+    settings: RegistrationSettings,
+    outprefix: str,
+    fixed_mask: Any = None,
+    initial_transform: list[str] | None = None,
 ) -> dict[str, Any]:
     """``ants.registration`` of ``moving`` to ``fixed`` (ANTs images) with ``settings``; returns ANTs' result dict."""
     import ants
@@ -138,9 +157,13 @@ def initial_rotation(fixed: Any, moving: Any, settings: RegistrationSettings, pa
         return None
     spacing = (settings.init_voxel_mm,) * 3
     ants.affine_initializer(
-        ants.resample_image(fixed, spacing, False, 0), ants.resample_image(moving, spacing, False, 0),
-        search_factor=settings.init_search_step_deg, radian_fraction=settings.init_search_fraction,
-        use_principal_axis=False, local_search_iterations=10, txfn=path,
+        ants.resample_image(fixed, spacing, False, 0),
+        ants.resample_image(moving, spacing, False, 0),
+        search_factor=settings.init_search_step_deg,
+        radian_fraction=settings.init_search_fraction,
+        use_principal_axis=False,
+        local_search_iterations=10,
+        txfn=path,
     )
     return [path]
 
@@ -174,7 +197,11 @@ def similarity(a: np.ndarray, b: np.ndarray, mask: np.ndarray, bins: int = 64) -
 
 
 def register_to_template(
-    moving_img: nib.Nifti1Image, modality: str, settings: RegistrationSettings, prefix: str | os.PathLike[str], source: str
+    moving_img: nib.Nifti1Image,
+    modality: str,
+    settings: RegistrationSettings,
+    prefix: str | os.PathLike[str],
+    source: str,
 ) -> dict[str, Any]:
     """Register a 3D subject image to the template and write all outputs under ``prefix``; returns the transforms JSON."""
     settings.validate()
@@ -193,7 +220,10 @@ def register_to_template(
         check_affine(next(t for t in result["fwdtransforms"] if t.endswith(".mat")), source)
         warped = result["warpedmovout"].numpy()
         sim = similarity(np.asarray(fixed.numpy()), warped, brain)
-        stable = {path: _stable_name(prefix, path, forward=path in result["fwdtransforms"]) for path in {*result["fwdtransforms"], *result["invtransforms"]}}
+        stable = {
+            path: _stable_name(prefix, path, forward=path in result["fwdtransforms"])
+            for path in {*result["fwdtransforms"], *result["invtransforms"]}
+        }
         record = {
             "template": TEMPLATE_SPACE,
             "voxel_mm": settings.voxel_mm,
@@ -209,8 +239,13 @@ def register_to_template(
                 shutil.copyfile(path, out)
     suffix = MODALITY_SUFFIX[modality]
     warped_img = nib.Nifti1Image(warped.astype(np.float32), template.affine)
-    save_image(warped_img, f"{prefix}_space-{TEMPLATE_SPACE}_{suffix}.nii.gz", "register", settings,
-               {"source": str(source), "similarity": sim})
+    save_image(
+        warped_img,
+        f"{prefix}_space-{TEMPLATE_SPACE}_{suffix}.nii.gz",
+        "register",
+        settings,
+        {"source": str(source), "similarity": sim},
+    )
     write_json(f"{prefix}_transforms.json", record)
     return record
 
@@ -238,7 +273,9 @@ def load_transforms(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def pose_error_mm(
-    transform_json: str | os.PathLike[str], pose_json: str | os.PathLike[str], template_mask: nib.Nifti1Image | str | os.PathLike[str]
+    transform_json: str | os.PathLike[str],
+    pose_json: str | os.PathLike[str],
+    template_mask: nib.Nifti1Image | str | os.PathLike[str],
 ) -> float:
     """Mean distance (mm) between recovered and true subject positions of the template-mask voxels.
 
@@ -255,7 +292,9 @@ def pose_error_mm(
     truth = nib.affines.apply_affine(pose, ras)
     forward = load_transforms(transform_json)["forward"]
     points = pd.DataFrame(ras_to_lps(ras), columns=["x", "y", "z"])
-    mapped = ants.apply_transforms_to_points(3, points, forward["transformlist"], whichtoinvert=forward["whichtoinvert"])
+    mapped = ants.apply_transforms_to_points(
+        3, points, forward["transformlist"], whichtoinvert=forward["whichtoinvert"]
+    )
     recovered = ras_to_lps(mapped[["x", "y", "z"]].to_numpy())
     return float(np.linalg.norm(recovered - truth, axis=1).mean())
 

@@ -71,7 +71,9 @@ class ResampleSettings:
 def whole_mm(voxel_mm: float) -> int:
     """``voxel_mm`` as a positive integer (nilearn resamples the template to whole-mm resolutions only)."""
     if voxel_mm <= 0 or float(voxel_mm) != int(voxel_mm):
-        raise NeuropeftError(f"voxel_mm {voxel_mm} must be a positive whole number of mm (the template comes in whole-mm resolutions)")
+        raise NeuropeftError(
+            f"voxel_mm {voxel_mm} must be a positive whole number of mm (the template comes in whole-mm resolutions)"
+        )
     return int(voxel_mm)
 
 
@@ -117,7 +119,9 @@ def normalise_channel(data: np.ndarray, method: str, brain: np.ndarray, md_scale
         values = data[brain]
         sd = float(values.std()) if values.size else 0.0
         if sd == 0.0:
-            raise NeuropeftError("cannot z-score a channel that is constant or empty inside the brain; check the image and mask")
+            raise NeuropeftError(
+                "cannot z-score a channel that is constant or empty inside the brain; check the image and mask"
+            )
         return np.where(brain, (data - values.mean()) / sd, 0.0).astype(np.float32)
     return data
 
@@ -130,19 +134,28 @@ def read_transforms(path: Path) -> tuple[list[str], list[bool]]:
         forward = load_transforms(path)["forward"]
         transforms, invert = [str(p) for p in forward["transformlist"]], [bool(i) for i in forward["whichtoinvert"]]
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise NeuropeftError(f"{path}: cannot read the forward transforms ({error!r}); pass the P_transforms.json written by `neuropeft register`") from None
+        raise NeuropeftError(
+            f"{path}: cannot read the forward transforms ({error!r}); pass the P_transforms.json written by `neuropeft register`"
+        ) from None
     missing = [p for p in transforms if not Path(p).is_file()]
     if missing or not transforms:
         raise NeuropeftError(f"{path}: transform file(s) {missing or 'none listed'} missing; re-run the registration")
     return transforms, invert
 
 
-def warp(img: nib.Nifti1Image, grid: nib.Nifti1Image, transforms: tuple[list[str], list[bool]], interpolation: str) -> np.ndarray:
+def warp(
+    img: nib.Nifti1Image, grid: nib.Nifti1Image, transforms: tuple[list[str], list[bool]], interpolation: str
+) -> np.ndarray:
     """``img`` warped onto ``grid`` with ANTs and the forward ``transforms`` (list, whichtoinvert)."""
     import ants
 
-    moved = ants.apply_transforms(fixed=to_ants(grid), moving=to_ants(img), transformlist=transforms[0],
-                                  whichtoinvert=transforms[1], interpolator=interpolation)
+    moved = ants.apply_transforms(
+        fixed=to_ants(grid),
+        moving=to_ants(img),
+        transformlist=transforms[0],
+        whichtoinvert=transforms[1],
+        interpolator=interpolation,
+    )
     return np.asarray(from_ants(moved).dataobj, dtype=np.float32)
 
 
@@ -160,7 +173,7 @@ def run(images: list[Path], transforms_json: Path, out: Path, mask: Path | None,
     else:
         brain = resample_to_grid(template_brain_mask(settings.voxel_mm), grid, "nearest") > 0.5
     channels = []
-    for path, method in zip(images, settings.normalise):
+    for path, method in zip(images, settings.normalise, strict=False):
         data = warp(load_image(path, "map", ndim=3), grid, transforms, settings.interpolation)
         if mask is not None:
             data = np.where(brain, data, 0.0)
@@ -168,9 +181,12 @@ def run(images: list[Path], transforms_json: Path, out: Path, mask: Path | None,
     volume = nib.Nifti1Image(np.stack(channels, axis=-1), grid.affine)
     volume.header.set_xyzt_units("mm", "sec")
     extra = {
-        "inputs": {"images": [str(p) for p in images], "transforms": str(transforms_json), "mask": str(mask) if mask else None},
-        "channels": [f"{Path(p).name}:{m}" for p, m in zip(images, settings.normalise)],
+        "inputs": {
+            "images": [str(p) for p in images],
+            "transforms": str(transforms_json),
+            "mask": str(mask) if mask else None,
+        },
+        "channels": [f"{Path(p).name}:{m}" for p, m in zip(images, settings.normalise, strict=False)],
         "brain_voxels": int(brain.sum()),
     }
     save_image(volume, out, STEP, settings, extra)
-

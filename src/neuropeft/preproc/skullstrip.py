@@ -71,7 +71,9 @@ class T1wSkullstripSettings:
     threshold: float = 0.5  #: deepbet: brain probability above which a voxel is brain
     dilate: int = 0  #: deepbet: voxels of dilation (negative: erosion) of the final mask
     voxel_mm: int = 2  #: template method: resolution in mm of the template used for the template-to-head registration
-    transform: str = "Affine"  #: template method: ANTs transform of the template-to-head registration: Rigid, Affine or SyN
+    transform: str = (
+        "Affine"  #: template method: ANTs transform of the template-to-head registration: Rigid, Affine or SyN
+    )
     metric_margin_mm: float = 8.0  #: template method: the registration metric is evaluated within the template brain mask dilated by this (mm)
     head_margin_mm: float = 4.0  #: template method: the second stage sees only the head within this distance (mm) of the first-stage brain mask
     random_seed: int = 42  #: template method: seed of ANTs' random metric sampling
@@ -84,7 +86,11 @@ class T1wSkullstripSettings:
 
 
 def dwi_brain_mask(
-    data: np.ndarray, bvals: np.ndarray, voxel_ml: float, settings: DwiSkullstripSettings, source: str | os.PathLike[str]
+    data: np.ndarray,
+    bvals: np.ndarray,
+    voxel_ml: float,
+    settings: DwiSkullstripSettings,
+    source: str | os.PathLike[str],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Brain mask (bool) and mean b=0 (float32) of a 4D DWI array."""
     from dipy.segment.mask import median_otsu
@@ -129,9 +135,15 @@ def _template_mask(img: nib.Nifti1Image, settings: T1wSkullstripSettings, source
         rough = _to_subject(first["invtransforms"], brain_img, subject) >= 0.5
         # stage 2: the full transform on the head masked to the rough brain plus a margin (scalp removed)
         near = ndimage.binary_dilation(rough, iterations=max(1, int(round(settings.head_margin_mm / voxel))))
-        final = RegistrationSettings(transform=settings.transform, voxel_mm=settings.voxel_mm, random_seed=settings.random_seed)
+        final = RegistrationSettings(
+            transform=settings.transform, voxel_mm=settings.voxel_mm, random_seed=settings.random_seed
+        )
         second = run_registration(
-            fixed, to_ants(img, data * near), final, os.path.join(tmp, "final_"), fixed_mask=region,
+            fixed,
+            to_ants(img, data * near),
+            final,
+            os.path.join(tmp, "final_"),
+            fixed_mask=region,
             initial_transform=first["fwdtransforms"],
         )
         check_affine(next(t for t in second["fwdtransforms"] if t.endswith(".mat")), source)
@@ -144,12 +156,17 @@ def _to_subject(inverse: list[str], template_mask: nib.Nifti1Image, subject: Any
     import ants
 
     return ants.apply_transforms(
-        fixed=subject, moving=to_ants(template_mask), transformlist=inverse,
-        whichtoinvert=[t.endswith(".mat") for t in inverse], interpolator="linear",
+        fixed=subject,
+        moving=to_ants(template_mask),
+        transformlist=inverse,
+        whichtoinvert=[t.endswith(".mat") for t in inverse],
+        interpolator="linear",
     ).numpy()
 
 
-def check_volume(mask: np.ndarray, voxel_ml: float, min_ml: float, max_ml: float, source: str | os.PathLike[str]) -> None:
+def check_volume(
+    mask: np.ndarray, voxel_ml: float, min_ml: float, max_ml: float, source: str | os.PathLike[str]
+) -> None:
     """Raise a one-line error when the mask volume is outside the plausible range."""
     volume = float(mask.sum()) * voxel_ml
     if not min_ml <= volume <= max_ml:
@@ -185,5 +202,11 @@ def dwi_mask_file(dwi: Path, bval: Path, out_mask: Path, out_meanb0: Path, setti
     voxel_ml = float(np.prod(img.header.get_zooms()[:3])) / 1000.0
     mask, b0 = dwi_brain_mask(np.asarray(img.dataobj, dtype=np.float32), bvals, voxel_ml, settings, dwi)
     extra = {"inputs": {"dwi": str(dwi), "bval": str(bval)}, "brain_volume_ml": round(float(mask.sum()) * voxel_ml, 1)}
-    save_image(nib.Nifti1Image(np.where(mask, b0, 0.0).astype(np.float32), img.affine), out_meanb0, "skullstrip-dwi", settings, extra)
+    save_image(
+        nib.Nifti1Image(np.where(mask, b0, 0.0).astype(np.float32), img.affine),
+        out_meanb0,
+        "skullstrip-dwi",
+        settings,
+        extra,
+    )
     save_image(nib.Nifti1Image(mask.astype(np.uint8), img.affine), out_mask, "skullstrip-dwi", settings, extra)

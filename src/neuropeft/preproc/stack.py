@@ -12,8 +12,8 @@ site (plus split when the input has one; empty sessions/sites become "n/a").
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -50,19 +50,23 @@ def failed_stems(path: Path, what: str) -> set[str]:
 
 def build_index(table: pd.DataFrame, target: str) -> pd.DataFrame:
     """The index table (``INDEX_COLUMNS`` [+ split]) for ``table`` rows, in order."""
-    index = pd.DataFrame({
-        "row": np.arange(len(table)),
-        "participant_id": table["participant_id"].to_numpy(),
-        "session": table.get("session", pd.Series([""] * len(table))).replace("", "n/a").to_numpy(),
-        "target": table[target].to_numpy(),
-        "site": table.get("site", pd.Series([""] * len(table))).replace("", "n/a").to_numpy(),
-    })[INDEX_COLUMNS]
+    index = pd.DataFrame(
+        {
+            "row": np.arange(len(table)),
+            "participant_id": table["participant_id"].to_numpy(),
+            "session": table.get("session", pd.Series([""] * len(table))).replace("", "n/a").to_numpy(),
+            "target": table[target].to_numpy(),
+            "site": table.get("site", pd.Series([""] * len(table))).replace("", "n/a").to_numpy(),
+        }
+    )[INDEX_COLUMNS]
     if "split" in table.columns:
         index["split"] = table["split"].to_numpy()
     return index
 
 
-def write_stack(volumes: Sequence[Callable[[], np.ndarray]], out_array: Path, index: pd.DataFrame, out_index: Path) -> None:
+def write_stack(
+    volumes: Sequence[Callable[[], np.ndarray]], out_array: Path, index: pd.DataFrame, out_index: Path
+) -> None:
     """Write (N, C, X, Y, Z) float32 from ``volumes`` (callables giving (X, Y, Z, C) arrays) and the index.
 
     Each callable is loaded only when its row is written; all must share one shape.
@@ -74,7 +78,9 @@ def write_stack(volumes: Sequence[Callable[[], np.ndarray]], out_array: Path, in
         for row, load in enumerate(volumes):
             data = first if row == 0 else load()
             if data.shape != shape:
-                raise NeuropeftError(f"row {row} ({index['participant_id'].iloc[row]}): volume shape {data.shape} differs from {shape}; resample all subjects with the same settings")
+                raise NeuropeftError(
+                    f"row {row} ({index['participant_id'].iloc[row]}): volume shape {data.shape} differs from {shape}; resample all subjects with the same settings"
+                )
             array[row] = np.moveaxis(data, -1, 0)
         array.flush()
         del array
@@ -96,16 +102,22 @@ def match_volumes(table: pd.DataFrame, volumes: Sequence[Path], cohort: Path) ->
     stems = list(table["stem"])
     duplicated = sorted(set(table["stem"][table["stem"].duplicated()]))
     if duplicated:
-        raise NeuropeftError(f"{cohort}: stem(s) {duplicated[:3]} appear more than once; each cohort row needs its own stem")
+        raise NeuropeftError(
+            f"{cohort}: stem(s) {duplicated[:3]} appear more than once; each cohort row needs its own stem"
+        )
     owners: dict[str, list[Path]] = {stem: [] for stem in stems}
     for volume in volumes:
         owner = owner_stem(volume, stems)
         if owner is None:
-            raise NeuropeftError(f"{cohort}: volume {volume.name} matches no cohort row's stem; drop it or add the subject to the cohort")
+            raise NeuropeftError(
+                f"{cohort}: volume {volume.name} matches no cohort row's stem; drop it or add the subject to the cohort"
+            )
         owners[owner].append(volume)
     for stem, hits in owners.items():
         if len(hits) != 1:
-            raise NeuropeftError(f"{cohort}: stem {stem} matches {len(hits)} volume(s) {[h.name for h in hits]}; pass exactly one volume per cohort row")
+            raise NeuropeftError(
+                f"{cohort}: stem {stem} matches {len(hits)} volume(s) {[h.name for h in hits]}; pass exactly one volume per cohort row"
+            )
         if not hits[0].is_file():
             raise NeuropeftError(f"{hits[0]}: model-ready volume does not exist; run the resample step first")
     return [owners[stem][0] for stem in stems]
@@ -113,12 +125,19 @@ def match_volumes(table: pd.DataFrame, volumes: Sequence[Path], cohort: Path) ->
 
 def owner_stem(volume: Path, stems: Sequence[str]) -> str | None:
     """The longest of ``stems`` the volume's file name starts with, followed by ``_`` or ``.`` (None if none)."""
-    candidates = [s for s in stems if volume.name.startswith(s) and volume.name[len(s):len(s) + 1] in ("_", ".")]
+    candidates = [s for s in stems if volume.name.startswith(s) and volume.name[len(s) : len(s) + 1] in ("_", ".")]
     return max(candidates, key=len) if candidates else None
 
 
-def run(volumes: list[Path], cohort: Path, target: str, out_array: Path, out_index: Path,
-        failures: Path | None = None, qc_excluded: Path | None = None) -> None:
+def run(
+    volumes: list[Path],
+    cohort: Path,
+    target: str,
+    out_array: Path,
+    out_index: Path,
+    failures: Path | None = None,
+    qc_excluded: Path | None = None,
+) -> None:
     """Stack ``volumes`` in cohort order, leaving out the cohort rows listed in ``failures`` and ``qc_excluded``.
 
     Volumes of subjects the QC left out are passed by the workflow and ignored here.
@@ -132,8 +151,9 @@ def run(volumes: list[Path], cohort: Path, target: str, out_array: Path, out_ind
     if left_out:
         table = table[~table["stem"].isin(left_out)].reset_index(drop=True)
         if table.empty:
-            raise NeuropeftError(f"{cohort}: every cohort row failed a step or the QC ({failures}, {qc_excluded}); nothing is left to stack")
+            raise NeuropeftError(
+                f"{cohort}: every cohort row failed a step or the QC ({failures}, {qc_excluded}); nothing is left to stack"
+            )
     paths = match_volumes(table, volumes, cohort)
     loaders = [lambda p=path: load_volume(p) for path in paths]
     write_stack(loaders, out_array, build_index(table, target), out_index)
-

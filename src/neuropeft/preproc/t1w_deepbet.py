@@ -42,7 +42,9 @@ def verified_model_path(name: str) -> Path:
     try:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as error:
-        raise NeuropeftError(f"{path}: deepbet model file unreadable ({error}); reinstall with `make install`") from None
+        raise NeuropeftError(
+            f"{path}: deepbet model file unreadable ({error}); reinstall with `make install`"
+        ) from None
     if digest != MODEL_DIGESTS[name]:
         raise NeuropeftError(
             f"{path}: SHA-256 {digest[:12]}... is not the pinned {MODEL_DIGESTS[name][:12]}...; install the deepbet version in requirements.lock"
@@ -56,7 +58,9 @@ def _extractor(use_gpu: bool) -> Any:
     from deepbet.bet import BrainExtraction
 
     return BrainExtraction(
-        no_gpu=not use_gpu, model_path=str(verified_model_path("model.pt")), bbox_model_path=str(verified_model_path("bbox_model.pt"))
+        no_gpu=not use_gpu,
+        model_path=str(verified_model_path("model.pt")),
+        bbox_model_path=str(verified_model_path("bbox_model.pt")),
     )
 
 
@@ -67,5 +71,7 @@ def deepbet_mask(img: nib.Nifti1Image, threshold: float, dilate: int, source: st
     try:
         _, mask_img, _ = _extractor(torch.cuda.is_available()).run(img, threshold=threshold, n_dilate=dilate)
     except AssertionError as error:  # deepbet asserts when it finds no head
-        raise NeuropeftError(f"{source}: deepbet found no brain ({error}); check that the image is a whole-head T1w") from None
+        raise NeuropeftError(
+            f"{source}: deepbet found no brain ({error}); check that the image is a whole-head T1w"
+        ) from None
     return np.asarray(mask_img.dataobj) > 0

@@ -101,7 +101,14 @@ def estimate_noise_sigma(data: np.ndarray, b0: np.ndarray, coils: int) -> float:
     return float(np.median(estimate_sigma(data[..., b0], N=coils)))
 
 
-def fit_tensor(data: np.ndarray, bvals: np.ndarray, bvecs: np.ndarray, mask: np.ndarray, settings: TensorSettings, source: str = "DWI") -> TensorMaps:
+def fit_tensor(
+    data: np.ndarray,
+    bvals: np.ndarray,
+    bvecs: np.ndarray,
+    mask: np.ndarray,
+    settings: TensorSettings,
+    source: str = "DWI",
+) -> TensorMaps:
     """Fit the tensor to ``data`` (X, Y, Z, N) inside ``mask``; voxels outside the mask are 0."""
     from dipy.core.gradients import gradient_table
     from dipy.reconst.dti import TensorModel
@@ -137,13 +144,17 @@ def color_fa(maps: TensorMaps, affine: np.ndarray) -> np.ndarray:
     return np.clip(maps.fa[..., None] * world, 0.0, 1.0).astype(np.float32)
 
 
-def run(dwi_path: Path, bval_path: Path, bvec_path: Path, mask_path: Path, prefix: str, settings: TensorSettings) -> None:
+def run(
+    dwi_path: Path, bval_path: Path, bvec_path: Path, mask_path: Path, prefix: str, settings: TensorSettings
+) -> None:
     """Load the inputs, fit, and write the maps with sidecars."""
     dwi = load_image(dwi_path, "DWI", ndim=4)
     mask_img = load_image(mask_path, "brain mask", ndim=3)
     bvals, bvecs = read_bvals_bvecs(bval_path, bvec_path, dwi.shape[3])
     if mask_img.shape != dwi.shape[:3] or not np.allclose(mask_img.affine, dwi.affine, atol=1e-3):
-        raise NeuropeftError(f"{mask_path}: the brain mask grid {mask_img.shape} differs from the DWI {dwi.shape[:3]}; pass the mask made on the DWI grid")
+        raise NeuropeftError(
+            f"{mask_path}: the brain mask grid {mask_img.shape} differs from the DWI {dwi.shape[:3]}; pass the mask made on the DWI grid"
+        )
     if settings.reorient_to_ras:
         dwi, bvecs = reorient_dwi_to_ras(dwi, bvecs)
         mask_img = nib.as_closest_canonical(mask_img)
@@ -165,4 +176,3 @@ def run(dwi_path: Path, bval_path: Path, bvec_path: Path, mask_path: Path, prefi
         img = nib.Nifti1Image(array, dwi.affine)
         img.header.set_xyzt_units("mm", "sec")
         save_image(img, f"{prefix}_{name}.nii.gz", STEP, settings, extra)
-

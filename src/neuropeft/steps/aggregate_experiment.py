@@ -11,8 +11,13 @@ from neuropeft.steps import add_settings_argument
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``neuropeft aggregate-experiment``."""
     parser.add_argument("--experiment", required=True, help="experiment name (must match run.json's experiment)")
-    parser.add_argument("--fold-dirs", required=True, nargs="+", type=Path,
-                        help="fold directories holding predictions.tsv, history.tsv, run.json")
+    parser.add_argument(
+        "--fold-dirs",
+        required=True,
+        nargs="+",
+        type=Path,
+        help="fold directories holding predictions.tsv, history.tsv, run.json",
+    )
     parser.add_argument("--out-dir", required=True, type=Path, help="output directory, e.g. results/metrics/NAME")
     add_settings_argument(parser)
 

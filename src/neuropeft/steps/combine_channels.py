@@ -8,7 +8,9 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``neuropeft combine-channels``."""
-    parser.add_argument("--volumes", nargs="+", required=True, type=Path, help="model-ready volumes on one grid, in channel order")
+    parser.add_argument(
+        "--volumes", nargs="+", required=True, type=Path, help="model-ready volumes on one grid, in channel order"
+    )
     parser.add_argument("--out", required=True, type=Path, help="output 4D NIfTI (channels last, + .json sidecar)")
 
 

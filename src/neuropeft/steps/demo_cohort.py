@@ -14,7 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="worker processes (one subject each at a time)")
     part = parser.add_mutually_exclusive_group()
     part.add_argument("--subject", help="write only this subject (e.g. sub-003)")
-    part.add_argument("--dataset-only", action="store_true", help="write only participants.tsv and the other dataset files")
+    part.add_argument(
+        "--dataset-only", action="store_true", help="write only participants.tsv and the other dataset files"
+    )
     add_settings_argument(parser)
 
 

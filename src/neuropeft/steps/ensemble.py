@@ -8,8 +8,13 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``neuropeft ensemble``."""
-    parser.add_argument("--predictions", required=True, nargs="+", type=Path,
-                        help="predictions TSVs of the same subjects (e.g. every fold model on an external set)")
+    parser.add_argument(
+        "--predictions",
+        required=True,
+        nargs="+",
+        type=Path,
+        help="predictions TSVs of the same subjects (e.g. every fold model on an external set)",
+    )
     parser.add_argument("--out", required=True, type=Path, help="ensemble predictions TSV (fold = ensemble)")
 
 

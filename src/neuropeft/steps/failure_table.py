@@ -7,7 +7,9 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of the ``failure-table`` step."""
-    parser.add_argument("--failures", required=True, help="JSON list of failures (participant_id, session, stem, step, reason)")
+    parser.add_argument(
+        "--failures", required=True, help="JSON list of failures (participant_id, session, stem, step, reason)"
+    )
     parser.add_argument("--out", required=True, help="TSV to write")
 
 

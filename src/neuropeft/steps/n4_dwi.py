@@ -12,8 +12,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``--dwi IN --bval BVAL --out OUT --field FIELD [--settings JSON]``."""
     parser.add_argument("--dwi", required=True, type=Path, help="input 4D DWI NIfTI")
     parser.add_argument("--bval", required=True, type=Path, help="the DWI's .bval file (one b-value per volume)")
-    parser.add_argument("--out", required=True, type=Path, help="output: bias-corrected 4D DWI (float32 NIfTI, + .json sidecar)")
-    parser.add_argument("--field", required=True, type=Path, help="output: estimated 3D bias field, mean 1 over the voxels with signal (float32 NIfTI, + .json)")
+    parser.add_argument(
+        "--out", required=True, type=Path, help="output: bias-corrected 4D DWI (float32 NIfTI, + .json sidecar)"
+    )
+    parser.add_argument(
+        "--field",
+        required=True,
+        type=Path,
+        help="output: estimated 3D bias field, mean 1 over the voxels with signal (float32 NIfTI, + .json)",
+    )
     add_settings_argument(parser)
 
 

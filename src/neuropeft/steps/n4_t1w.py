@@ -11,8 +11,15 @@ from neuropeft.steps import add_settings_argument
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``--t1w IN --out OUT --field FIELD [--settings JSON]``."""
     parser.add_argument("--t1w", required=True, type=Path, help="input T1w NIfTI (3D)")
-    parser.add_argument("--out", required=True, type=Path, help="output: bias-corrected T1w (float32 NIfTI, + .json sidecar)")
-    parser.add_argument("--field", required=True, type=Path, help="output: estimated bias field, mean 1 over the voxels with signal (float32 NIfTI, + .json)")
+    parser.add_argument(
+        "--out", required=True, type=Path, help="output: bias-corrected T1w (float32 NIfTI, + .json sidecar)"
+    )
+    parser.add_argument(
+        "--field",
+        required=True,
+        type=Path,
+        help="output: estimated bias field, mean 1 over the voxels with signal (float32 NIfTI, + .json)",
+    )
     add_settings_argument(parser)
 
 

@@ -22,7 +22,18 @@ def main(args: argparse.Namespace) -> None:
     """Print the counts, one per line."""
     from neuropeft.learn.params import format_counts, parameter_counts
 
-    print(format_counts(parameter_counts(
-        args.backbone, args.method, args.head, args.in_channels, args.num_classes, args.rank, args.shape,
-        args.head_hidden, args.lora_targets,
-    )))
+    print(
+        format_counts(
+            parameter_counts(
+                args.backbone,
+                args.method,
+                args.head,
+                args.in_channels,
+                args.num_classes,
+                args.rank,
+                args.shape,
+                args.head_hidden,
+                args.lora_targets,
+            )
+        )
+    )

@@ -10,7 +10,11 @@ from neuropeft.steps import add_settings_argument
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of the pretrain step."""
     parser.add_argument("--array", required=True, help="model_input.npy, float32 (N, C, X, Y, Z), memory-mapped")
-    parser.add_argument("--index", required=True, help="model_input.tsv (row, participant_id, ...): checked against the array; targets unused")
+    parser.add_argument(
+        "--index",
+        required=True,
+        help="model_input.tsv (row, participant_id, ...): checked against the array; targets unused",
+    )
     parser.add_argument("--out-dir", required=True, help="output folder (backbone.safetensors, history.tsv, run.json)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     add_settings_argument(parser)

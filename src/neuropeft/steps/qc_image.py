@@ -12,7 +12,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--image", required=True, type=Path, help="3D image (or 4D: first volume, or RGB with --rgb)")
     parser.add_argument("--mask", type=Path, default=None, help="mask whose outline is drawn in red")
-    parser.add_argument("--overlay-edges", default=None, help=f"template image whose edges are drawn in yellow ('{BUILTIN_TEMPLATE}': built-in MNI152)")
+    parser.add_argument(
+        "--overlay-edges",
+        default=None,
+        help=f"template image whose edges are drawn in yellow ('{BUILTIN_TEMPLATE}': built-in MNI152)",
+    )
     parser.add_argument("--rgb", action="store_true", help="the image is colour FA (4D, last axis R, G, B)")
     parser.add_argument("--out", required=True, type=Path, help="output PNG")
     parser.add_argument("--title", default="", help="figure title (e.g. the subject and step)")

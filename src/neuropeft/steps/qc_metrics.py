@@ -12,7 +12,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``neuropeft qc-metrics``."""
     parser.add_argument("--subject", required=True, help="subject label (stem, e.g. sub-001_ses-1)")
     parser.add_argument("--modality", required=True, choices=["dwi", "t1w"], help="which chain these files come from")
-    parser.add_argument("--mask", required=True, type=Path, help="native brain mask (its grid is the image's field of view)")
+    parser.add_argument(
+        "--mask", required=True, type=Path, help="native brain mask (its grid is the image's field of view)"
+    )
     parser.add_argument("--transforms", required=True, type=Path, help="P_transforms.json of `neuropeft register`")
     parser.add_argument("--fa", type=Path, help="native FA map (DWI)")
     parser.add_argument("--md", type=Path, help="native MD map (DWI)")
@@ -25,5 +27,13 @@ def main(args: argparse.Namespace) -> None:
     from neuropeft.preproc.qc_metrics import QCMetricsSettings, run
     from neuropeft.settings import parse_settings
 
-    run(args.subject, args.modality, args.mask, args.transforms, args.out, parse_settings(QCMetricsSettings, args.settings),
-        args.fa, args.md)
+    run(
+        args.subject,
+        args.modality,
+        args.mask,
+        args.transforms,
+        args.out,
+        parse_settings(QCMetricsSettings, args.settings),
+        args.fa,
+        args.md,
+    )

@@ -12,13 +12,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--subject", required=True, help="subject label for the titles (e.g. sub-001_ses-1)")
     parser.add_argument("--modality", required=True, choices=sorted(LABELS), help="which images these are")
-    parser.add_argument("--corrected", required=True, type=Path, help="bias-corrected image (N4 output; 4D: first volume)")
+    parser.add_argument(
+        "--corrected", required=True, type=Path, help="bias-corrected image (N4 output; 4D: first volume)"
+    )
     parser.add_argument("--mask", required=True, type=Path, help="brain mask on the corrected image's grid")
     parser.add_argument("--registered", required=True, type=Path, help="the image registered to the template")
     parser.add_argument("--color-fa", type=Path, default=None, help="colour FA (DWI only)")
     parser.add_argument("--out-n4", required=True, type=Path, help="output PNG: the corrected image")
     parser.add_argument("--out-mask", required=True, type=Path, help="output PNG: mask outline")
-    parser.add_argument("--out-registration", required=True, type=Path, help="output PNG: registered image and template edges")
+    parser.add_argument(
+        "--out-registration", required=True, type=Path, help="output PNG: registered image and template edges"
+    )
     parser.add_argument("--out-color-fa", type=Path, default=None, help="output PNG: colour FA (with --color-fa)")
 
 
@@ -26,5 +30,15 @@ def main(args: argparse.Namespace) -> None:
     """Draw the subject's figures."""
     from neuropeft.preproc.qc_subject import render_subject
 
-    render_subject(args.subject, args.modality, args.corrected, args.mask, args.registered, args.out_n4, args.out_mask,
-                   args.out_registration, args.color_fa, args.out_color_fa)
+    render_subject(
+        args.subject,
+        args.modality,
+        args.corrected,
+        args.mask,
+        args.registered,
+        args.out_n4,
+        args.out_mask,
+        args.out_registration,
+        args.color_fa,
+        args.out_color_fa,
+    )

@@ -10,9 +10,15 @@ from neuropeft.steps import add_settings_argument
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``neuropeft qc-table``."""
-    parser.add_argument("--metrics", nargs="+", required=True, type=Path, help="qc-metrics JSONs, one per subject and modality")
+    parser.add_argument(
+        "--metrics", nargs="+", required=True, type=Path, help="qc-metrics JSONs, one per subject and modality"
+    )
     parser.add_argument("--out", required=True, type=Path, help="output QC table (TSV)")
-    parser.add_argument("--out-excluded", type=Path, help="output TSV of the subjects QC leaves out (participant_id, session, stem, step, reason)")
+    parser.add_argument(
+        "--out-excluded",
+        type=Path,
+        help="output TSV of the subjects QC leaves out (participant_id, session, stem, step, reason)",
+    )
     add_settings_argument(parser)
 
 

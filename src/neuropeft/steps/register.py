@@ -10,10 +10,19 @@ from neuropeft.steps import add_settings_argument
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``--moving IMG --modality t1w|dwi --out-prefix P [--settings JSON]``."""
-    parser.add_argument("--moving", required=True, type=Path, help="3D brain image: skullstrip-t1w --out-brain or skullstrip-dwi --out-meanb0")
+    parser.add_argument(
+        "--moving",
+        required=True,
+        type=Path,
+        help="3D brain image: skullstrip-t1w --out-brain or skullstrip-dwi --out-meanb0",
+    )
     parser.add_argument("--modality", required=True, choices=["t1w", "dwi"], help="contrast of the moving image")
-    parser.add_argument("--out-prefix", required=True, type=Path,
-                        help="output prefix P: writes P_fwd_*.mat/.nii.gz, P_inv_*, P_space-MNI152NLin2009aSym_{T1w|b0}.nii.gz (+ .json) and P_transforms.json")
+    parser.add_argument(
+        "--out-prefix",
+        required=True,
+        type=Path,
+        help="output prefix P: writes P_fwd_*.mat/.nii.gz, P_inv_*, P_space-MNI152NLin2009aSym_{T1w|b0}.nii.gz (+ .json) and P_transforms.json",
+    )
     add_settings_argument(parser)
 
 

@@ -10,9 +10,19 @@ from neuropeft.steps import add_settings_argument
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``neuropeft resample``."""
-    parser.add_argument("--image", action="append", required=True, type=Path,
-                        help="native-space map, one per channel in order (repeat: --image FA --image MD)")
-    parser.add_argument("--transforms-json", required=True, type=Path, help="P_transforms.json of `neuropeft register` (its forward list)")
+    parser.add_argument(
+        "--image",
+        action="append",
+        required=True,
+        type=Path,
+        help="native-space map, one per channel in order (repeat: --image FA --image MD)",
+    )
+    parser.add_argument(
+        "--transforms-json",
+        required=True,
+        type=Path,
+        help="P_transforms.json of `neuropeft register` (its forward list)",
+    )
     parser.add_argument("--out", required=True, type=Path, help="model-ready 4D NIfTI (channels last)")
     parser.add_argument("--mask", type=Path, default=None, help="native brain mask: zero outside it, z-score inside it")
     add_settings_argument(parser)

@@ -10,7 +10,9 @@ from neuropeft.steps import add_settings_argument
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``neuropeft score``."""
-    parser.add_argument("--predictions", required=True, type=Path, help="predictions.tsv (y_true, y_pred, prob_<class> ...)")
+    parser.add_argument(
+        "--predictions", required=True, type=Path, help="predictions.tsv (y_true, y_pred, prob_<class> ...)"
+    )
     parser.add_argument("--name", required=True, help="what is scored, recorded in the summary (e.g. EXP/ensemble)")
     parser.add_argument("--out", required=True, type=Path, help="output summary JSON")
     add_settings_argument(parser)

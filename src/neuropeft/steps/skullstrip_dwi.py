@@ -12,8 +12,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``--dwi IN --bval BVAL --out-mask MASK --out-meanb0 B0 [--settings JSON]``."""
     parser.add_argument("--dwi", required=True, type=Path, help="input 4D DWI NIfTI (preferably N4-corrected)")
     parser.add_argument("--bval", required=True, type=Path, help="the DWI's .bval file (one b-value per volume)")
-    parser.add_argument("--out-mask", required=True, type=Path, help="output: brain mask (uint8 0/1 NIfTI on the DWI grid, + .json sidecar)")
-    parser.add_argument("--out-meanb0", required=True, type=Path, help="output: mean b=0 with voxels outside the mask set to 0 (float32, + .json)")
+    parser.add_argument(
+        "--out-mask",
+        required=True,
+        type=Path,
+        help="output: brain mask (uint8 0/1 NIfTI on the DWI grid, + .json sidecar)",
+    )
+    parser.add_argument(
+        "--out-meanb0",
+        required=True,
+        type=Path,
+        help="output: mean b=0 with voxels outside the mask set to 0 (float32, + .json)",
+    )
     add_settings_argument(parser)
 
 
@@ -22,4 +32,6 @@ def main(args: argparse.Namespace) -> None:
     from neuropeft.preproc.skullstrip import DwiSkullstripSettings, dwi_mask_file
     from neuropeft.settings import parse_settings
 
-    dwi_mask_file(args.dwi, args.bval, args.out_mask, args.out_meanb0, parse_settings(DwiSkullstripSettings, args.settings))
+    dwi_mask_file(
+        args.dwi, args.bval, args.out_mask, args.out_meanb0, parse_settings(DwiSkullstripSettings, args.settings)
+    )

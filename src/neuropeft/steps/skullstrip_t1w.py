@@ -11,8 +11,18 @@ from neuropeft.steps import add_settings_argument
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``--t1w IN --out-mask MASK --out-brain BRAIN [--settings JSON]``."""
     parser.add_argument("--t1w", required=True, type=Path, help="input T1w NIfTI (3D, preferably N4-corrected)")
-    parser.add_argument("--out-mask", required=True, type=Path, help="output: brain mask (uint8 0/1 NIfTI on the T1w grid, + .json sidecar)")
-    parser.add_argument("--out-brain", required=True, type=Path, help="output: the T1w with voxels outside the mask set to 0 (float32, + .json)")
+    parser.add_argument(
+        "--out-mask",
+        required=True,
+        type=Path,
+        help="output: brain mask (uint8 0/1 NIfTI on the T1w grid, + .json sidecar)",
+    )
+    parser.add_argument(
+        "--out-brain",
+        required=True,
+        type=Path,
+        help="output: the T1w with voxels outside the mask set to 0 (float32, + .json)",
+    )
     add_settings_argument(parser)
 
 

@@ -12,10 +12,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--array", required=True, help="model_input.npy, float32 (N, C, X, Y, Z), memory-mapped")
     parser.add_argument("--index", required=True, help="model_input.tsv (row, participant_id, session, target, site)")
     parser.add_argument("--folds", required=True, help="folds.tsv from `neuropeft folds`")
-    parser.add_argument("--fold", required=True, type=int, help="fold number to train (its test subjects are predicted)")
-    parser.add_argument("--out-dir", required=True, help="output folder (predictions.tsv, history.tsv, run.json, weights)")
+    parser.add_argument(
+        "--fold", required=True, type=int, help="fold number to train (its test subjects are predicted)"
+    )
+    parser.add_argument(
+        "--out-dir", required=True, help="output folder (predictions.tsv, history.tsv, run.json, weights)"
+    )
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    parser.add_argument("--init-checkpoint", default="", help="foundation checkpoint for the backbone (overrides settings init)")
+    parser.add_argument(
+        "--init-checkpoint", default="", help="foundation checkpoint for the backbone (overrides settings init)"
+    )
     add_settings_argument(parser)
 
 
@@ -30,6 +36,12 @@ def main(args: argparse.Namespace) -> None:
 
     settings = parse_settings(ExperimentSettings, args.settings)
     train_fold(
-        Path(args.array), Path(args.index), Path(args.folds), args.fold, Path(args.out_dir), settings,
-        select_device(args.device), args.init_checkpoint,
+        Path(args.array),
+        Path(args.index),
+        Path(args.folds),
+        args.fold,
+        Path(args.out_dir),
+        settings,
+        select_device(args.device),
+        args.init_checkpoint,
     )

@@ -13,14 +13,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bids-dir", required=True, help="BIDS dataset root")
     parser.add_argument("--target", required=True, help="participants.tsv column to predict")
     parser.add_argument("--modalities", nargs="+", required=True, choices=MODALITIES, help="images every row must have")
-    parser.add_argument("--site-column", default="site", help="participants.tsv column with the site ('' or absent: none)")
-    parser.add_argument("--run-policy", default="last", help="run to use when there are several: last | first | <run number>")
-    parser.add_argument("--bids-filters", default="{}", help='JSON: the acquisition to use per modality, e.g. {"dwi": {"acq": "b1000"}}')
-    parser.add_argument("--on-invalid", choices=ON_INVALID, default="exclude",
-                        help="exclude: drop (subject, session) rows with problems; stop: fail listing every problem")
+    parser.add_argument(
+        "--site-column", default="site", help="participants.tsv column with the site ('' or absent: none)"
+    )
+    parser.add_argument(
+        "--run-policy", default="last", help="run to use when there are several: last | first | <run number>"
+    )
+    parser.add_argument(
+        "--bids-filters", default="{}", help='JSON: the acquisition to use per modality, e.g. {"dwi": {"acq": "b1000"}}'
+    )
+    parser.add_argument(
+        "--on-invalid",
+        choices=ON_INVALID,
+        default="exclude",
+        help="exclude: drop (subject, session) rows with problems; stop: fail listing every problem",
+    )
     parser.add_argument("--out-cohort", required=True, help="cohort table to write (TSV)")
     parser.add_argument("--out-excluded", required=True, help="excluded rows and reasons to write (TSV)")
-    parser.add_argument("--cache-dir", default=None, help="index cache folder (default: .bids-index beside --out-cohort)")
+    parser.add_argument(
+        "--cache-dir", default=None, help="index cache folder (default: .bids-index beside --out-cohort)"
+    )
 
 
 def main(args: argparse.Namespace) -> None:
@@ -28,6 +40,14 @@ def main(args: argparse.Namespace) -> None:
     from neuropeft.bids.validate import validate_cohort
 
     validate_cohort(
-        args.bids_dir, args.target, args.modalities, args.out_cohort, args.out_excluded, site_column=args.site_column,
-        run_policy=args.run_policy, bids_filters=args.bids_filters, on_invalid=args.on_invalid, cache_dir=args.cache_dir,
+        args.bids_dir,
+        args.target,
+        args.modalities,
+        args.out_cohort,
+        args.out_excluded,
+        site_column=args.site_column,
+        run_policy=args.run_policy,
+        bids_filters=args.bids_filters,
+        on_invalid=args.on_invalid,
+        cache_dir=args.cache_dir,
     )

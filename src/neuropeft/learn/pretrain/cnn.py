@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -52,7 +52,7 @@ class Autoencoder(nn.Module):
         with torch.no_grad():
             feature_shape = backbone.feature_map(torch.zeros(1, in_channels, *self.input_shape)).shape[2:]
         backbone.train(was_training)
-        stages = max(0, math.ceil(math.log2(max(s / f for s, f in zip(self.input_shape, feature_shape)))))
+        stages = max(0, math.ceil(math.log2(max(s / f for s, f in zip(self.input_shape, feature_shape, strict=False)))))
         layers: list[nn.Module] = [nn.Conv3d(backbone.feature_dim, decoder_dim, kernel_size=1), nn.ReLU(inplace=True)]
         width = decoder_dim
         for _ in range(stages):
@@ -97,7 +97,9 @@ class SimCLR(nn.Module):
         self.backbone = backbone
         self.temperature = temperature
         self.projector = nn.Sequential(
-            nn.Linear(backbone.feature_dim, 4 * projection_dim), nn.ReLU(inplace=True), nn.Linear(4 * projection_dim, projection_dim)
+            nn.Linear(backbone.feature_dim, 4 * projection_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(4 * projection_dim, projection_dim),
         )
 
     def forward(self, views: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,9 @@ from neuropeft.learn.vit import Block
 def visible_count(tokens: int, mask_ratio: float) -> int:
     """Tokens the encoder sees: ``round(tokens * (1 - mask_ratio))``, at least 1 and at most ``tokens - 1``."""
     if not 0 < mask_ratio < 1:
-        raise NeuropeftError(f"mask_ratio must lie strictly between 0 and 1, got {mask_ratio}; fix the pretrain settings")
+        raise NeuropeftError(
+            f"mask_ratio must lie strictly between 0 and 1, got {mask_ratio}; fix the pretrain settings"
+        )
     return min(tokens - 1, max(1, round(tokens * (1 - mask_ratio))))
 
 

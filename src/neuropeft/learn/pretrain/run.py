@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -67,13 +67,23 @@ def build_pretrain_model(settings: PretrainSettings, in_channels: int, shape: Se
     backbone = build_backbone(settings.backbone, in_channels, shape)
     if settings.strategy == "mae":
         return MaskedAutoencoder(
-            backbone, in_channels, settings.mask_ratio, settings.decoder_dim, settings.decoder_depth,
-            settings.decoder_heads, settings.norm_pix_loss,
+            backbone,
+            in_channels,
+            settings.mask_ratio,
+            settings.decoder_dim,
+            settings.decoder_depth,
+            settings.decoder_heads,
+            settings.norm_pix_loss,
         )
     if settings.strategy == "reconstruction":
         return Autoencoder(
-            backbone, in_channels, shape, settings.decoder_dim, settings.input_mask_ratio,
-            settings.input_mask_patch, settings.input_noise_std,
+            backbone,
+            in_channels,
+            shape,
+            settings.decoder_dim,
+            settings.input_mask_ratio,
+            settings.input_mask_patch,
+            settings.input_noise_std,
         )
     return SimCLR(backbone, settings.projection_dim, settings.temperature)
 
@@ -97,7 +107,9 @@ def check_input(array_path: Path, index_path: Path) -> np.ndarray:
         raise NeuropeftError(f"{array_path} has shape {array.shape}; expected (N, C, X, Y, Z)")
     index = read_index(index_path)
     if sorted(index["row"]) != list(range(array.shape[0])):
-        raise NeuropeftError(f"{index_path} does not list rows 0..{array.shape[0] - 1} of {array_path}; rebuild model_input together")
+        raise NeuropeftError(
+            f"{index_path} does not list rows 0..{array.shape[0] - 1} of {array_path}; rebuild model_input together"
+        )
     if array.shape[0] < 2:
         raise NeuropeftError(f"{array_path} holds {array.shape[0]} volume(s); pre-training needs at least 2")
     return array
@@ -121,7 +133,11 @@ def pretrain_epochs(
 
 
 def write_pretrain_outputs(
-    model: nn.Module, result: LoopResult, out_dir: Path, settings: PretrainSettings, device: torch.device,
+    model: nn.Module,
+    result: LoopResult,
+    out_dir: Path,
+    settings: PretrainSettings,
+    device: torch.device,
     array: np.ndarray,
 ) -> None:
     """backbone.safetensors, history.tsv and run.json of a finished pre-training."""
@@ -129,18 +145,26 @@ def write_pretrain_outputs(
     save_backbone(model, backbone_path)
     history = pd.DataFrame(result.history, columns=["epoch", "train_loss", "lr", "seconds"])
     write_tsv(history, out_dir / "history.tsv")
-    write_json(out_dir / "run.json", {
-        "name": settings.name, "strategy": settings.strategy, "backbone": settings.backbone,
-        "epochs": result.epochs_run,
-        "loss_curve": history["train_loss"].tolist(),
-        "seconds_per_epoch": float(history["seconds"].mean()) if len(history) else 0.0,
-        **run_record(device, result.wall_seconds()),
-        "seed": settings.seed, "n_volumes": int(array.shape[0]), "input_shape": list(array.shape[1:]),
-        "backbone_params": sum(p.numel() for p in model.backbone.parameters()),
-        "pretrain_params": sum(p.numel() for p in model.parameters()),
-        "backbone_file": BACKBONE_FILE, "backbone_sha256": sha256_of(backbone_path),
-        "settings": dataclasses.asdict(settings),
-    })
+    write_json(
+        out_dir / "run.json",
+        {
+            "name": settings.name,
+            "strategy": settings.strategy,
+            "backbone": settings.backbone,
+            "epochs": result.epochs_run,
+            "loss_curve": history["train_loss"].tolist(),
+            "seconds_per_epoch": float(history["seconds"].mean()) if len(history) else 0.0,
+            **run_record(device, result.wall_seconds()),
+            "seed": settings.seed,
+            "n_volumes": int(array.shape[0]),
+            "input_shape": list(array.shape[1:]),
+            "backbone_params": sum(p.numel() for p in model.backbone.parameters()),
+            "pretrain_params": sum(p.numel() for p in model.parameters()),
+            "backbone_file": BACKBONE_FILE,
+            "backbone_sha256": sha256_of(backbone_path),
+            "settings": dataclasses.asdict(settings),
+        },
+    )
 
 
 def pretrain(
@@ -154,9 +178,13 @@ def pretrain(
     seed_everything(settings.seed, device)
     in_channels, shape = int(array.shape[1]), tuple(int(s) for s in array.shape[2:])
     model = build_pretrain_model(settings, in_channels, shape).to(device)
-    augment = Augment(settings.augment_flip, settings.augment_rotate_deg, settings.augment_scale, settings.augment_intensity)
+    augment = Augment(
+        settings.augment_flip, settings.augment_rotate_deg, settings.augment_scale, settings.augment_intensity
+    )
     views = 2 if settings.strategy == "contrastive" else 1
-    dataset = AugmentedViews(array_path, range(array.shape[0]), augment, settings.augment_noise_std, views, settings.seed)
+    dataset = AugmentedViews(
+        array_path, range(array.shape[0]), augment, settings.augment_noise_std, views, settings.seed
+    )
     optimizer, scheduler = adamw_cosine(model, settings, len(pretrain_loader(dataset, settings, 0)))
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = Checkpoint(out_dir / CHECKPOINT, settings)

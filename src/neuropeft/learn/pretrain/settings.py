@@ -30,11 +30,17 @@ class PretrainSettings:
     decoder_dim: int = 192  # mae: decoder token width (divisible by 6 and decoder_heads); reconstruction: first decoder conv width (halved per upsampling)
     decoder_depth: int = 2  # mae: transformer blocks in the decoder
     decoder_heads: int = 6  # mae: attention heads of the decoder blocks
-    input_mask_ratio: float = 0.0  # reconstruction: fraction of input cubes zeroed before encoding (0 = plain autoencoder)
+    input_mask_ratio: float = (
+        0.0  # reconstruction: fraction of input cubes zeroed before encoding (0 = plain autoencoder)
+    )
     input_mask_patch: int = 8  # reconstruction: side (voxels) of the zeroed input cubes
-    input_noise_std: float = 0.0  # reconstruction: std of gaussian noise added to the input only (denoising; the target stays clean)
+    input_noise_std: float = (
+        0.0  # reconstruction: std of gaussian noise added to the input only (denoising; the target stays clean)
+    )
     temperature: float = 0.1  # contrastive: NT-Xent softmax temperature
-    projection_dim: int = 128  # contrastive: output of the projection head (features -> 4*projection_dim -> projection_dim)
+    projection_dim: int = (
+        128  # contrastive: output of the projection head (features -> 4*projection_dim -> projection_dim)
+    )
     augment_flip: bool = True  # random left-right flip (first spatial axis) with probability 0.5
     augment_rotate_deg: float = 10.0  # random rotation up to ± this many degrees about each axis
     augment_scale: float = 0.1  # random isotropic scaling by a factor in [1 - s, 1 + s]
