@@ -15,7 +15,7 @@ from neuropeft.cli import main
 from neuropeft.errors import NeuropeftError
 
 BOTH = ["dwi", "t1w"]
-IXI10 = Path(os.environ.get("NEUROPEFT_IXI10", "/work/shared/data/real/ixi10"))
+IXI10 = Path(os.environ.get("NEUROPEFT_REAL_DATA", "/work/shared/data/real")) / "ixi10"
 
 
 def test_ds114_root_gradient_table_applies_to_every_session(tmp_path: Path) -> None:
@@ -123,7 +123,7 @@ def test_json_sidecars_are_inherited_and_checked(tmp_path: Path) -> None:
 def test_real_dataset_with_derivatives(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The 10 real IXI heads (T1w only, derivatives/ inside the dataset): 10 subjects, nothing excluded."""
     if not IXI10.is_dir():
-        pytest.skip(f"{IXI10} is not here (set NEUROPEFT_IXI10)")
+        pytest.skip(f"{IXI10} is not here (set NEUROPEFT_REAL_DATA)")
     out = tmp_path / "out"
     assert (
         main(
