@@ -18,7 +18,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from neuropeft.choices import look_up_option
 from neuropeft.errors import NeuropeftError
 from neuropeft.learn.experiment import ExperimentSettings
-from neuropeft.learn.model import Classifier
+from neuropeft.learn.model import BackboneWithHead
 
 NORM_TYPES = (nn.LayerNorm, nn.GroupNorm, _BatchNorm, nn.modules.instancenorm._InstanceNorm)
 PEFT_METHODS = ("lora", "dora")
@@ -36,7 +36,7 @@ ADAPTER_DIR = "adapter"
 WEIGHTS_FILE = "weights.safetensors"
 
 
-def apply_method(model: Classifier, settings: ExperimentSettings) -> nn.Module:
+def apply_method(model: BackboneWithHead, settings: ExperimentSettings) -> nn.Module:
     """Freeze/adapt ``model`` for ``settings.method``; LoRA/DoRA return a peft model."""
     method = settings.method
     look_up_option(method, METHODS, "method")
@@ -147,7 +147,7 @@ def save_weights(model: nn.Module, method: str, out_dir: Path) -> Path:
     return final
 
 
-def load_weights(model: Classifier, method: str, out_dir: Path) -> nn.Module:
+def load_weights(model: BackboneWithHead, method: str, out_dir: Path) -> nn.Module:
     """Rebuild a trained model from :func:`save_weights` output on the same base (init) model."""
     if method in PEFT_METHODS:
         return PeftModel.from_pretrained(model, str(out_dir / ADAPTER_DIR))

@@ -10,7 +10,7 @@ from neuropeft.learn.backbones import Backbone, build_backbone
 from neuropeft.learn.heads import MAP_HEADS, build_head
 
 
-class Classifier(nn.Module):
+class BackboneWithHead(nn.Module):
     """``head(backbone(x))``, or ``head(backbone.feature_map(x))`` for a map head.
 
     ``train()`` leaves every backbone BatchNorm whose parameters are all frozen in eval mode, so
@@ -29,7 +29,7 @@ class Classifier(nn.Module):
         features = self.backbone.feature_map(x) if self.use_map else self.backbone(x)
         return self.head(features)
 
-    def train(self, mode: bool = True) -> Classifier:
+    def train(self, mode: bool = True) -> BackboneWithHead:
         """Set train/eval mode, keeping the backbone's frozen BatchNorm layers in eval mode."""
         super().train(mode)
         if mode:
@@ -48,10 +48,10 @@ def build_model(
     head_hidden: int = 256,
     head_dropout: float = 0.0,
     head_norm: bool = False,
-) -> Classifier:
+) -> BackboneWithHead:
     """A randomly initialised backbone + head."""
     backbone = build_backbone(backbone_name, in_channels, input_shape)
-    return Classifier(
+    return BackboneWithHead(
         backbone,
         build_head(head_name, backbone.feature_dim, out_features, head_hidden, head_dropout, head_norm),
         use_map=head_name in MAP_HEADS,

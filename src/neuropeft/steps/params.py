@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> None:
     """Print the counts, one per line."""
-    from neuropeft.learn.params import format_counts, parameter_counts
+    from neuropeft.learn.param_counts import format_counts, parameter_counts
 
     print(
         format_counts(

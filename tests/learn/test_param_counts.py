@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from neuropeft.cli import main as cli_main
-from neuropeft.learn.params import parameter_counts
+from neuropeft.learn.param_counts import parameter_counts
 
 
 def test_first_seed_fmcib_lora() -> None:
