@@ -26,11 +26,12 @@ demo: install
 test: install lint
 	$(BIN)/python -m pytest -q
 
-# Formatting and lint (run by `make test`): ruff for Python, snakefmt for the rule files.
+# Formatting and lint (run by `make test`): ruff for Python, snakefmt and Snakemake's own linter for the rules.
 lint: install
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakemake --lint --quiet
 
 # Regenerate requirements.lock from the current environment (maintainers only).
 lock:

@@ -35,7 +35,7 @@ onerror:
     # Which subjects failed on their data (records written by the failed jobs) and what to do next.
     from neuropeft.failures import current_failures, failure_summary
 
-    for root, subjects in ALL_SUBJECTS.items():
+    for root, subjects in VALIDATED_SUBJECTS.items():
         failures = current_failures(f"{root}/failures", subjects, STEP_SETTINGS)
         summary = failure_summary(failures, config["on_subject_failure"], f"{root}/cohort/failures.tsv")
         if summary:

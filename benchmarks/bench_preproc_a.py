@@ -69,8 +69,8 @@ def main() -> None:
                 work / "dwi_b0.nii.gz",
             ],
         ),
-        ("register", ["--moving", work / "t1w_brain.nii.gz", "--modality", "t1w", "--out-prefix", work / "t1w"]),
-        ("register", ["--moving", work / "dwi_b0.nii.gz", "--modality", "dwi", "--out-prefix", work / "dwi"]),
+        ("register", ["--moving", work / "t1w_brain.nii.gz", "--modality", "t1w", *registered(work / "t1w")]),
+        ("register", ["--moving", work / "dwi_b0.nii.gz", "--modality", "dwi", *registered(work / "dwi")]),
     ]
     timing = []
     for name, argv in steps:
@@ -101,6 +101,11 @@ def main() -> None:
     print("\n| step | seconds | peak RSS (MiB) | accuracy vs truth |\n| --- | ---: | ---: | --- |")
     for (name, seconds, peak), q in zip(timing, quality, strict=False):
         print(f"| {name} | {seconds:.1f} | {peak:.0f} | {q} |")
+
+
+def registered(prefix: Path) -> list[object]:
+    """register's output options for the files ``PREFIX_transforms.json`` and ``PREFIX_registered.nii.gz``."""
+    return ["--out-transforms", f"{prefix}_transforms.json", "--out-registered", f"{prefix}_registered.nii.gz"]
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from step_timer import measure
 
 OUT = Path(__file__).resolve().parent / "out" / "preproc_b"
 SUB = "sub-001"
+#: fit-tensor's output options and map names
+MAPS = {"fa": "FA", "md": "MD", "ad": "AD", "rd": "RD", "color-fa": "colorFA"}
 
 
 def main() -> None:
@@ -39,7 +41,12 @@ def main() -> None:
     meanb0 = dwi.get_fdata()[..., bvals < 50].mean(axis=-1) * (nib.load(mask).get_fdata() > 0)
     start = time.perf_counter()
     register_to_template(
-        nib.Nifti1Image(meanb0.astype(np.float32), dwi.affine), "dwi", RegistrationSettings(), OUT / SUB, "meanb0"
+        nib.Nifti1Image(meanb0.astype(np.float32), dwi.affine),
+        "dwi",
+        RegistrationSettings(),
+        OUT / f"{SUB}_transforms.json",
+        OUT / f"{SUB}_b0.nii.gz",
+        "meanb0",
     )
     print(f"set-up registration (Affine, mean b0): {time.perf_counter() - start:.1f} s")
 
@@ -56,8 +63,11 @@ def main() -> None:
                 str(dwi_dir / f"{SUB}_dwi.bvec"),
                 "--mask",
                 str(mask),
-                "--out-prefix",
-                f"{prefix}_{method}",
+                *[
+                    arg
+                    for option, name in MAPS.items()
+                    for arg in (f"--out-{option}", f"{prefix}_{method}_{name}.nii.gz")
+                ],
                 "--settings",
                 json.dumps({"fit_method": method}),
             ]

@@ -34,7 +34,19 @@ def run_head(t1w: Path, work: Path) -> float:
             "skullstrip-t1w",
             ["--t1w", work / "n4.nii.gz", "--out-mask", work / "mask.nii.gz", "--out-brain", work / "brain.nii.gz"],
         ),
-        ("register", ["--moving", work / "brain.nii.gz", "--modality", "t1w", "--out-prefix", work / "reg"]),
+        (
+            "register",
+            [
+                "--moving",
+                work / "brain.nii.gz",
+                "--modality",
+                "t1w",
+                "--out-transforms",
+                work / "reg_transforms.json",
+                "--out-registered",
+                work / "reg_registered.nii.gz",
+            ],
+        ),
     ]
     return sum(measure([name, *argv])[0] for name, argv in steps)
 

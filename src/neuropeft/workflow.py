@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from neuropeft.choices import look_up_option
+from neuropeft.demo.layout import DEMO_DIR, bids_root, dataset_files, subject_files
 from neuropeft.errors import NeuropeftError
 
-DEMO_DIR = "results/demo"
 #: ``on_invalid``: exclude (run without the subjects that fail validation) or stop (refuse to run)
 ON_INVALID = ("exclude", "stop")
 #: ``device`` of training: auto (CUDA when present), cpu or cuda
 DEVICES = ("auto", "cpu", "cuda")
+
+
+def expose_package(basedir: str) -> None:
+    """Let every job run ``python -m neuropeft`` of its environment and find the package.
+
+    Jobs call ``python`` of the interpreter running Snakemake (its folder leads ``PATH``), or of a
+    conda environment under ``--sdm conda`` (activation puts it first); the package is found on
+    ``PYTHONPATH`` (``<basedir>/src``), so conda environments need not install it.
+    """
+    os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [os.path.join(basedir, "src"), os.environ.get("PYTHONPATH")])
+    )
 
 
 def settings_json(section: dict[str, Any]) -> str:
@@ -28,7 +43,7 @@ def uses_demo(config: dict[str, Any]) -> bool:
 
 def bids_dir(config: dict[str, Any]) -> str:
     """The BIDS dataset the workflow reads: the user's, or the demo cohort's."""
-    return str(config["bids_dir"]) if not uses_demo(config) else DEMO_BIDS
+    return str(config["bids_dir"]) if not uses_demo(config) else str(bids_root(DEMO_DIR))
 
 
 def demo_subjects(n_subjects: int) -> list[str]:
@@ -36,16 +51,14 @@ def demo_subjects(n_subjects: int) -> list[str]:
     return [f"sub-{index:03d}" for index in range(1, n_subjects + 1)]
 
 
-DEMO_BIDS = f"{DEMO_DIR}/bids"
 #: the files of one demo subject that later rules read, as patterns of its ID ({sub})
 DEMO_SUBJECT_FILES = {
-    "t1w": DEMO_BIDS + "/{sub}/anat/{sub}_T1w.nii.gz",
-    "dwi": DEMO_BIDS + "/{sub}/dwi/{sub}_dwi.nii.gz",
-    "bval": DEMO_BIDS + "/{sub}/dwi/{sub}_dwi.bval",
-    "bvec": DEMO_BIDS + "/{sub}/dwi/{sub}_dwi.bvec",
+    field: str(path)
+    for field, path in subject_files(DEMO_DIR, "{sub}").items()
+    if field in ("t1w", "dwi", "bval", "bvec")
 }
 #: the demo's dataset-level files that later rules read
-DEMO_DATASET_FILES = [f"{DEMO_BIDS}/participants.tsv", f"{DEMO_BIDS}/dataset_description.json"]
+DEMO_DATASET_FILES = [str(dataset_files(DEMO_DIR)[name]) for name in ("participants", "description")]
 
 
 DEMO_TARGET_KINDS = {"diagnosis": "binary", "age": "continuous", "sex": "binary", "site": "multiclass"}

@@ -71,8 +71,10 @@ def t1w_chain(t1w: Path, out: Path, stem: str, registration: dict | None = None)
         f"{prefix}_desc-brain_T1w.nii.gz",
         "--modality",
         "t1w",
-        "--out-prefix",
-        reg,
+        "--out-transforms",
+        f"{reg}_transforms.json",
+        "--out-registered",
+        f"{reg}_space-MNI152NLin2009aSym_T1w.nii.gz",
         "--settings",
         json.dumps(registration or {}),
     )
@@ -188,6 +190,10 @@ def test_real_head_mask_and_registration_match_the_reference(ixi_qc: dict, index
     assert registered >= 0.93
 
 
+#: fit-tensor's output options and map names
+MAPS = {"fa": "FA", "md": "MD", "ad": "AD", "rd": "RD", "color-fa": "colorFA"}
+
+
 def test_no_well_registered_real_head_is_flagged(ixi_qc: dict) -> None:
     qc = ixi_qc["qc"].loc[ixi_qc["subjects"]]
     print(qc[["brain_volume_ml", "registration_nmi", "dice_template", "coverage", "flag_reason"]].to_string())
@@ -256,10 +262,19 @@ def test_philips_slab_fa_md_and_coverage(tmp_path: Path) -> None:
         bvec,
         "--mask",
         f"{p}_desc-brain_mask.nii.gz",
-        "--out-prefix",
-        f"{p}_model-DTI",
+        *[arg for m, n in MAPS.items() for arg in (f"--out-{m}", f"{p}_model-DTI_{n}.nii.gz")],
     )
-    neuropeft("register", "--moving", f"{p}_desc-brain_dwiref.nii.gz", "--modality", "dwi", "--out-prefix", reg)
+    neuropeft(
+        "register",
+        "--moving",
+        f"{p}_desc-brain_dwiref.nii.gz",
+        "--modality",
+        "dwi",
+        "--out-transforms",
+        f"{reg}_transforms.json",
+        "--out-registered",
+        f"{reg}_space-MNI152NLin2009aSym_b0.nii.gz",
+    )
     neuropeft(
         "resample",
         "--image",

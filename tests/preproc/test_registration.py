@@ -17,6 +17,12 @@ from neuropeft.preproc.template import template_brain_mask
 SUBJECT = "sub-003"
 
 
+def register_outputs(prefix: Path, suffix: str = "T1w") -> list[str]:
+    """register's output options, named as the workflow names them (``PREFIX_transforms.json`` ...)."""
+    registered = f"{prefix}_space-MNI152NLin2009aSym_{suffix}.nii.gz"
+    return ["--out-transforms", f"{prefix}_transforms.json", "--out-registered", registered]
+
+
 def _brain(demo, modality: str, tmp_path: Path) -> Path:
     """The subject's T1w or mean b=0 times its true brain mask (isolates registration from skull stripping)."""
     mask = np.asarray(nib.load(demo.truth / SUBJECT / f"{SUBJECT}_{modality}_brainmask.nii.gz").dataobj) > 0
@@ -37,8 +43,9 @@ def test_register_recovers_true_pose(tiny_demo, tmp_path: Path, modality: str) -
     import ants
 
     moving = _brain(tiny_demo, "T1w" if modality == "t1w" else "dwi", tmp_path)
-    prefix = tmp_path / "reg" / "sub"
-    assert cli_main(["register", "--moving", str(moving), "--modality", modality, "--out-prefix", str(prefix)]) == 0
+    suffix = "T1w" if modality == "t1w" else "b0"
+    outputs = register_outputs(tmp_path / "reg" / "sub", suffix)
+    assert cli_main(["register", "--moving", str(moving), "--modality", modality, *outputs]) == 0
     record = json.loads((tmp_path / "reg" / "sub_transforms.json").read_text())
     assert record["forward"] == {"transformlist": ["sub_fwd_0GenericAffine.mat"], "whichtoinvert": [False]}
     assert record["inverse"] == {"transformlist": ["sub_fwd_0GenericAffine.mat"], "whichtoinvert": [True]}
@@ -46,7 +53,6 @@ def test_register_recovers_true_pose(tiny_demo, tmp_path: Path, modality: str) -
     pose = tiny_demo.truth / SUBJECT / f"{SUBJECT}_pose.json"
     error = pose_error_mm(tmp_path / "reg" / "sub_transforms.json", pose, template_brain_mask(2))
     assert error <= 2.0, f"{modality} pose error {error:.2f} mm > one 2 mm voxel"
-    suffix = "T1w" if modality == "t1w" else "b0"
     registered = nib.load(tmp_path / "reg" / f"sub_space-MNI152NLin2009aSym_{suffix}.nii.gz")
     assert registered.shape == template_brain_mask(2).shape
     assert (
@@ -95,8 +101,7 @@ def test_syn_writes_warp_files(tiny_demo, tmp_path: Path) -> None:
                 str(moving),
                 "--modality",
                 "t1w",
-                "--out-prefix",
-                str(tmp_path / "s"),
+                *register_outputs(tmp_path / "s"),
                 "--settings",
                 settings,
             ]
@@ -129,9 +134,7 @@ def test_bad_moving_image_is_refused_without_output(
     moving = tmp_path / "moving.nii.gz"
     nib.save(nib.Nifti1Image(data, np.diag([2.0, 2.0, 2.0, 1.0])), moving)
     assert (
-        cli_main(
-            ["register", "--moving", str(moving), "--modality", "dwi", "--out-prefix", str(tmp_path / "out" / "p")]
-        )
+        cli_main(["register", "--moving", str(moving), "--modality", "dwi", *register_outputs(tmp_path / "out" / "p")])
         == 1
     )
     message = capsys.readouterr().err.strip()
@@ -147,8 +150,7 @@ def test_unknown_transform_is_refused(tmp_path: Path, capsys: pytest.CaptureFixt
             str(tmp_path / "x.nii.gz"),
             "--modality",
             "t1w",
-            "--out-prefix",
-            str(tmp_path / "p"),
+            *register_outputs(tmp_path / "p"),
             "--settings",
             json.dumps({"transform": "Elastic"}),
         ]

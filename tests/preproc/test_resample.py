@@ -147,7 +147,14 @@ def test_demo_subject_lands_on_template_per_ground_truth_pose(tiny_demo, tmp_pat
     mask = nib.load(truth / f"{sub}_dwi_brainmask.nii.gz").get_fdata() > 0
     bvals = np.loadtxt(tiny_demo.bids / sub / "dwi" / f"{sub}_dwi.bval")
     meanb0 = np.where(mask, dwi.get_fdata()[..., bvals < 50].mean(axis=-1), 0).astype(np.float32)
-    register_to_template(nib.Nifti1Image(meanb0, dwi.affine), "dwi", RegistrationSettings(), tmp_path / sub, "meanb0")
+    register_to_template(
+        nib.Nifti1Image(meanb0, dwi.affine),
+        "dwi",
+        RegistrationSettings(),
+        tmp_path / f"{sub}_transforms.json",
+        tmp_path / f"{sub}_b0.nii.gz",
+        "meanb0",
+    )
     out = tmp_path / f"{sub}_model.nii.gz"
     argv = [
         "resample",

@@ -19,6 +19,12 @@ EVALS_WM = np.array([1.7e-3, 0.3e-3, 0.3e-3])
 EVALS_GM = np.array([0.9e-3, 0.8e-3, 0.7e-3])
 
 
+def tensor_outputs(prefix: object) -> list[str]:
+    """fit-tensor's output options writing ``PREFIX_{FA,MD,AD,RD,colorFA}.nii.gz``."""
+    options = {"fa": "FA", "md": "MD", "ad": "AD", "rd": "RD", "color-fa": "colorFA"}
+    return [arg for option, name in options.items() for arg in (f"--out-{option}", f"{prefix}_{name}.nii.gz")]
+
+
 def _fa(evals: np.ndarray) -> float:
     md = evals.mean()
     return float(np.sqrt(1.5 * np.sum((evals - md) ** 2) / np.sum(evals**2)))
@@ -165,8 +171,7 @@ def test_command_writes_maps_and_sidecars(tmp_path: Path) -> None:
         str(tmp_path / "dwi.bvec"),
         "--mask",
         str(tmp_path / "mask.nii.gz"),
-        "--out-prefix",
-        str(tmp_path / "out" / "sub-001"),
+        *tensor_outputs(str(tmp_path / "out" / "sub-001")),
         "--settings",
         '{"reorient_to_ras": true}',
     ]
@@ -205,8 +210,7 @@ def test_bad_settings_are_one_line_errors(tmp_path: Path, capsys: pytest.Capture
         "x",
         "--mask",
         "x",
-        "--out-prefix",
-        "x",
+        *tensor_outputs("x"),
         "--settings",
         '{"fit_method": "LS"}',
     ]
@@ -230,8 +234,7 @@ def test_fa_matches_demo_ground_truth_in_white_matter(tiny_demo, tmp_path: Path)
         str(dwi / f"{sub}_dwi.bvec"),
         "--mask",
         str(truth / f"{sub}_dwi_brainmask.nii.gz"),
-        "--out-prefix",
-        str(prefix),
+        *tensor_outputs(str(prefix)),
     ]
     assert cli_main(argv) == 0
     wm = nib.load(truth / f"{sub}_dwi_wmmask.nii.gz").get_fdata() > 0
@@ -260,8 +263,7 @@ def test_empty_brain_mask_is_refused_without_output(tmp_path: Path, capsys: pyte
         str(tmp_path / "dwi.bvec"),
         "--mask",
         str(tmp_path / "mask.nii.gz"),
-        "--out-prefix",
-        str(tmp_path / "out" / "sub-001"),
+        *tensor_outputs(str(tmp_path / "out" / "sub-001")),
         "--settings",
         "{}",
     ]
@@ -297,8 +299,7 @@ def test_single_shell_above_max_bval_is_fitted_with_a_warning(
         str(folder / "dwi.bvec"),
         "--mask",
         str(folder / "mask.nii.gz"),
-        "--out-prefix",
-        str(folder / "out" / "sub-001"),
+        *tensor_outputs(str(folder / "out" / "sub-001")),
     ]
     assert cli_main(argv) == 0
     err = capsys.readouterr().err.strip()

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: steps no rule runs: for users
 USER_STEPS = {"params", "qc-image", "stack-table"}
 RULE = re.compile(r"^\s*rule (\w+):")
-STEP_CALL = re.compile(r"\{NP\}(?: --failure-record \{params\.failure\})? ([a-z0-9-]+)")
+STEP_CALL = re.compile(r"python -m neuropeft(?: --failure-record \{params\.failure\})? ([a-z0-9-]+)")
 
 
 def rule_steps() -> dict[str, str]:

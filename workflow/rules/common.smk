@@ -1,26 +1,26 @@
-# Parse-time helpers shared by every rule file. Kept cheap: this runs again in every cluster job.
-import os
+# Parse-time helpers shared by every rule file; kept cheap, as this runs again in every cluster job.
 import sys
 
 from neuropeft.errors import NeuropeftError
 from neuropeft.failures import current_failures, drop_failed
+from neuropeft.paths import (
+    TEMPLATE_SPACE,
+    bids_path,
+    failure_record,
+    subject_benchmark,
+    subject_log,
+)
 from neuropeft.workflow import (
     bids_dir,
     experiment_settings,
+    expose_package,
     external_subject_table,
     settings_json,
     subject_table,
     uses_demo,
 )
 
-# Rules run the package's CLI with `python` of their environment: the interpreter running Snakemake
-# (its folder leads PATH), or a conda environment's under --sdm conda (activation puts it first).
-# The package is found on PYTHONPATH, so conda environments need not install it.
-os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    filter(None, [os.path.join(workflow.basedir, "src"), os.environ.get("PYTHONPATH")])
-)
-NP = "python -m neuropeft"
+expose_package(workflow.basedir)
 RESULTS = "results"
 EXTERNAL = f"{RESULTS}/external"  # an external test set, preprocessed by the same rules
 BIDS = bids_dir(config)
@@ -43,41 +43,39 @@ STEP_SETTINGS = {
 try:
     SUBJECTS, TASK = subject_table(config, f"{RESULTS}/cohort/cache")
     EXPERIMENTS = experiment_settings(config, TASK)
-    ALL_SUBJECTS = {RESULTS: SUBJECTS}
+    # every validated subject, per dataset (failed or not): their raw files are the validation's input
+    VALIDATED_SUBJECTS = {RESULTS: SUBJECTS}
     if config["external_bids_dir"]:
-        ALL_SUBJECTS[EXTERNAL] = external_subject_table(config, f"{EXTERNAL}/cohort/cache")
+        VALIDATED_SUBJECTS[EXTERNAL] = external_subject_table(config, f"{EXTERNAL}/cohort/cache")
     # subjects whose steps failed on their data (records that still apply), per dataset
-    FAILURES = {root: current_failures(f"{root}/failures", s, STEP_SETTINGS) for root, s in ALL_SUBJECTS.items()}
-    DATASETS = ALL_SUBJECTS
+    FAILURES = {root: current_failures(f"{root}/failures", s, STEP_SETTINGS) for root, s in VALIDATED_SUBJECTS.items()}
+    # the subjects this run processes, per dataset: the validated ones, less the failed when they are dropped
+    INCLUDED_SUBJECTS = VALIDATED_SUBJECTS
     if config["on_subject_failure"] == "drop":
-        DATASETS = {
+        INCLUDED_SUBJECTS = {
             root: drop_failed(s, FAILURES[root], config["max_failed_fraction"], f"{root}/failures")
-            for root, s in ALL_SUBJECTS.items()
+            for root, s in VALIDATED_SUBJECTS.items()
         }
 except NeuropeftError as error:  # a user error: one message, no traceback
     sys.exit(f"neuropeft: {error}")
-BY_STEM = {root: {s["stem"]: s for s in subjects} for root, subjects in ALL_SUBJECTS.items()}
+# each dataset's subject records by file prefix (the {file_prefix} wildcard)
+BY_PREFIX = {root: {s["stem"]: s for s in subjects} for root, subjects in VALIDATED_SUBJECTS.items()}
 
 
 wildcard_constraints:
     root=r"results(/external)?",
-    key=r"sub-[A-Za-z0-9]+(/ses-[A-Za-z0-9]+)?",
-    stem=r"sub-[A-Za-z0-9]+(_ses-[A-Za-z0-9]+)?",
-
-
-def failure_record(rule_name):
-    """Where a per-subject step records a failure on the subject's data (``--failure-record``)."""
-    return f"{{root}}/failures/{{stem}}/{rule_name}.json"
+    subject_dir=r"sub-[A-Za-z0-9]+(/ses-[A-Za-z0-9]+)?",
+    file_prefix=r"sub-[A-Za-z0-9]+(_ses-[A-Za-z0-9]+)?",
 
 
 def subject_input(field):
     """Input function: the subject's raw BIDS file `field` (t1w, dwi, bval, bvec)."""
-    return lambda wildcards: BY_STEM[wildcards.root][wildcards.stem][field]
+    return lambda wildcards: BY_PREFIX[wildcards.root][wildcards.file_prefix][field]
 
 
 def per_subject(pattern, root=RESULTS):
-    """Expand a path pattern with {root}, {key} and {stem} over every included subject of a dataset."""
-    return [pattern.format(root=root, key=s["key"], stem=s["stem"]) for s in DATASETS[root]]
+    """Expand a path pattern's {root}, {subject_dir} and {file_prefix} over every included subject of a dataset."""
+    return [pattern.format(root=root, subject_dir=s["key"], file_prefix=s["stem"]) for s in INCLUDED_SUBJECTS[root]]
 
 
 def raw_inputs(root):
@@ -85,17 +83,36 @@ def raw_inputs(root):
     fields = (["t1w"] if "t1w" in config["modalities"] else []) + (
         ["dwi", "bval", "bvec"] if "dwi" in config["modalities"] else []
     )
-    return [s[field] for s in ALL_SUBJECTS[root] for field in fields]
+    return [s[field] for s in VALIDATED_SUBJECTS[root] for field in fields]
+
+
+def model_volume():
+    """The per-subject model-ready volume pattern: one modality's volume, or their channel stack."""
+    if len(config["modalities"]) == 1:
+        return model_input_path(config["modalities"][0])
+    return model_input_path("combined")
+
+
+def model_input_path(desc):
+    """A subject's model-ready volume in template space (`desc`: dwi, t1w or combined)."""
+    return bids_path("model_input", "", "model", space=TEMPLATE_SPACE, desc=desc)
+
+
+def fold_files(name):
+    """Input function: one fold file (predictions.tsv, history.tsv, run.json) of every fold."""
+    return lambda wildcards: [f"{RESULTS}/models/{wildcards.experiment}/fold-{k}/{name}" for k in FOLDS]
 
 
 def final_outputs():
     """What `snakemake` builds by default: QC, the comparison table, every experiment's metrics and the run record."""
-    qc = {"dwi": "{root}/qc/{key}/{stem}_dwi_colorFA.png", "t1w": "{root}/qc/{key}/{stem}_T1w_registration.png"}
+    qc = {"dwi": rules.qc_subject_dwi.output.color_fa, "t1w": rules.qc_subject_t1w.output.registration}
     fractions = [f"{RESULTS}/metrics/fractions.png"] if any("train_fraction" in e for e in EXPERIMENTS.values()) else []
-    external = [f"{RESULTS}/metrics/comparison_external.md", f"{EXTERNAL}/qc/qc.tsv"] if EXTERNAL in DATASETS else []
+    external = (
+        [f"{RESULTS}/metrics/comparison_external.md", f"{EXTERNAL}/qc/qc.tsv"] if EXTERNAL in INCLUDED_SUBJECTS else []
+    )
     return (
         [f"{RESULTS}/qc/qc.tsv", f"{RESULTS}/metrics/comparison.md", f"{RESULTS}/provenance.json"]
         + fractions
         + external
-        + [f for root in DATASETS for m in config["modalities"] for f in per_subject(qc[m], root)]
+        + [f for root in INCLUDED_SUBJECTS for m in config["modalities"] for f in per_subject(qc[m], root)]
     )

@@ -28,7 +28,7 @@ rule predict_external:
         model_dir=lambda wildcards, input: os.path.dirname(input.run),
         device=config["device"],
     shell:
-        "{NP} predict --array {input.array} --index {input.index} --model-dir {params.model_dir}"
+        "python -m neuropeft predict --array {input.array} --index {input.index} --model-dir {params.model_dir}"
         " --out {output.predictions} --device {params.device} 2> {log}"
         " && cp {input.run} {output.run} && cp {input.history} {output.history}"
 
@@ -45,7 +45,7 @@ rule ensemble_external:
     conda:
         "../../envs/report.yaml"
     shell:
-        "{NP} ensemble --predictions {input} --out {output} 2> {log}"
+        "python -m neuropeft ensemble --predictions {input} --out {output} 2> {log}"
 
 
 rule aggregate_experiment_external:
@@ -72,7 +72,7 @@ rule aggregate_experiment_external:
         fold_dirs=lambda wildcards, input: " ".join(os.path.dirname(p) for p in input.predictions),
         out_dir=lambda wildcards, output: os.path.dirname(output.summary),
     shell:
-        "{NP} aggregate-experiment --experiment {wildcards.experiment} --fold-dirs {params.fold_dirs}"
+        "python -m neuropeft aggregate-experiment --experiment {wildcards.experiment} --fold-dirs {params.fold_dirs}"
         " --out-dir {params.out_dir} --settings {params.settings:q} 2> {log}"
 
 
@@ -90,7 +90,7 @@ rule score_external_ensemble:
     params:
         settings=settings_json(config["metrics"]),
     shell:
-        "{NP} score --predictions {input} --name {wildcards.experiment}/ensemble --out {output}"
+        "python -m neuropeft score --predictions {input} --name {wildcards.experiment}/ensemble --out {output}"
         " --settings {params.settings:q} 2> {log}"
 
 
@@ -113,5 +113,5 @@ rule compare_experiments_external:
     params:
         settings=settings_json(config["metrics"]),
     shell:
-        "{NP} compare-experiments --summaries {input.summaries} --run-jsons {input.runs}"
+        "python -m neuropeft compare-experiments --summaries {input.summaries} --run-jsons {input.runs}"
         " --out-tsv {output.tsv} --out-md {output.md} --settings {params.settings:q} 2> {log}"

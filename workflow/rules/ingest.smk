@@ -13,6 +13,8 @@ rule validate_cohort:
         "{root}/logs/validate_cohort.log",
     benchmark:
         "{root}/benchmarks/validate_cohort.tsv"
+    conda:
+        "../../envs/preproc.yaml"
     params:
         bids=lambda wildcards: BIDS_DIRS[wildcards.root],
         target=config["target"],
@@ -22,7 +24,7 @@ rule validate_cohort:
         filters=settings_json(config["bids_filters"]),
         on_invalid=config["on_invalid"],
     shell:
-        "{NP} validate-cohort --bids-dir {params.bids} --target {params.target} --modalities {params.modalities}"
+        "python -m neuropeft validate-cohort --bids-dir {params.bids} --target {params.target} --modalities {params.modalities}"
         " --site-column {params.site} --run-policy {params.run_policy} --bids-filters {params.filters:q}"
         " --on-invalid {params.on_invalid}"
         " --out-cohort {output.cohort} --out-excluded {output.excluded} 2> {log}"

@@ -30,7 +30,7 @@ rule folds:
     params:
         settings=settings_json({**config["folds"], "task": TASK}),
     shell:
-        "{NP} folds --index {input.index} --out {output} --settings {params.settings:q} 2> {log}"
+        "python -m neuropeft folds --index {input.index} --out {output} --settings {params.settings:q} 2> {log}"
 
 
 rule train:
@@ -58,7 +58,7 @@ rule train:
         out_dir=lambda wildcards, output: os.path.dirname(output.predictions),
         init=lambda wildcards, input: f"--init-checkpoint {input.init}" if input.init else "",
     shell:
-        "{NP} train --array {input.array} --index {input.index} --folds {input.folds} --fold {wildcards.fold}"
+        "python -m neuropeft train --array {input.array} --index {input.index} --folds {input.folds} --fold {wildcards.fold}"
         " --out-dir {params.out_dir} --device {params.device} {params.init} --settings {params.settings:q} 2> {log}"
 
 
@@ -84,5 +84,5 @@ rule pretrain:
         device=config["device"],
         out_dir=lambda wildcards, output: os.path.dirname(output.backbone),
     shell:
-        "{NP} pretrain --array {input.array} --index {input.index} --out-dir {params.out_dir}"
+        "python -m neuropeft pretrain --array {input.array} --index {input.index} --out-dir {params.out_dir}"
         " --device {params.device} --settings {params.settings:q} 2> {log}"

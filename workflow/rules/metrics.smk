@@ -3,11 +3,6 @@ METRICS = f"{RESULTS}/metrics"
 PERFORMANCE_PLOT = "roc" if TASK == "classification" else "pred_vs_true"
 
 
-def fold_files(name):
-    """Input function: one fold file (predictions.tsv, history.tsv, run.json) of every fold."""
-    return lambda wildcards: [f"{RESULTS}/models/{wildcards.experiment}/fold-{k}/{name}" for k in FOLDS]
-
-
 rule aggregate_experiment:
     input:
         predictions=fold_files("predictions.tsv"),
@@ -40,7 +35,7 @@ rule aggregate_experiment:
         fold_dirs=lambda wildcards, input: " ".join(os.path.dirname(p) for p in input.predictions),
         out_dir=lambda wildcards, output: os.path.dirname(output.summary),
     shell:
-        "{NP} aggregate-experiment --experiment {wildcards.experiment} --fold-dirs {params.fold_dirs}"
+        "python -m neuropeft aggregate-experiment --experiment {wildcards.experiment} --fold-dirs {params.fold_dirs}"
         " --out-dir {params.out_dir} --settings {params.settings:q} 2> {log}"
 
 
@@ -63,7 +58,7 @@ rule compare_experiments:
     params:
         settings=settings_json(config["metrics"]),
     shell:
-        "{NP} compare-experiments --summaries {input.summaries} --run-jsons {input.runs}"
+        "python -m neuropeft compare-experiments --summaries {input.summaries} --run-jsons {input.runs}"
         " --excluded {input.excluded} --failures {input.failures} --qc-excluded {input.qc_excluded} --out-tsv {output.tsv} --out-md {output.md} --settings {params.settings:q} 2> {log}"
 
 
@@ -86,7 +81,7 @@ rule plot_fractions:
     params:
         settings=settings_json(config["metrics"]),
     shell:
-        "{NP} plot-fractions --summaries {input} --out-png {output.png} --out-svg {output.svg}"
+        "python -m neuropeft plot-fractions --summaries {input} --out-png {output.png} --out-svg {output.svg}"
         " --out-tsv {output.tsv} --settings {params.settings:q} 2> {log}"
 
 
@@ -97,7 +92,9 @@ rule record_run:
         f"{RESULTS}/logs/record_run.log",
     benchmark:
         f"{RESULTS}/benchmarks/record_run.tsv"
+    conda:
+        "../../envs/report.yaml"
     params:
         config=settings_json(config),  # any configuration change rewrites the record
     shell:
-        "{NP} record-run --config {params.config:q} --out {output} 2> {log}"
+        "python -m neuropeft record-run --config {params.config:q} --out {output} 2> {log}"

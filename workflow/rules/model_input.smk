@@ -1,26 +1,17 @@
-# Model-ready volumes per subject, the QC figures per subject, the cohort QC table (its flagged subjects
+# Model-ready volumes per subject, the QC metrics per subject, the cohort QC table (its flagged subjects
 # are left out of the stack by default: qc.on_flag) and the cohort stack read by training.
 import json
-
-MODEL_DIR = f"{{root}}/model_input/{{key}}/{{stem}}_space-MNI152NLin2009aSym"
-
-
-def model_volume():
-    """The per-subject model-ready volume pattern: one modality's volume, or their channel stack."""
-    if len(config["modalities"]) == 1:
-        return f"{MODEL_DIR}_desc-{config['modalities'][0]}_model.nii.gz"
-    return f"{MODEL_DIR}_desc-combined_model.nii.gz"
 
 
 rule combine_channels:
     input:
-        [f"{MODEL_DIR}_desc-{modality}_model.nii.gz" for modality in config["modalities"]],
+        [model_input_path(modality) for modality in config["modalities"]],
     output:
-        f"{MODEL_DIR}_desc-combined_model.nii.gz",
+        model_input_path("combined"),
     log:
-        f"{{root}}/logs/combine_channels/{{key}}/{{stem}}.log",
+        subject_log("combine_channels"),
     benchmark:
-        f"{{root}}/benchmarks/combine_channels/{{key}}/{{stem}}.tsv"
+        subject_benchmark("combine_channels")
     group:
         "subject"
     conda:
@@ -28,7 +19,8 @@ rule combine_channels:
     params:
         failure=failure_record("combine_channels"),
     shell:
-        "{NP} --failure-record {params.failure} combine-channels --volumes {input} --out {output} 2> {log}"
+        "python -m neuropeft --failure-record {params.failure} combine-channels --volumes {input} --out {output}"
+        " 2> {log}"
 
 
 rule failure_table:
@@ -38,20 +30,22 @@ rule failure_table:
         "{root}/logs/failure_table.log",
     benchmark:
         "{root}/benchmarks/failure_table.tsv"
+    conda:
+        "../../envs/preproc.yaml"
     params:
         # the subjects left out: those whose failure still applies, when the policy drops them
         failures=lambda wildcards: json.dumps(
             FAILURES[wildcards.root] if config["on_subject_failure"] == "drop" else []
         ),
     shell:
-        "{NP} failure-table --failures {params.failures:q} --out {output} 2> {log}"
+        "python -m neuropeft failure-table --failures {params.failures:q} --out {output} 2> {log}"
 
 
 rule stack_model_input:
     input:
         volumes=lambda wildcards: per_subject(model_volume(), wildcards.root),
-        cohort="{root}/cohort/cohort.tsv",
-        failures="{root}/cohort/failures.tsv",
+        cohort=rules.validate_cohort.output.cohort,
+        failures=rules.failure_table.output[0],
         qc_excluded="{root}/cohort/qc_excluded.tsv",
     output:
         array="{root}/cohort/model_input.npy",
@@ -63,37 +57,38 @@ rule stack_model_input:
     conda:
         "../../envs/preproc.yaml"
     shell:
-        "{NP} stack-model-input --volumes {input.volumes} --cohort {input.cohort} --target target"
-        " --failures {input.failures} --qc-excluded {input.qc_excluded} --out-array {output.array} --out-index {output.index} 2> {log}"
+        "python -m neuropeft stack-model-input --volumes {input.volumes} --cohort {input.cohort} --target target"
+        " --failures {input.failures} --qc-excluded {input.qc_excluded} --out-array {output.array}"
+        " --out-index {output.index} 2> {log}"
 
 
 # What qc-metrics measures per modality: the native brain mask (its grid is the field of view), the
 # registration, and for DWI the tensor maps.
 QC_INPUTS = {
     "dwi": {
-        "mask": f"{DWI}_desc-brain_mask.nii.gz",
-        "transforms": f"{DWI}_from-dwiref_{TO_MNI}_transforms.json",
-        "fa": f"{DWI}_model-DTI_FA.nii.gz",
-        "md": f"{DWI}_model-DTI_MD.nii.gz",
+        "mask": rules.skullstrip_dwi.output.mask,
+        "transforms": rules.register_dwi.output.transforms,
+        "fa": rules.fit_tensor.output.fa,
+        "md": rules.fit_tensor.output.md,
     },
-    "t1w": {"mask": f"{ANAT}_desc-brain_mask.nii.gz", "transforms": f"{ANAT}_from-T1w_{TO_MNI}_transforms.json"},
+    "t1w": {"mask": rules.skullstrip_t1w.output.mask, "transforms": rules.register_t1w.output.transforms},
 }
-QC_METRICS = "{root}/qc/{key}/{stem}_{modality}_qc.json"
 
 
 rule qc_metrics:
     input:
         unpack(
             lambda w: {
-                name: p.format(root=w.root, key=w.key, stem=w.stem) for name, p in QC_INPUTS[w.modality].items()
+                name: p.format(root=w.root, subject_dir=w.subject_dir, file_prefix=w.file_prefix)
+                for name, p in QC_INPUTS[w.modality].items()
             }
         ),
     output:
-        QC_METRICS,
+        bids_path("qc", "", "{modality}_qc", ".json"),
     log:
-        "{root}/logs/qc_metrics/{key}/{stem}_{modality}.log",
+        subject_log("qc_metrics", "_{modality}"),
     benchmark:
-        "{root}/benchmarks/qc_metrics/{key}/{stem}_{modality}.tsv"
+        subject_benchmark("qc_metrics", "_{modality}")
     wildcard_constraints:
         modality="dwi|t1w",
     group:
@@ -104,14 +99,17 @@ rule qc_metrics:
         maps=lambda wildcards, input: f"--fa {input.fa} --md {input.md}" if wildcards.modality == "dwi" else "",
         settings=settings_json({"wm_threshold": config["qc"]["wm_threshold"]}),
     shell:
-        "{NP} qc-metrics --subject {wildcards.stem} --modality {wildcards.modality} --mask {input.mask}"
-        " --transforms {input.transforms} {params.maps} --out {output} --settings {params.settings:q} 2> {log}"
+        "python -m neuropeft qc-metrics --subject {wildcards.file_prefix} --modality {wildcards.modality}"
+        " --mask {input.mask} --transforms {input.transforms} {params.maps} --out {output}"
+        " --settings {params.settings:q} 2> {log}"
 
 
 rule qc_table:
     input:
         lambda wildcards: [
-            f for m in config["modalities"] for f in per_subject(QC_METRICS.replace("{modality}", m), wildcards.root)
+            f
+            for m in config["modalities"]
+            for f in per_subject(rules.qc_metrics.output[0].replace("{modality}", m), wildcards.root)
         ],
     output:
         table=report("{root}/qc/qc.tsv", caption="../report/qc_table.rst", category="QC"),
@@ -125,4 +123,5 @@ rule qc_table:
     params:
         settings=settings_json({k: v for k, v in config["qc"].items() if k != "wm_threshold"}),
     shell:
-        "{NP} qc-table --metrics {input} --out {output.table} --out-excluded {output.excluded} --settings {params.settings:q} 2> {log}"
+        "python -m neuropeft qc-table --metrics {input} --out {output.table} --out-excluded {output.excluded}"
+        " --settings {params.settings:q} 2> {log}"

@@ -1,6 +1,4 @@
-# DWI preprocessing, one job per subject (and session) and step, under results/preproc/{key}/dwi/.
-DWI = f"{{root}}/preproc/{{key}}/dwi/{{stem}}"
-TO_MNI = "to-MNI152NLin2009aSym"
+# DWI preprocessing, one job per subject (and session) and step, under results/preproc/{subject_dir}/dwi/.
 
 
 rule n4_dwi:
@@ -8,12 +6,12 @@ rule n4_dwi:
         dwi=subject_input("dwi"),
         bval=subject_input("bval"),
     output:
-        dwi=f"{DWI}_desc-n4_dwi.nii.gz",
-        field=f"{DWI}_desc-biasfield_dwiref.nii.gz",
+        dwi=bids_path("preproc", "dwi", "dwi", desc="n4"),
+        field=bids_path("preproc", "dwi", "dwiref", desc="biasfield"),
     log:
-        f"{{root}}/logs/n4_dwi/{{key}}/{{stem}}.log",
+        subject_log("n4_dwi"),
     benchmark:
-        f"{{root}}/benchmarks/n4_dwi/{{key}}/{{stem}}.tsv"
+        subject_benchmark("n4_dwi")
     group:
         "subject"
     conda:
@@ -23,8 +21,8 @@ rule n4_dwi:
         settings=STEP_SETTINGS["n4_dwi"],
         failure=failure_record("n4_dwi"),
     shell:
-        "{NP} --failure-record {params.failure} n4-dwi --dwi {input.dwi} --bval {input.bval} --out {output.dwi} --field {output.field}"
-        " --settings {params.settings:q} 2> {log}"
+        "python -m neuropeft --failure-record {params.failure} n4-dwi --dwi {input.dwi} --bval {input.bval}"
+        " --out {output.dwi} --field {output.field} --settings {params.settings:q} 2> {log}"
 
 
 rule skullstrip_dwi:
@@ -32,12 +30,12 @@ rule skullstrip_dwi:
         dwi=rules.n4_dwi.output.dwi,
         bval=subject_input("bval"),
     output:
-        mask=f"{DWI}_desc-brain_mask.nii.gz",
-        meanb0=f"{DWI}_desc-brain_dwiref.nii.gz",
+        mask=bids_path("preproc", "dwi", "mask", desc="brain"),
+        meanb0=bids_path("preproc", "dwi", "dwiref", desc="brain"),
     log:
-        f"{{root}}/logs/skullstrip_dwi/{{key}}/{{stem}}.log",
+        subject_log("skullstrip_dwi"),
     benchmark:
-        f"{{root}}/benchmarks/skullstrip_dwi/{{key}}/{{stem}}.tsv"
+        subject_benchmark("skullstrip_dwi")
     group:
         "subject"
     conda:
@@ -47,8 +45,8 @@ rule skullstrip_dwi:
         settings=STEP_SETTINGS["skullstrip_dwi"],
         failure=failure_record("skullstrip_dwi"),
     shell:
-        "{NP} --failure-record {params.failure} skullstrip-dwi --dwi {input.dwi} --bval {input.bval} --out-mask {output.mask}"
-        " --out-meanb0 {output.meanb0} --settings {params.settings:q} 2> {log}"
+        "python -m neuropeft --failure-record {params.failure} skullstrip-dwi --dwi {input.dwi} --bval {input.bval}"
+        " --out-mask {output.mask} --out-meanb0 {output.meanb0} --settings {params.settings:q} 2> {log}"
 
 
 rule fit_tensor:
@@ -58,11 +56,18 @@ rule fit_tensor:
         bvec=subject_input("bvec"),
         mask=rules.skullstrip_dwi.output.mask,
     output:
-        multiext(f"{DWI}_model-DTI_", "FA.nii.gz", "MD.nii.gz", "AD.nii.gz", "RD.nii.gz", "colorFA.nii.gz"),
+        multiext(
+            bids_path("preproc", "dwi", "", extension="", model="DTI"),
+            fa="FA.nii.gz",
+            md="MD.nii.gz",
+            ad="AD.nii.gz",
+            rd="RD.nii.gz",
+            color_fa="colorFA.nii.gz",
+        ),
     log:
-        f"{{root}}/logs/fit_tensor/{{key}}/{{stem}}.log",
+        subject_log("fit_tensor"),
     benchmark:
-        f"{{root}}/benchmarks/fit_tensor/{{key}}/{{stem}}.tsv"
+        subject_benchmark("fit_tensor")
     group:
         "subject"
     conda:
@@ -71,22 +76,22 @@ rule fit_tensor:
     params:
         settings=STEP_SETTINGS["fit_tensor"],
         failure=failure_record("fit_tensor"),
-        prefix=f"{DWI}_model-DTI",
     shell:
-        "{NP} --failure-record {params.failure} fit-tensor --dwi {input.dwi} --bval {input.bval} --bvec {input.bvec} --mask {input.mask}"
-        " --out-prefix {params.prefix} --settings {params.settings:q} 2> {log}"
+        "python -m neuropeft --failure-record {params.failure} fit-tensor --dwi {input.dwi} --bval {input.bval}"
+        " --bvec {input.bvec} --mask {input.mask} --out-fa {output.fa} --out-md {output.md} --out-ad {output.ad}"
+        " --out-rd {output.rd} --out-color-fa {output.color_fa} --settings {params.settings:q} 2> {log}"
 
 
 rule register_dwi:
     input:
         rules.skullstrip_dwi.output.meanb0,
     output:
-        transforms=f"{DWI}_from-dwiref_{TO_MNI}_transforms.json",
-        registered=f"{DWI}_from-dwiref_{TO_MNI}_space-MNI152NLin2009aSym_b0.nii.gz",
+        transforms=bids_path("preproc", "dwi", "transforms", ".json", from_="dwiref", to=TEMPLATE_SPACE),
+        registered=bids_path("preproc", "dwi", "b0", from_="dwiref", to=TEMPLATE_SPACE, space=TEMPLATE_SPACE),
     log:
-        f"{{root}}/logs/register_dwi/{{key}}/{{stem}}.log",
+        subject_log("register_dwi"),
     benchmark:
-        f"{{root}}/benchmarks/register_dwi/{{key}}/{{stem}}.tsv"
+        subject_benchmark("register_dwi")
     group:
         "subject"
     conda:
@@ -95,24 +100,24 @@ rule register_dwi:
     params:
         settings=STEP_SETTINGS["register_dwi"],
         failure=failure_record("register_dwi"),
-        prefix=f"{DWI}_from-dwiref_{TO_MNI}",
     shell:
-        "{NP} --failure-record {params.failure} register --moving {input} --modality dwi --out-prefix {params.prefix}"
+        "python -m neuropeft --failure-record {params.failure} register --moving {input} --modality dwi"
+        " --out-transforms {output.transforms} --out-registered {output.registered}"
         " --settings {params.settings:q} 2> {log}"
 
 
 rule resample_dwi:
     input:
-        fa=f"{DWI}_model-DTI_FA.nii.gz",
-        md=f"{DWI}_model-DTI_MD.nii.gz",
+        fa=rules.fit_tensor.output.fa,
+        md=rules.fit_tensor.output.md,
         mask=rules.skullstrip_dwi.output.mask,
         transforms=rules.register_dwi.output.transforms,
     output:
-        f"{{root}}/model_input/{{key}}/{{stem}}_space-MNI152NLin2009aSym_desc-dwi_model.nii.gz",
+        model_input_path("dwi"),
     log:
-        f"{{root}}/logs/resample_dwi/{{key}}/{{stem}}.log",
+        subject_log("resample_dwi"),
     benchmark:
-        f"{{root}}/benchmarks/resample_dwi/{{key}}/{{stem}}.tsv"
+        subject_benchmark("resample_dwi")
     group:
         "subject"
     conda:
@@ -122,8 +127,9 @@ rule resample_dwi:
         settings=STEP_SETTINGS["resample_dwi"],
         failure=failure_record("resample_dwi"),
     shell:
-        "{NP} --failure-record {params.failure} resample --image {input.fa} --image {input.md} --mask {input.mask}"
-        " --transforms-json {input.transforms} --out {output} --settings {params.settings:q} 2> {log}"
+        "python -m neuropeft --failure-record {params.failure} resample --image {input.fa} --image {input.md}"
+        " --mask {input.mask} --transforms-json {input.transforms} --out {output}"
+        " --settings {params.settings:q} 2> {log}"
 
 
 rule qc_subject_dwi:
@@ -131,41 +137,42 @@ rule qc_subject_dwi:
         dwi=rules.n4_dwi.output.dwi,
         mask=rules.skullstrip_dwi.output.mask,
         registered=rules.register_dwi.output.registered,
-        color_fa=f"{DWI}_model-DTI_colorFA.nii.gz",
+        color_fa=rules.fit_tensor.output.color_fa,
     output:
         n4=report(
-            f"{{root}}/qc/{{key}}/{{stem}}_dwi_n4.png",
+            bids_path("qc", "", "dwi_n4", ".png"),
             caption="../report/qc_n4.rst",
             category="QC",
-            subcategory="{stem}",
+            subcategory="{file_prefix}",
         ),
         mask=report(
-            f"{{root}}/qc/{{key}}/{{stem}}_dwi_mask.png",
+            bids_path("qc", "", "dwi_mask", ".png"),
             caption="../report/qc_mask.rst",
             category="QC",
-            subcategory="{stem}",
+            subcategory="{file_prefix}",
         ),
         registration=report(
-            f"{{root}}/qc/{{key}}/{{stem}}_dwi_registration.png",
+            bids_path("qc", "", "dwi_registration", ".png"),
             caption="../report/qc_registration.rst",
             category="QC",
-            subcategory="{stem}",
+            subcategory="{file_prefix}",
         ),
         color_fa=report(
-            f"{{root}}/qc/{{key}}/{{stem}}_dwi_colorFA.png",
+            bids_path("qc", "", "dwi_colorFA", ".png"),
             caption="../report/qc_colorfa.rst",
             category="QC",
-            subcategory="{stem}",
+            subcategory="{file_prefix}",
         ),
     log:
-        f"{{root}}/logs/qc_dwi/{{key}}/{{stem}}.log",
+        subject_log("qc_subject_dwi"),
     benchmark:
-        f"{{root}}/benchmarks/qc_dwi/{{key}}/{{stem}}.tsv"
+        subject_benchmark("qc_subject_dwi")
     group:
         "subject"
     conda:
         "../../envs/preproc.yaml"
     shell:
-        "{NP} qc-subject --subject {wildcards.stem} --modality dwi --corrected {input.dwi} --mask {input.mask}"
-        " --registered {input.registered} --color-fa {input.color_fa} --out-n4 {output.n4} --out-mask {output.mask}"
-        " --out-registration {output.registration} --out-color-fa {output.color_fa} 2> {log}"
+        "python -m neuropeft qc-subject --subject {wildcards.file_prefix} --modality dwi --corrected {input.dwi}"
+        " --mask {input.mask} --registered {input.registered} --color-fa {input.color_fa} --out-n4 {output.n4}"
+        " --out-mask {output.mask} --out-registration {output.registration} --out-color-fa {output.color_fa}"
+        " 2> {log}"

@@ -1,17 +1,16 @@
-# T1w preprocessing, one job per subject (and session) and step, under results/preproc/{key}/anat/.
-ANAT = f"{{root}}/preproc/{{key}}/anat/{{stem}}"
+# T1w preprocessing, one job per subject (and session) and step, under results/preproc/{subject_dir}/anat/.
 
 
 rule n4_t1w:
     input:
         subject_input("t1w"),
     output:
-        t1w=f"{ANAT}_desc-n4_T1w.nii.gz",
-        field=f"{ANAT}_desc-biasfield_T1w.nii.gz",
+        t1w=bids_path("preproc", "anat", "T1w", desc="n4"),
+        field=bids_path("preproc", "anat", "T1w", desc="biasfield"),
     log:
-        f"{{root}}/logs/n4_t1w/{{key}}/{{stem}}.log",
+        subject_log("n4_t1w"),
     benchmark:
-        f"{{root}}/benchmarks/n4_t1w/{{key}}/{{stem}}.tsv"
+        subject_benchmark("n4_t1w")
     group:
         "subject"
     conda:
@@ -21,19 +20,20 @@ rule n4_t1w:
         settings=STEP_SETTINGS["n4_t1w"],
         failure=failure_record("n4_t1w"),
     shell:
-        "{NP} --failure-record {params.failure} n4-t1w --t1w {input} --out {output.t1w} --field {output.field} --settings {params.settings:q} 2> {log}"
+        "python -m neuropeft --failure-record {params.failure} n4-t1w --t1w {input} --out {output.t1w}"
+        " --field {output.field} --settings {params.settings:q} 2> {log}"
 
 
 rule skullstrip_t1w:
     input:
         rules.n4_t1w.output.t1w,
     output:
-        mask=f"{ANAT}_desc-brain_mask.nii.gz",
-        brain=f"{ANAT}_desc-brain_T1w.nii.gz",
+        mask=bids_path("preproc", "anat", "mask", desc="brain"),
+        brain=bids_path("preproc", "anat", "T1w", desc="brain"),
     log:
-        f"{{root}}/logs/skullstrip_t1w/{{key}}/{{stem}}.log",
+        subject_log("skullstrip_t1w"),
     benchmark:
-        f"{{root}}/benchmarks/skullstrip_t1w/{{key}}/{{stem}}.tsv"
+        subject_benchmark("skullstrip_t1w")
     group:
         "subject"
     conda:
@@ -43,20 +43,20 @@ rule skullstrip_t1w:
         settings=STEP_SETTINGS["skullstrip_t1w"],
         failure=failure_record("skullstrip_t1w"),
     shell:
-        "{NP} --failure-record {params.failure} skullstrip-t1w --t1w {input} --out-mask {output.mask} --out-brain {output.brain}"
-        " --settings {params.settings:q} 2> {log}"
+        "python -m neuropeft --failure-record {params.failure} skullstrip-t1w --t1w {input} --out-mask {output.mask}"
+        " --out-brain {output.brain} --settings {params.settings:q} 2> {log}"
 
 
 rule register_t1w:
     input:
         rules.skullstrip_t1w.output.brain,
     output:
-        transforms=f"{ANAT}_from-T1w_{TO_MNI}_transforms.json",
-        registered=f"{ANAT}_from-T1w_{TO_MNI}_space-MNI152NLin2009aSym_T1w.nii.gz",
+        transforms=bids_path("preproc", "anat", "transforms", ".json", from_="T1w", to=TEMPLATE_SPACE),
+        registered=bids_path("preproc", "anat", "T1w", from_="T1w", to=TEMPLATE_SPACE, space=TEMPLATE_SPACE),
     log:
-        f"{{root}}/logs/register_t1w/{{key}}/{{stem}}.log",
+        subject_log("register_t1w"),
     benchmark:
-        f"{{root}}/benchmarks/register_t1w/{{key}}/{{stem}}.tsv"
+        subject_benchmark("register_t1w")
     group:
         "subject"
     conda:
@@ -65,9 +65,9 @@ rule register_t1w:
     params:
         settings=STEP_SETTINGS["register_t1w"],
         failure=failure_record("register_t1w"),
-        prefix=f"{ANAT}_from-T1w_{TO_MNI}",
     shell:
-        "{NP} --failure-record {params.failure} register --moving {input} --modality t1w --out-prefix {params.prefix}"
+        "python -m neuropeft --failure-record {params.failure} register --moving {input} --modality t1w"
+        " --out-transforms {output.transforms} --out-registered {output.registered}"
         " --settings {params.settings:q} 2> {log}"
 
 
@@ -77,11 +77,11 @@ rule resample_t1w:
         mask=rules.skullstrip_t1w.output.mask,
         transforms=rules.register_t1w.output.transforms,
     output:
-        f"{{root}}/model_input/{{key}}/{{stem}}_space-MNI152NLin2009aSym_desc-t1w_model.nii.gz",
+        model_input_path("t1w"),
     log:
-        f"{{root}}/logs/resample_t1w/{{key}}/{{stem}}.log",
+        subject_log("resample_t1w"),
     benchmark:
-        f"{{root}}/benchmarks/resample_t1w/{{key}}/{{stem}}.tsv"
+        subject_benchmark("resample_t1w")
     group:
         "subject"
     conda:
@@ -91,8 +91,8 @@ rule resample_t1w:
         settings=STEP_SETTINGS["resample_t1w"],
         failure=failure_record("resample_t1w"),
     shell:
-        "{NP} --failure-record {params.failure} resample --image {input.brain} --mask {input.mask} --transforms-json {input.transforms}"
-        " --out {output} --settings {params.settings:q} 2> {log}"
+        "python -m neuropeft --failure-record {params.failure} resample --image {input.brain} --mask {input.mask}"
+        " --transforms-json {input.transforms} --out {output} --settings {params.settings:q} 2> {log}"
 
 
 rule qc_subject_t1w:
@@ -102,32 +102,32 @@ rule qc_subject_t1w:
         registered=rules.register_t1w.output.registered,
     output:
         n4=report(
-            f"{{root}}/qc/{{key}}/{{stem}}_T1w_n4.png",
+            bids_path("qc", "", "T1w_n4", ".png"),
             caption="../report/qc_n4.rst",
             category="QC",
-            subcategory="{stem}",
+            subcategory="{file_prefix}",
         ),
         mask=report(
-            f"{{root}}/qc/{{key}}/{{stem}}_T1w_mask.png",
+            bids_path("qc", "", "T1w_mask", ".png"),
             caption="../report/qc_mask.rst",
             category="QC",
-            subcategory="{stem}",
+            subcategory="{file_prefix}",
         ),
         registration=report(
-            f"{{root}}/qc/{{key}}/{{stem}}_T1w_registration.png",
+            bids_path("qc", "", "T1w_registration", ".png"),
             caption="../report/qc_registration.rst",
             category="QC",
-            subcategory="{stem}",
+            subcategory="{file_prefix}",
         ),
     log:
-        f"{{root}}/logs/qc_t1w/{{key}}/{{stem}}.log",
+        subject_log("qc_subject_t1w"),
     benchmark:
-        f"{{root}}/benchmarks/qc_t1w/{{key}}/{{stem}}.tsv"
+        subject_benchmark("qc_subject_t1w")
     group:
         "subject"
     conda:
         "../../envs/preproc.yaml"
     shell:
-        "{NP} qc-subject --subject {wildcards.stem} --modality t1w --corrected {input.t1w} --mask {input.mask}"
-        " --registered {input.registered} --out-n4 {output.n4} --out-mask {output.mask}"
+        "python -m neuropeft qc-subject --subject {wildcards.file_prefix} --modality t1w --corrected {input.t1w}"
+        " --mask {input.mask} --registered {input.registered} --out-n4 {output.n4} --out-mask {output.mask}"
         " --out-registration {output.registration} 2> {log}"

@@ -1,13 +1,15 @@
 """Registration of a subject image to the MNI152 2009a template (antspyx), and its accuracy.
 
-``neuropeft register --moving IMG --modality t1w|dwi --out-prefix P`` registers the T1w brain
+``neuropeft register --moving IMG --modality t1w|dwi --out-transforms P_transforms.json --out-registered R``
+registers the T1w brain
 (``skullstrip-t1w --out-brain``) or the DWI mean b=0 brain (``skullstrip-dwi --out-meanb0``) to
 ``template_t1w(voxel_mm)`` with mutual information (the contrasts differ for the DWI) and writes:
 
 * ``P_fwd_0GenericAffine.mat`` (+ ``P_fwd_1Warp.nii.gz`` and ``P_inv_1InverseWarp.nii.gz`` for SyN);
-* ``P_space-MNI152NLin2009aSym_{T1w|b0}.nii.gz``: the moving image resampled onto the template
+* ``R`` (e.g. ``P_space-MNI152NLin2009aSym_{T1w|b0}.nii.gz``): the moving image resampled onto the template
   grid at the working resolution (+ its ``.json`` sidecar with the similarity figures);
-* ``P_transforms.json`` (written last), the contract read by the resampling step::
+* ``P_transforms.json`` (written last), the contract read by the resampling step; the transform
+  files sit beside it, named after it (``P`` is its name without ``_transforms.json``)::
 
     {
       "template": "MNI152NLin2009aSym",   "voxel_mm": 2,   "transform": "Affine",
@@ -64,15 +66,15 @@ import numpy as np
 from neuropeft.atomic import atomic_path, write_json
 from neuropeft.choices import look_up_option
 from neuropeft.errors import NeuropeftError
+from neuropeft.paths import TEMPLATE_SPACE
 from neuropeft.preproc.imageio import load_image, ras_to_lps, require_not_constant, save_image, to_ants
 from neuropeft.preproc.template import template_brain_mask, template_t1w
 
-TEMPLATE_SPACE = "MNI152NLin2009aSym"
 TRANSFORMS = ("Rigid", "Affine", "SyN")
 INITIALISERS = ("search", "center")
 METRICS = ("mattes", "GC", "meansquares")
-#: modality of the moving image -> suffix of the registered image's file name
-MODALITY_SUFFIX = {"t1w": "T1w", "dwi": "b0"}
+#: contrast of the moving image: a T1w brain or a DWI mean b=0 brain
+MODALITIES = ("t1w", "dwi")
 
 
 @dataclasses.dataclass
@@ -200,19 +202,22 @@ def register_to_template(
     moving_img: nib.Nifti1Image,
     modality: str,
     settings: RegistrationSettings,
-    prefix: str | os.PathLike[str],
+    out_transforms: str | os.PathLike[str],
+    out_registered: str | os.PathLike[str],
     source: str,
 ) -> dict[str, Any]:
-    """Register a 3D subject image to the template and write all outputs under ``prefix``; returns the transforms JSON."""
+    """Register a 3D subject image to the template; write the transforms (beside ``out_transforms``),
+    the registered image and the transforms JSON (last); returns the JSON's record."""
     settings.validate()
-    look_up_option(modality, MODALITY_SUFFIX, "register modality")
+    look_up_option(modality, MODALITIES, "register modality")
     moving_img = nib.as_closest_canonical(moving_img)
     data = np.asarray(moving_img.dataobj, dtype=np.float32)
     require_not_constant(data, source)
     template = template_t1w(settings.voxel_mm)
     brain = np.asarray(template_brain_mask(settings.voxel_mm).dataobj) > 0
     fixed = to_ants(template, np.where(brain, np.asarray(template.dataobj, dtype=np.float32), 0.0))
-    prefix = Path(prefix)
+    out_transforms = Path(out_transforms)
+    prefix = out_transforms.parent / out_transforms.name.removesuffix(".json").removesuffix("_transforms")
     with tempfile.TemporaryDirectory(prefix="neuropeft-reg-") as tmp:
         moving = to_ants(moving_img, data)
         start = initial_rotation(fixed, moving, settings, os.path.join(tmp, "init.mat"))
@@ -237,16 +242,15 @@ def register_to_template(
         for path, name in stable.items():
             with atomic_path(prefix.parent / name) as out:
                 shutil.copyfile(path, out)
-    suffix = MODALITY_SUFFIX[modality]
     warped_img = nib.Nifti1Image(warped.astype(np.float32), template.affine)
     save_image(
         warped_img,
-        f"{prefix}_space-{TEMPLATE_SPACE}_{suffix}.nii.gz",
+        out_registered,
         "register",
         settings,
         {"source": str(source), "similarity": sim},
     )
-    write_json(f"{prefix}_transforms.json", record)
+    write_json(out_transforms, record)
     return record
 
 
@@ -299,8 +303,10 @@ def pose_error_mm(
     return float(np.linalg.norm(recovered - truth, axis=1).mean())
 
 
-def register_file(moving: Path, modality: str, settings: RegistrationSettings, out_prefix: Path) -> None:
+def register_file(
+    moving: Path, modality: str, settings: RegistrationSettings, out_transforms: Path, out_registered: Path
+) -> None:
     """Register the image file to the template; write transforms, registered image and transforms JSON."""
     settings.validate()
     img = load_image(moving, "moving image", ndim=3)
-    register_to_template(img, modality, settings, out_prefix, str(moving))
+    register_to_template(img, modality, settings, out_transforms, out_registered, str(moving))

@@ -17,8 +17,7 @@ import nibabel as nib
 import numpy as np
 
 from neuropeft.atomic import save_nifti
-
-TEMPLATE_NAME = "MNI152NLin2009aSym"
+from neuropeft.paths import TEMPLATE_SPACE
 
 
 def cache_dir() -> Path:
@@ -34,7 +33,7 @@ def _nilearn_version() -> str:
 
 def _cached(name: str, voxel_mm: int, make: Callable[[], nib.Nifti1Image]) -> nib.Nifti1Image:
     """Load ``name`` at ``voxel_mm`` from the cache, computing and storing it on a miss."""
-    path = cache_dir() / f"nilearn-{_nilearn_version()}" / f"tpl-{TEMPLATE_NAME}_res-{voxel_mm}mm_{name}.nii.gz"
+    path = cache_dir() / f"nilearn-{_nilearn_version()}" / f"tpl-{TEMPLATE_SPACE}_res-{voxel_mm}mm_{name}.nii.gz"
     if not path.exists():
         save_nifti(make(), path)
     img = nib.load(path)

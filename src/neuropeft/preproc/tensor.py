@@ -5,8 +5,8 @@ diffusion-weighted volume is left but the scan has a shell above ``max_bval`` (e
 b=2000 acquisition), the lowest such shell (b within ``SHELL_TOLERANCE`` of its smallest b) is
 fitted instead and a warning is printed and recorded in every sidecar (``warnings``).
 
-Writes ``<prefix>_FA``, ``_MD``, ``_AD``, ``_RD`` (.nii.gz, float32, NaN -> 0, FA clipped to [0, 1];
-diffusivities in mm^2/s when b-values are in s/mm^2) and ``<prefix>_colorFA.nii.gz`` (X, Y, Z, 3:
+Writes FA, MD, AD, RD (.nii.gz, float32, NaN -> 0, FA clipped to [0, 1]; diffusivities in
+mm^2/s when b-values are in s/mm^2) and colour FA (X, Y, Z, 3:
 FA times the absolute principal eigenvector in RAS world axes, red = left-right, green =
 anterior-posterior, blue = inferior-superior; for QC), each with a JSON sidecar.
 """
@@ -145,9 +145,14 @@ def color_fa(maps: TensorMaps, affine: np.ndarray) -> np.ndarray:
 
 
 def run(
-    dwi_path: Path, bval_path: Path, bvec_path: Path, mask_path: Path, prefix: str, settings: TensorSettings
+    dwi_path: Path,
+    bval_path: Path,
+    bvec_path: Path,
+    mask_path: Path,
+    outputs: dict[str, Path],
+    settings: TensorSettings,
 ) -> None:
-    """Load the inputs, fit, and write the maps with sidecars."""
+    """Load the inputs, fit, and write each map (``outputs``: FA, MD, AD, RD, colorFA -> path) with its sidecar."""
     dwi = load_image(dwi_path, "DWI", ndim=4)
     mask_img = load_image(mask_path, "brain mask", ndim=3)
     bvals, bvecs = read_bvals_bvecs(bval_path, bvec_path, dwi.shape[3])
@@ -171,8 +176,8 @@ def run(
         "restore_sigma": maps.sigma,
         "warnings": maps.warnings,
     }
-    outputs = {"FA": maps.fa, "MD": maps.md, "AD": maps.ad, "RD": maps.rd, "colorFA": color_fa(maps, dwi.affine)}
-    for name, array in outputs.items():
+    arrays = {"FA": maps.fa, "MD": maps.md, "AD": maps.ad, "RD": maps.rd, "colorFA": color_fa(maps, dwi.affine)}
+    for name, array in arrays.items():
         img = nib.Nifti1Image(array, dwi.affine)
         img.header.set_xyzt_units("mm", "sec")
-        save_image(img, f"{prefix}_{name}.nii.gz", STEP, settings, extra)
+        save_image(img, outputs[name], STEP, settings, extra)

@@ -7,6 +7,9 @@ from pathlib import Path
 
 from neuropeft.steps import add_settings_argument
 
+#: each written map and its option (``--out-fa`` ...)
+MAPS = {"FA": "fa", "MD": "md", "AD": "ad", "RD": "rd", "colorFA": "color_fa"}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``neuropeft fit-tensor``."""
@@ -14,7 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bval", required=True, type=Path, help="FSL-format b-values")
     parser.add_argument("--bvec", required=True, type=Path, help="FSL-format b-vectors")
     parser.add_argument("--mask", required=True, type=Path, help="brain mask on the DWI grid")
-    parser.add_argument("--out-prefix", required=True, help="outputs are PREFIX_{FA,MD,AD,RD,colorFA}.nii.gz (+ .json)")
+    for name, option in MAPS.items():
+        parser.add_argument(
+            f"--out-{option.replace('_', '-')}", required=True, type=Path, help=f"{name} map (.nii.gz, + .json)"
+        )
     add_settings_argument(parser)
 
 
@@ -23,4 +29,5 @@ def main(args: argparse.Namespace) -> None:
     from neuropeft.preproc.tensor import TensorSettings, run
     from neuropeft.settings import parse_settings
 
-    run(args.dwi, args.bval, args.bvec, args.mask, args.out_prefix, parse_settings(TensorSettings, args.settings))
+    outputs = {name: getattr(args, f"out_{option}") for name, option in MAPS.items()}
+    run(args.dwi, args.bval, args.bvec, args.mask, outputs, parse_settings(TensorSettings, args.settings))

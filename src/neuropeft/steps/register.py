@@ -9,7 +9,7 @@ from neuropeft.steps import add_settings_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--moving IMG --modality t1w|dwi --out-prefix P [--settings JSON]``."""
+    """``--moving IMG --modality t1w|dwi --out-transforms P_transforms.json --out-registered R [--settings JSON]``."""
     parser.add_argument(
         "--moving",
         required=True,
@@ -18,10 +18,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--modality", required=True, choices=["t1w", "dwi"], help="contrast of the moving image")
     parser.add_argument(
-        "--out-prefix",
+        "--out-transforms",
         required=True,
         type=Path,
-        help="output prefix P: writes P_fwd_*.mat/.nii.gz, P_inv_*, P_space-MNI152NLin2009aSym_{T1w|b0}.nii.gz (+ .json) and P_transforms.json",
+        help="transforms JSON P_transforms.json (written last); the transform files P_fwd_*, P_inv_* go beside it",
+    )
+    parser.add_argument(
+        "--out-registered", required=True, type=Path, help="the moving image on the template grid (+ .json sidecar)"
     )
     add_settings_argument(parser)
 
@@ -31,4 +34,5 @@ def main(args: argparse.Namespace) -> None:
     from neuropeft.preproc.registration import RegistrationSettings, register_file
     from neuropeft.settings import parse_settings
 
-    register_file(args.moving, args.modality, parse_settings(RegistrationSettings, args.settings), args.out_prefix)
+    settings = parse_settings(RegistrationSettings, args.settings)
+    register_file(args.moving, args.modality, settings, args.out_transforms, args.out_registered)
