@@ -104,7 +104,7 @@ def load_folds(experiment: str, fold_dirs: list[Path]) -> list[Fold]:
     return folds
 
 
-def _number(value: float) -> float | None:
+def json_number(value: float) -> float | None:
     """``value`` as JSON-safe float (NaN becomes null)."""
     return None if value is None or math.isnan(value) else float(value)
 
@@ -131,11 +131,11 @@ def summarise(experiment: str, folds: list[Fold], settings: MetricsSettings) -> 
         "n_predictions": len(oof),
         "metrics": {
             name: {
-                "mean": _number(per_fold[name].mean()),
-                "sd": _number(per_fold[name].std(ddof=1)),
-                "pooled": _number(pooled[name]),
-                "ci_low": _number(ci[name][0]),
-                "ci_high": _number(ci[name][1]),
+                "mean": json_number(per_fold[name].mean()),
+                "sd": json_number(per_fold[name].std(ddof=1)),
+                "pooled": json_number(pooled[name]),
+                "ci_low": json_number(ci[name][0]),
+                "ci_high": json_number(ci[name][1]),
             }
             for name in names
         },

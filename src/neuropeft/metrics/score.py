@@ -13,7 +13,7 @@ import pandas as pd
 
 from neuropeft.atomic import write_json
 from neuropeft.errors import NeuropeftError
-from neuropeft.metrics.aggregate import _number
+from neuropeft.metrics.aggregate import json_number
 from neuropeft.metrics.bootstrap import bootstrap_ci
 from neuropeft.metrics.compute import check_predictions, compute_metrics, infer_task
 from neuropeft.metrics.config import MetricsSettings, tool_versions
@@ -28,7 +28,7 @@ def score(predictions: pd.DataFrame, name: str, settings: MetricsSettings) -> di
         "task": infer_task(predictions),
         "n_predictions": len(predictions),
         "metrics": {
-            m: {"value": _number(v), "ci_low": _number(ci[m][0]), "ci_high": _number(ci[m][1])}
+            m: {"value": json_number(v), "ci_low": json_number(ci[m][0]), "ci_high": json_number(ci[m][1])}
             for m, v in values.items()
         },
         "settings": asdict(settings),
