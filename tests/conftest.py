@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from neuropeft.demo.cohort import make_demo_cohort
+from neuropeft.demo.layout import bids_root, truth_root
 from neuropeft.demo.settings import DemoSettings
 
 
@@ -30,7 +31,7 @@ def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> DemoCohort:
     root = tmp_path_factory.mktemp("tiny_demo")
     make_demo_cohort(root, settings)
     subjects = [f"sub-{i + 1:03d}" for i in range(settings.n_subjects)]
-    return DemoCohort(root=root, bids=root / "bids", truth=root / "truth", subjects=subjects, settings=settings)
+    return DemoCohort(root=root, bids=bids_root(root), truth=truth_root(root), subjects=subjects, settings=settings)
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ from neuropeft.atomic import save_nifti, write_json, write_text, write_tsv
 from neuropeft.demo.anatomy import load_anatomy
 from neuropeft.demo.gradients import format_bval, format_bvec, gradient_table
 from neuropeft.demo.grids import Grid
+from neuropeft.demo.layout import dataset_files, subject_files, truth_root
 from neuropeft.demo.settings import DemoSettings
 from neuropeft.demo.subject import make_subject, subject_profile
 from neuropeft.errors import NeuropeftError
@@ -102,20 +103,18 @@ def _write_subject_index(out_dir: Path, settings: DemoSettings, index: int) -> N
     subject = make_subject(settings, index, bvals, bvecs)
     t1w, dwi = subject.t1w_grid, subject.dwi_grid
     sub = subject.participant_id
-    bids, truth = out_dir / "bids" / sub, out_dir / "truth" / sub
+    files, truth = subject_files(out_dir, sub), truth_root(out_dir) / sub
     acquisition = {
         "InstitutionName": subject.site.label,
         "ManufacturersModelName": f"demo scanner {subject.site.label}",
     }
-    _save(subject.t1w, t1w, bids / "anat" / f"{sub}_T1w.nii.gz")
-    write_json(bids / "anat" / f"{sub}_T1w.json", {**T1W_SIDECAR, **acquisition})
-    _save(subject.dwi, dwi, bids / "dwi" / f"{sub}_dwi.nii.gz", repetition_time=DWI_SIDECAR["RepetitionTime"])
+    _save(subject.t1w, t1w, files["t1w"])
+    write_json(files["t1w_json"], {**T1W_SIDECAR, **acquisition})
+    _save(subject.dwi, dwi, files["dwi"], repetition_time=DWI_SIDECAR["RepetitionTime"])
     spacing = DWI_SIDECAR["TotalReadoutTime"] / (dwi.shape[1] - 1)
-    write_json(
-        bids / "dwi" / f"{sub}_dwi.json", {**DWI_SIDECAR, **acquisition, "EffectiveEchoSpacing": round(spacing, 8)}
-    )
-    write_text(bids / "dwi" / f"{sub}_dwi.bval", format_bval(bvals))
-    write_text(bids / "dwi" / f"{sub}_dwi.bvec", format_bvec(bvecs))
+    write_json(files["dwi_json"], {**DWI_SIDECAR, **acquisition, "EffectiveEchoSpacing": round(spacing, 8)})
+    write_text(files["bval"], format_bval(bvals))
+    write_text(files["bvec"], format_bvec(bvecs))
     generated_by = provenance(settings)
     for modality, grid, maps in (("T1w", t1w, subject.truth_t1w), ("dwi", dwi, subject.truth_dwi)):
         for name, array in maps.items():
@@ -156,10 +155,10 @@ def _save(array: np.ndarray, grid: Grid, path: Path, repetition_time: float | No
 
 def write_dataset_files(out_dir: Path, settings: DemoSettings) -> None:
     """The dataset-level files: description, README, participants (BIDS) and labels (truth)."""
-    bids = Path(out_dir) / "bids"
+    files = dataset_files(out_dir)
     generated_by = provenance(settings)
     write_json(
-        bids / "dataset_description.json",
+        files["description"],
         {
             "Name": "neuropeft synthetic demo cohort",
             "BIDSVersion": BIDS_VERSION,
@@ -169,7 +168,7 @@ def write_dataset_files(out_dir: Path, settings: DemoSettings) -> None:
         },
     )
     write_text(
-        bids / "README",
+        files["readme"],
         (
             "Synthetic DWI + T1w cohort made by `neuropeft demo-cohort` from the MNI152 2009a template "
             "(random pose, deformation, bias, Rician noise, sites, a planted white-matter FA effect). "
@@ -177,7 +176,7 @@ def write_dataset_files(out_dir: Path, settings: DemoSettings) -> None:
         ),
     )
     write_json(
-        bids / "participants.json",
+        files["participants_json"],
         {
             "diagnosis": {
                 "Description": "planted group label",
@@ -189,7 +188,7 @@ def write_dataset_files(out_dir: Path, settings: DemoSettings) -> None:
         },
     )
     labels = pd.DataFrame([subject_profile(settings, index).record(settings) for index in range(settings.n_subjects)])
-    truth = Path(out_dir) / "truth"
+    truth = truth_root(out_dir)
     write_json(
         truth / "effect_region.json",
         {
@@ -204,7 +203,7 @@ def write_dataset_files(out_dir: Path, settings: DemoSettings) -> None:
         },
     )
     write_tsv(labels, truth / "labels.tsv")
-    write_tsv(labels[["participant_id", "diagnosis", "age", "sex", "site"]], bids / "participants.tsv")
+    write_tsv(labels[["participant_id", "diagnosis", "age", "sex", "site"]], files["participants"])
 
 
 def write_demo(
