@@ -85,3 +85,43 @@ def test_argparse_only_in_the_steps_and_the_cli() -> None:
         if "argparse" in path.read_text() and path.parent.name != "steps" and path.name != "cli.py"
     )
     assert users == []
+
+
+#: libraries no step's ``--help`` may import (seconds each; a job pays them before its step starts)
+HEAVY = ("ants", "torch", "deepbet", "matplotlib", "dipy", "nilearn", "sklearn", "statsmodels")
+#: the array/table libraries, also kept out of ``--help`` except where a choice list comes from a module using them
+ARRAYS = ("numpy", "nibabel", "pandas")
+ARRAYS_ALLOWED = {
+    "qc-image": "numpy, nibabel (neuropeft.preproc.qc)",
+    "validate-cohort": "pandas (neuropeft.bids.index)",
+}
+
+
+def test_step_help_imports_no_heavy_library() -> None:
+    # one fresh interpreter per step: a module one step imports would hide the same import by the next
+    code = (
+        "import contextlib, io, sys\nfrom neuropeft.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main([sys.argv[1], '--help'])\n"
+        f"print(' '.join(m for m in {HEAVY + ARRAYS!r} if m in sys.modules))\n"
+    )
+    found = {}
+    for step in steps():
+        done = subprocess.run([sys.executable, "-c", code, step], capture_output=True, text=True, check=True)
+        found[step] = done.stdout.split()
+    heavy = {step: [m for m in modules if m in HEAVY] for step, modules in found.items()}
+    assert not any(heavy.values()), f"--help imports {heavy}"
+    arrays = {step: modules for step, modules in found.items() if modules}
+    assert set(arrays) <= set(ARRAYS_ALLOWED), f"--help imports {arrays}"
+
+
+def test_python_m_neuropeft_step_help_stays_light() -> None:
+    # the path a workflow job takes: python -m neuropeft (runpy, neuropeft.__main__, the cli) and the step's parser
+    code = (
+        "import runpy, sys\nsys.argv = ['neuropeft', 'n4-dwi', '--help']\n"
+        "try:\n    runpy.run_module('neuropeft', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        f"print([m for m in {HEAVY + ARRAYS!r} if m in sys.modules], file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "--bval" in done.stdout
+    assert done.stderr.strip() == "[]"

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from neuropeft.preproc.qc import BUILTIN_TEMPLATE, render
-
 LABELS = {"dwi": "DWI b=0", "t1w": "T1w"}
 
 
@@ -28,6 +26,8 @@ def render_subject(
     out_color_fa: Path | None = None,
 ) -> None:
     """Draw the subject's N4, mask, registration and (DWI) colour FA figures."""
+    from neuropeft.preproc.qc import BUILTIN_TEMPLATE, render  # here: qc-subject --help reads LABELS only
+
     label = f"{subject} {LABELS[modality]}"
     render(corrected, out_n4, f"{label} after N4 bias-field correction")
     render(corrected, out_mask, f"{label} brain mask", mask=mask)
