@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import nibabel as nib
 import numpy as np
@@ -170,3 +172,10 @@ def test_tissue_values(tiny_demo) -> None:
     assert 0.6e-3 < np.median(md[wm]) < 0.85e-3
     assert np.max(md[brain]) == pytest.approx(3.0e-3, rel=0.05)  # free water in the ventricles
     assert np.median(fa[brain & ~wm]) < 0.2
+
+
+def test_per_subject_job_imports_no_table_library() -> None:
+    # a demo_cohort_subject job imports the writer; pandas (dataset files) and dipy (gradient table) load when used
+    code = "import sys, neuropeft.demo.cohort\nprint(' '.join(m for m in ('pandas', 'dipy') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == []

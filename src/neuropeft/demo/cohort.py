@@ -8,15 +8,12 @@ per subject) and the dataset-level files (:func:`write_dataset_files`: ``partici
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import nibabel as nib
 import numpy as np
-import pandas as pd
 
 from neuropeft.atomic import save_nifti, write_json, write_text, write_tsv
 from neuropeft.demo.anatomy import load_anatomy
@@ -63,6 +60,9 @@ def make_demo_cohort(out_dir: Path, settings: DemoSettings, workers: int = 1) ->
     load_anatomy()  # built once here; forked workers inherit it
     indices = range(settings.n_subjects)
     if workers > 1 and settings.n_subjects > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=min(workers, settings.n_subjects), mp_context=context) as pool:
             list(pool.map(_write_subject_index, [out_dir] * len(indices), [settings] * len(indices), indices))
@@ -155,6 +155,8 @@ def _save(array: np.ndarray, grid: Grid, path: Path, repetition_time: float | No
 
 def write_dataset_files(out_dir: Path, settings: DemoSettings) -> None:
     """The dataset-level files: description, README, participants (BIDS) and labels (truth)."""
+    import pandas as pd  # here, not at the top: the per-subject jobs do not need it
+
     files = dataset_files(out_dir)
     generated_by = provenance(settings)
     write_json(

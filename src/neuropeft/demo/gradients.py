@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from dipy.core.sphere import HemiSphere, disperse_charges
 
 from neuropeft.demo.settings import DemoSettings
 
@@ -33,6 +32,8 @@ def gradient_table(settings: DemoSettings) -> tuple[np.ndarray, np.ndarray]:
 @functools.lru_cache(maxsize=8)
 def _directions(n: int) -> np.ndarray:
     """``n`` directions spread by electrostatic repulsion (antipodally symmetric), from a Fibonacci start."""
+    from dipy.core.sphere import HemiSphere, disperse_charges
+
     i = np.arange(n) + 0.5
     z = 1 - i / n
     phi = i * np.pi * (3 - np.sqrt(5))
