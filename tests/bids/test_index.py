@@ -7,12 +7,12 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
 from bids_builder import BVECS, Bids, write_nifti, write_table
 
+from neuropeft.bids import checks
 from neuropeft.bids.index import EXCLUDED_COLUMNS, ROW_COLUMNS, load_cohort
 from neuropeft.bids.problems import format_problems
 from neuropeft.errors import NeuropeftError
@@ -403,17 +403,18 @@ def test_bad_modalities(make_bids: Callable[..., Bids], cache_dir: Path) -> None
         load_cohort(make_bids(1).root, cache_dir, "diagnosis", ["fmri"])
 
 
-class CountingLoad:
-    """Stands in for nibabel.load: counts calls per file name, optionally refusing all of them."""
+class CountingReads:
+    """Stands in for checks.nifti_shape (where every NIfTI header is read): counts calls per file name,
+    optionally refusing all of them."""
 
-    def __init__(self, real: Callable[..., object], allowed: bool = True) -> None:
-        self.real, self.allowed, self.names = real, allowed, []
+    def __init__(self, allowed: bool = True) -> None:
+        self.real, self.allowed, self.names = checks.nifti_shape, allowed, []
 
-    def __call__(self, path: str, *args: object, **kwargs: object) -> object:
+    def __call__(self, path: Path) -> object:
         self.names.append(Path(path).name)
         if not self.allowed:
-            raise AssertionError(f"nibabel.load({path}) called on a cache hit")
-        return self.real(path, *args, **kwargs)
+            raise AssertionError(f"header of {path} read on a cache hit")
+        return self.real(path)
 
 
 def test_cache_is_reused(make_bids: Callable[..., Bids], cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -421,7 +422,7 @@ def test_cache_is_reused(make_bids: Callable[..., Bids], cache_dir: Path, monkey
     bids.path(f"{DWI}.bvec").write_text("1 0 0\n")
     first = load_cohort(bids.root, cache_dir, "diagnosis", BOTH)
     assert len(list(cache_dir.glob("bids-index-*.json"))) == 1
-    monkeypatch.setattr(nib, "load", CountingLoad(nib.load, allowed=False))
+    monkeypatch.setattr(checks, "nifti_shape", CountingReads(allowed=False))
     second = load_cohort(str(bids.root), str(cache_dir), "diagnosis", ["t1w", "dwi"])
     pd.testing.assert_frame_equal(first.rows, second.rows)
     pd.testing.assert_frame_equal(first.excluded, second.excluded)
@@ -433,8 +434,8 @@ def test_cache_invalidated_by_content(
 ) -> None:
     bids = make_bids(3)
     assert load_cohort(bids.root, cache_dir, "diagnosis", BOTH).problems == []
-    counting = CountingLoad(nib.load)
-    monkeypatch.setattr(nib, "load", counting)
+    counting = CountingReads()
+    monkeypatch.setattr(checks, "nifti_shape", counting)
 
     write_nifti(bids.path("sub-02/anat/sub-02_T1w.nii.gz"), (4, 4, 4, 2))  # new size
     cohort = load_cohort(bids.root, cache_dir, "diagnosis", BOTH)

@@ -1,0 +1,151 @@
+"""read_nifti_header: the header nibabel.load would give, from the file's first bytes; bad files are left to nibabel.load."""
+
+import gzip
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from neuropeft.bids import checks
+from neuropeft.bids.checks import NotFastReadable, nifti_shape, read_nifti_header
+
+IMAGE_CLASSES = {"nifti1": nib.Nifti1Image, "nifti2": nib.Nifti2Image}
+
+
+def save(path: Path, kind: str = "nifti1", shape: tuple[int, ...] = (4, 5, 6, 7), extension: bool = False) -> Path:
+    """A small int16 image with a scaling and an oblique affine (NIfTI-1 or -2, optionally with a header extension)."""
+    affine = np.array([[0, -2.0, 0, 10], [1.5, 0, 0.1, -20], [0, 0, 3, 5], [0, 0, 0, 1]])
+    image = IMAGE_CLASSES[kind](np.arange(np.prod(shape), dtype=np.int16).reshape(shape), affine)
+    image.header.set_slope_inter(2.0, -1.0)
+    image.header.set_xyzt_units("mm", "sec")
+    if extension:
+        image.header.extensions.append(nib.nifti1.Nifti1Extension("comment", b"x" * 1500))
+    nib.save(image, str(path))
+    return path
+
+
+def by_nibabel_load(path: Path) -> tuple[tuple[int, ...] | None, list[checks.Problem]]:
+    """nifti_shape as it was: every file through nibabel.load."""
+    original = checks.read_nifti_header
+
+    def refuse(path: Path) -> None:
+        raise NotFastReadable("test: use nibabel.load")
+
+    checks.read_nifti_header = refuse  # type: ignore[assignment]
+    try:
+        return nifti_shape(path)
+    finally:
+        checks.read_nifti_header = original
+
+
+@pytest.mark.parametrize("kind", ["nifti1", "nifti2"])
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+@pytest.mark.parametrize("extension", [False, True])
+def test_header_agrees_with_nibabel_load(tmp_path: Path, kind: str, suffix: str, extension: bool) -> None:
+    path = save(tmp_path / f"image{suffix}", kind, extension=extension)
+    header, image = read_nifti_header(path), nib.load(str(path))
+    assert type(header) is type(image.header)
+    assert header.get_data_shape() == image.shape == (4, 5, 6, 7)
+    assert header.get_data_dtype() == image.dataobj.dtype
+    assert header.get_data_offset() == image.dataobj.offset
+    assert header.get_slope_inter() == (image.dataobj.slope, image.dataobj.inter) == (2.0, -1.0)
+    consumed = header.copy()  # the image's header has the offset and scaling reset (they went to image.dataobj)
+    consumed.set_data_offset(0)
+    consumed.set_slope_inter(None, None)
+    assert consumed.binaryblock == image.header.binaryblock
+    assert np.allclose(header.get_best_affine(), image.affine)
+    assert [e.get_content() for e in header.extensions] == [e.get_content() for e in image.header.extensions]
+    if extension:
+        assert header.get_data_offset() > 1024  # the extension reaches past the first kilobyte read to sniff
+    assert nifti_shape(path) == by_nibabel_load(path) == ((4, 5, 6, 7), [])
+
+
+def test_byte_swapped_header(tmp_path: Path) -> None:
+    header = nib.Nifti1Header().as_byteswapped(">")
+    header.set_data_dtype(np.float32)
+    path = tmp_path / "big_endian.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((3, 4, 5), np.float32), np.eye(4), header), str(path))
+    header = read_nifti_header(path)
+    assert header.endianness == ">" == nib.load(str(path)).header.endianness
+    assert nifti_shape(path) == by_nibabel_load(path) == ((3, 4, 5), [])
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def cut(path: Path, size: int) -> Path:
+    return write(path, path.read_bytes()[:size])
+
+
+def header_bytes(path: Path, offset: int, value: bytes) -> Path:
+    """``path`` (.nii) with ``value`` written at ``offset`` of its header."""
+    data = bytearray(path.read_bytes())
+    data[offset : offset + len(value)] = value
+    return write(path, bytes(data))
+
+
+BROKEN = {
+    "gzip cut inside the header": lambda p: cut(save(p / "a.nii.gz"), 100),
+    "gzip cut inside the data": lambda p: cut(save(p / "a.nii.gz"), 400),
+    ".nii cut inside the header": lambda p: cut(save(p / "a.nii"), 200),
+    ".nii cut inside the data": lambda p: cut(save(p / "a.nii"), 600),
+    "not gzip but named .nii.gz": lambda p: write(p / "a.nii.gz", save(p / "b.nii").read_bytes()),
+    "text": lambda p: write(p / "a.nii", b"not an image\n" * 100),
+    "bad magic": lambda p: header_bytes(save(p / "a.nii"), 344, b"xyz\0"),
+    "pair magic in a single file (accepted)": lambda p: header_bytes(save(p / "a.nii"), 344, b"ni1\0"),
+    "unknown datatype": lambda p: header_bytes(save(p / "a.nii"), 70, np.int16(1234).tobytes()),
+    "vox_offset too low": lambda p: header_bytes(save(p / "a.nii"), 108, np.float32(100).tobytes()),
+    "negative pixdim (fixed)": lambda p: header_bytes(save(p / "a.nii"), 80, np.float32(-2).tobytes()),
+    "bad qform code (fixed)": lambda p: header_bytes(save(p / "a.nii"), 252, np.int16(99).tobytes()),
+    "nifti2 bad magic": lambda p: header_bytes(save(p / "a.nii", "nifti2"), 4, b"xyz\0"),
+    "cifti2 intent": lambda p: header_bytes(save(p / "a.nii", "nifti2"), 504, np.int32(3001).tobytes()),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_broken_files_give_the_problems_nibabel_load_gives(tmp_path: Path, case: str) -> None:
+    path = BROKEN[case](tmp_path)
+    shape, problems = nifti_shape(path)
+    assert (shape, problems) == by_nibabel_load(path)
+    if "fixed" in case or "accepted" in case:
+        assert (shape, problems) == ((4, 5, 6, 7), [])
+    else:
+        assert len(problems) == 1 and problems[0].path_or_subject == str(path)
+        assert "\n" not in problems[0].message
+
+
+@pytest.mark.parametrize("case", ["gzip cut inside the header", ".nii cut inside the header", "text"])
+def test_unreadable_header_is_refused(tmp_path: Path, case: str) -> None:
+    path = BROKEN[case](tmp_path)
+    with pytest.raises(NotFastReadable):
+        read_nifti_header(path)
+    (problem,) = nifti_shape(path)[1]
+    assert problem.path_or_subject == str(path) and problem.message.startswith("cannot be read as NIfTI (")
+
+
+def test_refused_header_raises_nibabels_error(tmp_path: Path) -> None:
+    path = BROKEN["unknown datatype"](tmp_path)
+    with pytest.raises(nib.spatialimages.HeaderDataError, match="data code 1234 not recognized"):
+        read_nifti_header(path)
+    assert "data code 1234 not recognized" in nifti_shape(path)[1][0].message
+
+
+def test_other_names_are_left_to_nibabel_load(tmp_path: Path) -> None:
+    path = save(tmp_path / "image.nii")
+    other = tmp_path / "image.NII"
+    other.write_bytes(path.read_bytes())
+    with pytest.raises(NotFastReadable):
+        read_nifti_header(other)
+    with pytest.raises(NotFastReadable):
+        read_nifti_header(tmp_path / "image.img")
+
+
+def test_multi_member_gzip_header(tmp_path: Path) -> None:
+    plain = save(tmp_path / "image.nii").read_bytes()
+    path = tmp_path / "two_members.nii.gz"
+    path.write_bytes(gzip.compress(plain[:200]) + gzip.compress(plain[200:]))
+    assert read_nifti_header(path).get_data_shape() == (4, 5, 6, 7)
+    assert nifti_shape(path) == ((4, 5, 6, 7), [])
