@@ -149,3 +149,43 @@ def test_multi_member_gzip_header(tmp_path: Path) -> None:
     path.write_bytes(gzip.compress(plain[:200]) + gzip.compress(plain[200:]))
     assert read_nifti_header(path).get_data_shape() == (4, 5, 6, 7)
     assert nifti_shape(path) == ((4, 5, 6, 7), [])
+
+
+@pytest.mark.parametrize("klass", [nib.Nifti1Header, nib.Nifti2Header])
+def test_check_mirror_agrees_with_nibabels_checks(klass: type[nib.Nifti1Header]) -> None:
+    """_passes_header_checks is True exactly when nibabel's checks report no problem (random headers)."""
+    rng = np.random.default_rng(0)
+    codes = sorted(int(c) for c in klass._data_type_codes.value_set("code")) + [1234]
+    choices = {
+        "sizeof_hdr": [klass.sizeof_hdr, 0, 348 + 540 - klass.sizeof_hdr],
+        "datatype": codes,
+        "bitpix": [0, 7, 8, 16, 32, 64, 128],
+        "pixdim0": [1, -1, 0, 0.5, np.nan],
+        "pixdim2": [2.5, 0, -1, np.nan, np.inf],
+        "magic": [klass.single_magic, klass.pair_magic, b"xyz", b""],
+        "vox_offset": [0, 100, 352, 353, 368, 544, 1040] + ([np.nan] if klass is nib.Nifti1Header else []),
+        "qform_code": [0, 1, 2, 3, 4, 5, 6, 99, -1],
+        "sform_code": [0, 1, 4, 7],
+        "eol_check": [(13, 10, 26, 10), (0, 0, 0, 0), (1, 2, 3, 4)],
+    }
+    runner = nib.batteryrunners.BatteryRunner(klass._get_checks())
+    outcomes = []
+    for _ in range(1000):
+        header = klass()
+        header.set_data_dtype(np.int16)
+        header.set_data_offset(klass.single_vox_offset)
+        for field in rng.choice(list(choices), size=rng.integers(0, 4), replace=False):
+            value = choices[field][rng.integers(len(choices[field]))]
+            if field.startswith("pixdim"):
+                header["pixdim"][int(field[-1])] = value
+            elif field == "bitpix" and rng.random() < 0.5:  # often the matching bitpix of the datatype
+                dtype = klass._data_type_codes.dtype.get(int(header["datatype"]))
+                header["bitpix"] = dtype.itemsize * 8 if dtype is not None else value
+            elif field == "eol_check" and klass is nib.Nifti1Header:
+                continue
+            else:
+                header[field] = value
+        clean = all(report.problem_level == 0 for report in runner.check_only(header))
+        assert checks._passes_header_checks(header) == clean, header
+        outcomes.append(clean)
+    assert 100 < sum(outcomes) < 900  # both outcomes well represented

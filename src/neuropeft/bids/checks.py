@@ -11,12 +11,13 @@ bytes); only when that does not match the header is the file decompressed (strea
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import json
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -74,6 +75,66 @@ def _truncation_message(path: Path, expected: int) -> str | None:
     return None
 
 
+#: nibabel's header checks (``check_fix``) that :func:`_passes_header_checks` mirrors
+_MIRRORED_CHECKS = (
+    "AnalyzeHeader._chk_sizeof_hdr",
+    "AnalyzeHeader._chk_datatype",
+    "AnalyzeHeader._chk_bitpix",
+    "AnalyzeHeader._chk_pixdims",
+    "Nifti1Header._chk_qfac",
+    "Nifti1Header._chk_magic",
+    "Nifti1Header._chk_offset",
+    "Nifti1Header._chk_qform_code",
+    "Nifti1Header._chk_sform_code",
+)
+_EOL_CHECK = "Nifti2Header._chk_eol_check"
+
+
+@functools.cache
+def _mirrored(klass: type[Nifti1Header]) -> tuple[frozenset[int], frozenset[int], bool] | None:
+    """(valid qform codes, valid sform codes, NIfTI-2 eol check) when ``klass``'s checks are those mirrored, else None."""
+    names = tuple(check.__qualname__ for check in klass._get_checks())
+    if names not in (_MIRRORED_CHECKS, (*_MIRRORED_CHECKS, _EOL_CHECK)):
+        return None  # another nibabel version: always run its checks
+    qform, sform = (
+        frozenset(int(c) for c in klass._field_recoders[f].value_set()) for f in ("qform_code", "sform_code")
+    )
+    return qform, sform, names[-1] == _EOL_CHECK
+
+
+def _passes_header_checks(header: Any) -> bool:
+    """True when nibabel's header checks would find nothing: ``check_fix`` would then change, log and raise nothing.
+
+    The same tests as nibabel's checks (listed in ``_MIRRORED_CHECKS``), on the same fields, at a
+    fraction of their cost; False means "run nibabel's checks", which then decide.
+    """
+    klass = type(header)
+    mirrored = _mirrored(klass)
+    if mirrored is None:
+        return False
+    qform_codes, sform_codes, eol_check = mirrored
+    try:
+        dtype = klass._data_type_codes.dtype[int(header["datatype"])]
+    except KeyError:
+        return False
+    pixdim, magic, offset = header["pixdim"], header["magic"].item(), header["vox_offset"].item()
+    offset_ok = offset == 0 or (
+        not (magic == header.single_magic and offset < header.single_vox_offset) and not offset % 16
+    )
+    return bool(
+        header["sizeof_hdr"] == klass.sizeof_hdr
+        and dtype.itemsize != 0
+        and header["bitpix"] == dtype.itemsize * 8
+        and not np.any(pixdim[1:4] <= 0)
+        and pixdim[0] in (-1, 1)
+        and magic in (header.pair_magic, header.single_magic)
+        and offset_ok
+        and int(header["qform_code"]) in qform_codes
+        and int(header["sform_code"]) in sform_codes
+        and (not eol_check or np.all(header["eol_check"] == (13, 10, 26, 10)))
+    )
+
+
 class NotFastReadable(Exception):
     """:func:`read_nifti_header` leaves this file to ``nibabel.load`` (it may still be a valid image)."""
 
@@ -83,8 +144,8 @@ def read_nifti_header(path: Path) -> Nifti1Header:
 
     Takes ``nibabel.load``'s decisions on the same bytes: the type from the first 1,024 bytes
     (NIfTI-1 magic ``n+1``/``ni1``, else NIfTI-2 by ``sizeof_hdr`` unless it is CIFTI-2), then
-    ``from_fileobj`` with nibabel's header checks (``check_fix``), header extensions, the scaling
-    and the affine. Raises :class:`NotFastReadable` for any file ``nibabel.load`` would treat
+    ``from_fileobj`` with nibabel's header checks (``check_fix``, skipped when a cheap mirror of
+    them finds nothing to check), header extensions, the scaling and the affine. Raises :class:`NotFastReadable` for any file ``nibabel.load`` would treat
     differently (other names, unreadable first kilobyte, another image type) and nibabel's own
     exceptions for a header nibabel refuses.
     """
@@ -108,10 +169,12 @@ def read_nifti_header(path: Path) -> Nifti1Header:
             raise NotFastReadable("not a NIfTI-1 or NIfTI-2 header")
         size = klass.sizeof_hdr
         if len(sniff) < size + 4 or sniff[size] == 0:  # no header extensions: the sniff holds it all
-            header = klass.from_fileobj(io.BytesIO(sniff))
+            header = klass.from_fileobj(io.BytesIO(sniff), check=False)
         else:
             stream.seek(0)
-            header = klass.from_fileobj(stream)
+            header = klass.from_fileobj(stream, check=False)
+    if not _passes_header_checks(header):
+        header.check_fix()  # nibabel's checks: they fix, log or raise as in nibabel.load
     header.get_slope_inter()  # what nibabel.load computes too (ArrayProxy, affine); either may raise
     header.get_best_affine()
     return header
