@@ -27,16 +27,16 @@ def save(path: Path, kind: str = "nifti1", shape: tuple[int, ...] = (4, 5, 6, 7)
 
 def by_nibabel_load(path: Path) -> tuple[tuple[int, ...] | None, list[checks.Problem]]:
     """nifti_shape as it was: every file through nibabel.load."""
-    original = checks.read_nifti_header
+    original = checks._read_header
 
     def refuse(path: Path) -> None:
         raise NotFastReadable("test: use nibabel.load")
 
-    checks.read_nifti_header = refuse  # type: ignore[assignment]
+    checks._read_header = refuse  # type: ignore[assignment]
     try:
         return nifti_shape(path)
     finally:
-        checks.read_nifti_header = original
+        checks._read_header = original
 
 
 @pytest.mark.parametrize("kind", ["nifti1", "nifti2"])
@@ -189,3 +189,29 @@ def test_check_mirror_agrees_with_nibabels_checks(klass: type[nib.Nifti1Header])
         assert checks._passes_header_checks(header) == clean, header
         outcomes.append(clean)
     assert 100 < sum(outcomes) < 900  # both outcomes well represented
+
+
+def test_valid_files_are_read_without_nibabel_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = [save(tmp_path / "a.nii.gz"), save(tmp_path / "b.nii", "nifti2", extension=True)]
+    (tmp_path / "link.nii.gz").symlink_to(paths[0])
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("nibabel.load called for a valid file")
+
+    monkeypatch.setattr(nib, "load", refuse)
+    for path in [*paths, tmp_path / "link.nii.gz"]:
+        assert nifti_shape(path) == ((4, 5, 6, 7), [])
+
+
+def test_missing_empty_and_dangling_files(tmp_path: Path) -> None:
+    (tmp_path / "empty.nii.gz").write_bytes(b"")
+    (tmp_path / "dangling.nii.gz").symlink_to(tmp_path / "absent.nii.gz")
+    (tmp_path / "loop.nii").symlink_to(tmp_path / "loop.nii")
+    messages = {
+        name: nifti_shape(tmp_path / name)[1][0].message
+        for name in ("empty.nii.gz", "dangling.nii.gz", "loop.nii", "absent.nii", "absent.nii/x.nii")
+    }
+    assert messages["empty.nii.gz"].startswith("is empty (0 bytes)")
+    assert messages["dangling.nii.gz"].startswith("is a broken symlink")
+    assert messages["loop.nii"].startswith("is a broken symlink")
+    assert messages["absent.nii"] == messages["absent.nii/x.nii"] == "does not exist; add it or fix the path"

@@ -11,13 +11,16 @@ bytes); only when that does not match the header is the file decompressed (strea
 
 from __future__ import annotations
 
+import errno
 import functools
 import gzip
 import io
 import json
+import math
+import os
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
@@ -35,16 +38,29 @@ _CHUNK = 1 << 22
 _SNIFF = 1024
 
 
+#: what ``os.stat`` raises for a path that is not there (the errors ``Path.exists`` takes for False)
+_NOT_THERE = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
+
+
+def _size_or_message(path: Path) -> tuple[int, str | None]:
+    """The file's size and, when it cannot be used (broken symlink, missing, empty), why (one ``stat``)."""
+    try:
+        size = os.stat(path).st_size
+    except OSError as error:
+        if error.errno not in _NOT_THERE:
+            raise
+        if os.path.islink(path):
+            return 0, (
+                "is a broken symlink (annexed content not fetched?); fetch it (datalad get / git annex get) or replace it"
+            )
+        return 0, "does not exist; add it or fix the path"
+    if size == 0:
+        return 0, "is empty (0 bytes); replace it with the real file (re-run the conversion or re-download it)"
+    return size, None
+
+
 def _missing_file_message(path: Path) -> str | None:
-    if path.is_symlink() and not path.exists():
-        return (
-            "is a broken symlink (annexed content not fetched?); fetch it (datalad get / git annex get) or replace it"
-        )
-    if not path.exists():
-        return "does not exist; add it or fix the path"
-    if path.stat().st_size == 0:
-        return "is empty (0 bytes); replace it with the real file (re-run the conversion or re-download it)"
-    return None
+    return _size_or_message(path)[1]
 
 
 def _gunzip_size(path: Path) -> int:
@@ -56,12 +72,18 @@ def _gunzip_size(path: Path) -> int:
     return total
 
 
-def _truncation_message(path: Path, expected: int) -> str | None:
-    """Why the file holds fewer bytes than the header announces, or None when it is complete."""
+def _gzip_trailer(handle: BinaryIO) -> int:
+    """The uncompressed size modulo 2**32 that a gzip file stores in its last 4 bytes."""
+    handle.seek(-4, 2)
+    return int.from_bytes(handle.read(4), "little")
+
+
+def _truncation_message(path: Path, expected: int, size: int, trailer: int | None = None) -> str | None:
+    """Why the file (of ``size`` bytes, gzip ``trailer`` if read) holds fewer bytes than the header announces, or None."""
     if path.name.endswith(".gz"):
-        with open(path, "rb") as handle:
-            handle.seek(-4, 2)
-            trailer = int.from_bytes(handle.read(4), "little")
+        if trailer is None:
+            with open(path, "rb") as handle:
+                trailer = _gzip_trailer(handle)
         if trailer == expected % (1 << 32):
             return None
         try:
@@ -69,7 +91,7 @@ def _truncation_message(path: Path, expected: int) -> str | None:
         except (OSError, EOFError, zlib.error) as error:
             return f"is corrupt or truncated ({one_line(str(error))}); re-download or re-convert it"
     else:
-        actual = path.stat().st_size
+        actual = size
     if actual < expected:
         return f"is truncated ({actual} of the {expected} bytes its header announces); re-download or re-convert it"
     return None
@@ -145,34 +167,49 @@ def read_nifti_header(path: Path) -> Nifti1Header:
     Takes ``nibabel.load``'s decisions on the same bytes: the type from the first 1,024 bytes
     (NIfTI-1 magic ``n+1``/``ni1``, else NIfTI-2 by ``sizeof_hdr`` unless it is CIFTI-2), then
     ``from_fileobj`` with nibabel's header checks (``check_fix``, skipped when a cheap mirror of
-    them finds nothing to check), header extensions, the scaling and the affine. Raises :class:`NotFastReadable` for any file ``nibabel.load`` would treat
-    differently (other names, unreadable first kilobyte, another image type) and nibabel's own
-    exceptions for a header nibabel refuses.
+    them finds nothing to check), header extensions, the scaling and the affine. Raises
+    :class:`NotFastReadable` for any file ``nibabel.load`` would treat differently (other names,
+    unreadable first kilobyte, another image type) and nibabel's own exceptions for a header
+    nibabel refuses.
     """
-    import nibabel as nib
-    from nibabel.cifti2.cifti2 import Cifti2Header
+    return _read_header(path)[0]
 
+
+def _read_header(path: Path) -> tuple[Nifti1Header, int | None]:
+    """:func:`read_nifti_header` and, for ``.nii.gz``, the gzip trailer (read while the file is open)."""
     name = path.name
     if not (name.endswith(".nii") or name.endswith(".nii.gz")):
         raise NotFastReadable(f"{name} does not end in .nii or .nii.gz")
-    with gzip.open(path, "rb") if name.endswith(".gz") else open(path, "rb") as stream:
-        try:
-            sniff = stream.read(_SNIFF)
-        except (OSError, EOFError, zlib.error) as error:  # nibabel.load cannot tell the type either
-            raise NotFastReadable(str(error)) from error
-        klass: type[Nifti1Header]
-        if nib.Nifti1Header.may_contain_header(sniff):
-            klass = nib.Nifti1Header
-        elif nib.Nifti2Header.may_contain_header(sniff) and not Cifti2Header.may_contain_header(sniff):
-            klass = nib.Nifti2Header
-        else:
-            raise NotFastReadable("not a NIfTI-1 or NIfTI-2 header")
-        size = klass.sizeof_hdr
-        if len(sniff) < size + 4 or sniff[size] == 0:  # no header extensions: the sniff holds it all
-            header = klass.from_fileobj(io.BytesIO(sniff), check=False)
-        else:
-            stream.seek(0)
-            header = klass.from_fileobj(stream, check=False)
+    with open(path, "rb") as raw:
+        if name.endswith(".gz"):
+            with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+                header = _header_from(stream)
+            return header, _gzip_trailer(raw)
+        return _header_from(raw), None
+
+
+def _header_from(stream: BinaryIO) -> Nifti1Header:
+    """The header read from the start of the decompressed ``stream``; see :func:`read_nifti_header`."""
+    import nibabel as nib
+    from nibabel.cifti2.cifti2 import Cifti2Header
+
+    try:
+        sniff = stream.read(_SNIFF)
+    except (OSError, EOFError, zlib.error) as error:  # nibabel.load cannot tell the type either
+        raise NotFastReadable(str(error)) from error
+    klass: type[Nifti1Header]
+    if nib.Nifti1Header.may_contain_header(sniff):
+        klass = nib.Nifti1Header
+    elif nib.Nifti2Header.may_contain_header(sniff) and not Cifti2Header.may_contain_header(sniff):
+        klass = nib.Nifti2Header
+    else:
+        raise NotFastReadable("not a NIfTI-1 or NIfTI-2 header")
+    size = klass.sizeof_hdr
+    if len(sniff) < size + 4 or sniff[size] == 0:  # no header extensions: the sniff holds it all
+        header = klass.from_fileobj(io.BytesIO(sniff), check=False)
+    else:
+        stream.seek(0)
+        header = klass.from_fileobj(stream, check=False)
     if not _passes_header_checks(header):
         header.check_fix()  # nibabel's checks: they fix, log or raise as in nibabel.load
     header.get_slope_inter()  # what nibabel.load computes too (ArrayProxy, affine); either may raise
@@ -180,15 +217,15 @@ def read_nifti_header(path: Path) -> Nifti1Header:
     return header
 
 
-def _header_shape(path: Path) -> tuple[tuple[int, ...], int]:
-    """The image shape and the size in bytes the file must have (data offset + data), from the header."""
+def _header_shape(path: Path) -> tuple[tuple[int, ...], int, int | None]:
+    """The image shape, the size in bytes the file must have (data offset + data), the gzip trailer if read."""
     try:
-        header = read_nifti_header(path)
+        header, trailer = _read_header(path)
     except Exception:  # anything unusual or wrong: nibabel.load decides and words the problem
-        return _loaded_shape(path)
+        return (*_loaded_shape(path), None)
     shape = tuple(int(n) for n in header.get_data_shape())
     dtype = np.dtype(header.get_data_dtype())
-    return shape, int(header.get_data_offset()) + int(np.prod(shape)) * dtype.itemsize
+    return shape, int(header.get_data_offset()) + int(np.prod(shape)) * dtype.itemsize, trailer
 
 
 def _loaded_shape(path: Path) -> tuple[tuple[int, ...], int]:
@@ -205,11 +242,11 @@ def _loaded_shape(path: Path) -> tuple[tuple[int, ...], int]:
 
 def nifti_shape(path: Path) -> tuple[tuple[int, ...] | None, list[Problem]]:
     """The image shape from the header, and the problems of the file (empty, unreadable, truncated)."""
-    message = _missing_file_message(path)
+    size, message = _size_or_message(path)
     if message:
         return None, [Problem(str(path), message)]
     try:
-        shape, expected = _header_shape(path)
+        shape, expected, trailer = _header_shape(path)
     except Exception as error:  # nibabel raises many types for bad files; all mean "unreadable"
         reason = one_line(f"{type(error).__name__}: {error}")
         return None, [
@@ -218,7 +255,7 @@ def nifti_shape(path: Path) -> tuple[tuple[int, ...] | None, list[Problem]]:
                 f"cannot be read as NIfTI ({reason}); re-export it as .nii.gz (e.g. dcm2niix) or re-download it",
             )
         ]
-    message = _truncation_message(path, expected)
+    message = _truncation_message(path, expected, size, trailer)
     return shape, ([Problem(str(path), message)] if message else [])
 
 
@@ -252,7 +289,7 @@ def _numbers(path: Path, what: str) -> tuple[list[list[float]] | None, list[Prob
             ]
     if not rows:
         return None, [Problem(str(path), f"holds no values; regenerate the {what} with the NIfTI")]
-    if not np.isfinite(np.concatenate([np.asarray(r) for r in rows])).all():
+    if not all(math.isfinite(value) for row in rows for value in row):
         return None, [Problem(str(path), f"holds NaN or Inf; regenerate the {what} with the NIfTI")]
     return rows, []
 
