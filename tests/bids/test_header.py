@@ -215,3 +215,12 @@ def test_missing_empty_and_dangling_files(tmp_path: Path) -> None:
     assert messages["dangling.nii.gz"].startswith("is a broken symlink")
     assert messages["loop.nii"].startswith("is a broken symlink")
     assert messages["absent.nii"] == messages["absent.nii/x.nii"] == "does not exist; add it or fix the path"
+
+
+@pytest.mark.parametrize("magic", [b"n+1\0", b"ni1\0", b"n+1x", b"n+2\0", b"\0\0\0\0", b"ni1 ", b"N+1\0"])
+@pytest.mark.parametrize("length", [340, 347, 348, 352, 1024])
+def test_nifti1_magic_shortcut_agrees_with_nibabel(magic: bytes, length: int) -> None:
+    sniff = (bytes(344) + magic + bytes(1024))[:length]
+    if sniff[344:348] in checks._NIFTI1_MAGIC:
+        assert nib.Nifti1Header.may_contain_header(sniff)
+    assert (sniff[344:348] in checks._NIFTI1_MAGIC) == (magic in (b"n+1\0", b"ni1\0") and length >= 348)

@@ -36,6 +36,8 @@ UNIT_TOLERANCE = 0.1
 _CHUNK = 1 << 22
 #: bytes ``nibabel.load`` reads to tell the image type (``path_maybe_image``'s ``sniff_max``)
 _SNIFF = 1024
+#: the bytes 344-347 of a header that ``Nifti1Header.may_contain_header`` accepts (magic ``ni1``/``n+1``)
+_NIFTI1_MAGIC = (b"ni1\0", b"n+1\0")
 
 
 #: what ``os.stat`` raises for a path that is not there (the errors ``Path.exists`` takes for False)
@@ -139,21 +141,22 @@ def _passes_header_checks(header: Any) -> bool:
         dtype = klass._data_type_codes.dtype[int(header["datatype"])]
     except KeyError:
         return False
-    pixdim, magic, offset = header["pixdim"], header["magic"].item(), header["vox_offset"].item()
+    pixdim = header["pixdim"].tolist()  # Python floats: the same comparisons, without numpy's per-call cost
+    magic, offset = header["magic"].item(), header["vox_offset"].item()
     offset_ok = offset == 0 or (
         not (magic == header.single_magic and offset < header.single_vox_offset) and not offset % 16
     )
     return bool(
-        header["sizeof_hdr"] == klass.sizeof_hdr
+        header["sizeof_hdr"].item() == klass.sizeof_hdr
         and dtype.itemsize != 0
-        and header["bitpix"] == dtype.itemsize * 8
-        and not np.any(pixdim[1:4] <= 0)
+        and header["bitpix"].item() == dtype.itemsize * 8
+        and not any(value <= 0 for value in pixdim[1:4])
         and pixdim[0] in (-1, 1)
         and magic in (header.pair_magic, header.single_magic)
         and offset_ok
         and int(header["qform_code"]) in qform_codes
         and int(header["sform_code"]) in sform_codes
-        and (not eol_check or np.all(header["eol_check"] == (13, 10, 26, 10)))
+        and (not eol_check or header["eol_check"].tolist() == [13, 10, 26, 10])
     )
 
 
@@ -198,7 +201,7 @@ def _header_from(stream: BinaryIO) -> Nifti1Header:
     except (OSError, EOFError, zlib.error) as error:  # nibabel.load cannot tell the type either
         raise NotFastReadable(str(error)) from error
     klass: type[Nifti1Header]
-    if nib.Nifti1Header.may_contain_header(sniff):
+    if sniff[344:348] in _NIFTI1_MAGIC or nib.Nifti1Header.may_contain_header(sniff):
         klass = nib.Nifti1Header
     elif nib.Nifti2Header.may_contain_header(sniff) and not Cifti2Header.may_contain_header(sniff):
         klass = nib.Nifti2Header
