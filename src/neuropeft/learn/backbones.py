@@ -11,11 +11,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
-from monai.networks.nets import resnet10, resnet18, resnet50
 from torch import nn
 
 from neuropeft.choices import look_up_option
 from neuropeft.learn.checkpoint import adapt_input_channels, load_strict, read_state_dict
+from neuropeft.learn.resnet import resnet10, resnet18, resnet50
 from neuropeft.learn.vit import ViTEncoder
 
 
@@ -46,7 +46,7 @@ class Backbone(nn.Module):
 
 
 class ResNetBackbone(Backbone):
-    """MONAI ResNet without its classifier; features are the global average of layer4."""
+    """MONAI's 3D ResNet (learn/resnet.py) without its classifier; features are the global average of layer4."""
 
     stem_key = "conv1.weight"
     lora_targets = r".*layer\d\.\d+\.(conv1|conv2|conv3|downsample\.0)"
@@ -81,10 +81,10 @@ class ViTBackbone(Backbone):
 
 
 def _resnet(factory: Callable[..., nn.Module], **kwargs: object) -> Callable[[int, Sequence[int]], Backbone]:
-    """A builder for a MONAI ResNet (any input shape)."""
+    """A builder for a MONAI-layout ResNet (any input shape)."""
 
     def build(in_channels: int, input_shape: Sequence[int]) -> Backbone:
-        net = factory(n_input_channels=in_channels, feed_forward=False, **kwargs)
+        net = factory(n_input_channels=in_channels, **kwargs)
         return ResNetBackbone(net, net.in_planes)
 
     return build

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model
 from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -41,6 +41,8 @@ def apply_method(model: BackboneWithHead, settings: ExperimentSettings) -> nn.Mo
     method = settings.method
     look_up_option(method, METHODS, "method")
     if method in PEFT_METHODS:
+        from peft import LoraConfig, get_peft_model  # imported here: peft loads transformers (seconds of start-up)
+
         config = LoraConfig(
             r=settings.lora_rank,
             lora_alpha=settings.lora_alpha,
@@ -119,11 +121,17 @@ def load_trainable_state(model: nn.Module, state: dict[str, torch.Tensor]) -> No
         raise NeuropeftError(f"saved state has keys the model lacks {unexpected[:5]}; the settings changed")
 
 
+def is_peft_model(model: nn.Module) -> bool:
+    """Whether ``model`` is a peft model (without importing peft when nothing has)."""
+    peft = sys.modules.get("peft")
+    return peft is not None and isinstance(model, peft.PeftModel)
+
+
 def save_weights(model: nn.Module, method: str, out_dir: Path) -> Path:
     """Save what was trained: peft adapters + head (``adapter/``), the full state dict (full, scratch)
     or the trained subset (other methods) as ``weights.safetensors``; atomically."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    if isinstance(model, PeftModel):
+    if is_peft_model(model):
         final = out_dir / ADAPTER_DIR
         tmp = Path(tempfile.mkdtemp(prefix=".adapter.", dir=out_dir))
         try:
@@ -150,6 +158,8 @@ def save_weights(model: nn.Module, method: str, out_dir: Path) -> Path:
 def load_weights(model: BackboneWithHead, method: str, out_dir: Path) -> nn.Module:
     """Rebuild a trained model from :func:`save_weights` output on the same base (init) model."""
     if method in PEFT_METHODS:
+        from peft import PeftModel
+
         return PeftModel.from_pretrained(model, str(out_dir / ADAPTER_DIR))
     load_trainable_state(model, load_file(str(out_dir / WEIGHTS_FILE)))
     return model

@@ -6,14 +6,23 @@ MLP, so neither reproduces the third seed's parameter counts; this module does (
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import torch
-from monai.networks.blocks.pos_embed_utils import build_sincos_position_embedding
 from torch import nn
 
 from neuropeft.errors import NeuropeftError
+
+
+def sincos_position_embedding(grid: Sequence[int], dim: int, temperature: float = 10000.0) -> torch.Tensor:
+    """Fixed 3D sin-cos positions (1, tokens, dim) on a patch grid, as MONAI's
+    ``build_sincos_position_embedding(grid, dim, spatial_dims=3)`` makes them (sin and cos of the
+    second, first and third grid axes, ``dim / 6`` frequencies each; ``dim`` divisible by 6).
+    Kept here so that a ViT does not import MONAI (every submodule, seconds of start-up)."""
+    axes = torch.meshgrid(*(torch.arange(int(n), dtype=torch.float32) for n in grid), indexing="ij")
+    omega = 1.0 / (temperature ** (torch.arange(dim // 6, dtype=torch.float32) / (dim // 6)))
+    h, w, d = (torch.einsum("m,d->md", [axis.flatten(), omega]) for axis in axes)
+    return torch.cat([w.sin(), w.cos(), h.sin(), h.cos(), d.sin(), d.cos()], dim=1)[None]
 
 
 class PatchEmbed(nn.Module):
@@ -97,10 +106,7 @@ class ViTEncoder(nn.Module):
         self.grid = tuple(int(s) // patch for s in input_shape)
         self.feature_dim = dim
         self.patch_embed = PatchEmbed(in_channels, dim, patch)
-        with warnings.catch_warnings():  # MONAI calls torch.meshgrid without indexing=
-            warnings.simplefilter("ignore", UserWarning)
-            pos = build_sincos_position_embedding(list(self.grid), dim, spatial_dims=3)
-        self.register_buffer("pos_embed", pos.detach().clone())
+        self.register_buffer("pos_embed", sincos_position_embedding(self.grid, dim))
         self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio) for _ in range(depth))
         self.norm = nn.LayerNorm(dim, eps=1e-6)
 

@@ -7,15 +7,12 @@ and predicts the voxels of each patch; the loss is the MSE on the masked patches
 
 from __future__ import annotations
 
-import warnings
-
 import torch
-from monai.networks.blocks.pos_embed_utils import build_sincos_position_embedding
 from torch import nn
 
 from neuropeft.errors import NeuropeftError
 from neuropeft.learn.backbones import ViTBackbone
-from neuropeft.learn.vit import Block
+from neuropeft.learn.vit import Block, sincos_position_embedding
 
 
 def visible_count(tokens: int, mask_ratio: float) -> int:
@@ -62,10 +59,7 @@ class MaskedAutoencoder(nn.Module):
         self.decoder_embed = nn.Linear(encoder.feature_dim, decoder_dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_dim))
         nn.init.normal_(self.mask_token, std=0.02)
-        with warnings.catch_warnings():  # MONAI calls torch.meshgrid without indexing=
-            warnings.simplefilter("ignore", UserWarning)
-            pos = build_sincos_position_embedding(list(encoder.grid), decoder_dim, spatial_dims=3)
-        self.register_buffer("decoder_pos_embed", pos.detach().clone())
+        self.register_buffer("decoder_pos_embed", sincos_position_embedding(encoder.grid, decoder_dim))
         self.decoder_blocks = nn.ModuleList(Block(decoder_dim, decoder_heads, 4.0) for _ in range(decoder_depth))
         self.decoder_norm = nn.LayerNorm(decoder_dim, eps=1e-6)
         self.decoder_pred = nn.Linear(decoder_dim, self.patch**3 * in_channels)
