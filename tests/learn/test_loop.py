@@ -32,6 +32,7 @@ class Settings:
     max_epochs_this_run: int = 0
     num_workers: int = 0
     seed: int = 0
+    checkpoint_seconds: float = 0.0
 
 
 def _fit(out: Path, settings: Settings, validate=None, early_stopping=None):
@@ -69,6 +70,31 @@ def test_a_paused_run_resumes_to_the_same_weights_and_history(tmp_path: Path) ->
     drop = [{k: v for k, v in row.items() if k != "seconds"} for row in result.history]
     assert drop == [{k: v for k, v in row.items() if k != "seconds"} for row in resumed.history]
     assert list(result.history[0]) == ["epoch", "train_loss", "lr", "seconds"]
+
+
+def test_a_checkpoint_interval_saves_less_and_a_resume_replays_to_the_same_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saved: list[int] = []
+    save = Checkpoint.save
+    monkeypatch.setattr(Checkpoint, "save", lambda self, payload: (saved.append(payload["epoch"]), save(self, payload)))
+    whole, result = _fit(tmp_path / "whole", Settings())
+    assert saved == [1, 2, 3, 4]  # checkpoint_seconds 0: after every epoch
+    saved.clear()
+    _, often = _fit(tmp_path / "often", Settings(checkpoint_seconds=1e-9))
+    assert saved == [1, 2, 3] and often is not None  # not after the last epoch: the caller writes its outputs next
+    saved.clear()
+    sparse, rare = _fit(tmp_path / "rare", Settings(checkpoint_seconds=3600))
+    assert saved == [] and rare is not None and not (tmp_path / "rare" / CHECKPOINT).exists()
+    assert _fit(tmp_path / "split", Settings(checkpoint_seconds=3600, max_epochs_this_run=3))[1] is None
+    assert saved == [3]  # a pause always saves
+    split, resumed = _fit(tmp_path / "split", Settings(checkpoint_seconds=60, max_epochs_this_run=3))
+    assert resumed is not None and resumed.epochs_run == 4 and saved == [3]
+    for model in (sparse, split):
+        for a, b in zip(whole.parameters(), model.parameters(), strict=True):
+            assert torch.equal(a, b)
+    drop = [{k: v for k, v in row.items() if k != "seconds"} for row in result.history]
+    assert drop == [{k: v for k, v in row.items() if k != "seconds"} for row in resumed.history]
 
 
 def test_a_resume_with_other_settings_or_identity_is_refused(tmp_path: Path) -> None:

@@ -27,7 +27,12 @@ class Augment:
     @property
     def active(self) -> bool:
         """Whether any augmentation is on."""
-        return self.flip or self.rotate_deg > 0 or self.scale > 0 or self.intensity > 0
+        return self.flip or not self.only_flips
+
+    @property
+    def only_flips(self) -> bool:
+        """Whether the augmentation, if any, is the flip alone (a volume is then one of two)."""
+        return not (self.rotate_deg > 0 or self.scale > 0 or self.intensity > 0)
 
 
 def _rotation(angles: torch.Tensor) -> torch.Tensor:
@@ -97,12 +102,53 @@ class VolumeDataset(Dataset):
             self._array = np.load(self.array_path, mmap_mode="r")
         return self._array
 
+    def _generator(self, i: int) -> torch.Generator:
+        """The generator of item ``i``'s augmentation this epoch."""
+        return torch.Generator().manual_seed(((self.seed * 100_003 + self.epoch) * 1_000_003 + i) % 2**62)
+
+    def volume(self, i: int) -> torch.Tensor:
+        """Item ``i``'s volume as stored (no augmentation)."""
+        return torch.from_numpy(np.array(self.array[self.rows[i]], dtype=np.float32))
+
+    def flips(self, i: int) -> bool:
+        """Whether item ``i`` is flipped this epoch (the same draw as :func:`augment_volume`'s)."""
+        return self.augment.flip and bool(torch.rand(6, generator=self._generator(i), dtype=torch.float64)[0] < 0.5)
+
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-        x = torch.from_numpy(np.array(self.array[self.rows[i]], dtype=np.float32))
+        x = self.volume(i)
         if self.augment.active:
-            generator = torch.Generator().manual_seed(((self.seed * 100_003 + self.epoch) * 1_000_003 + i) % 2**62)
-            x = augment_volume(x, self.augment, generator)
+            x = augment_volume(x, self.augment, self._generator(i))
         return x, self.targets[i], i
+
+
+class FeatureDataset(Dataset):
+    """A frozen backbone's features of a :class:`VolumeDataset`'s items, computed once.
+
+    Item ``i`` is ``(features of volume i, target, i)``, or the features of the flipped volume when the
+    volumes' augmentation flips item ``i`` this epoch (``flipped``: features of every flipped volume;
+    None when the augmentation never flips). Batches therefore hold what the frozen backbone would give.
+    """
+
+    def __init__(self, volumes: VolumeDataset, features: torch.Tensor, flipped: torch.Tensor | None = None) -> None:
+        self.volumes = volumes
+        self.features = features
+        self.flipped = flipped
+
+    @property
+    def epoch(self) -> int:
+        """The epoch of the flips (that of the volumes' augmentation)."""
+        return self.volumes.epoch
+
+    @epoch.setter
+    def epoch(self, epoch: int) -> None:
+        self.volumes.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.volumes)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        flip = self.flipped is not None and self.volumes.flips(i)
+        return (self.flipped if flip else self.features)[i], self.volumes.targets[i], i
 
 
 def fold_tables(index: pd.DataFrame, folds: pd.DataFrame, fold: int, n_rows: int) -> dict[str, pd.DataFrame]:

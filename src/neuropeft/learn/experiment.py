@@ -47,3 +47,5 @@ class ExperimentSettings:
     checkpoint_sha256: str = ""  # optional SHA-256 the init checkpoint must have
     max_epochs_this_run: int = 0  # stop after this many epochs in this invocation, resumable (0 = no limit)
     train_fraction: float = 1.0  # seeded, class-stratified share of each fold's training subjects used (data-size ablation; val/test unchanged)
+    cache_features: bool = False  # frozen backbone (linear_probe): its features once per fold (and of the flipped volumes under augment_flip), the head trained on them; as through the backbone up to float rounding
+    checkpoint_seconds: float = 0.0  # write the resumable checkpoint at most this often (0 = after every epoch); a resume replays the epochs since the last one

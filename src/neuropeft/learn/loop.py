@@ -37,7 +37,7 @@ from neuropeft.provenance import package_versions
 #: file name of the resumable state in a run's output folder (removed once the outputs are written)
 CHECKPOINT = "checkpoint.pt"
 #: settings that may change between a run and its resume
-RESUMABLE_CHANGES = frozenset({"max_epochs_this_run", "num_workers"})
+RESUMABLE_CHANGES = frozenset({"max_epochs_this_run", "num_workers", "checkpoint_seconds"})
 #: packages whose versions a run records
 VERSIONED_PACKAGES = ("torch", "peft", "monai", "numpy", "neuropeft")
 
@@ -246,7 +246,8 @@ class EarlyStopping:
 
 
 class LoopSettings(Protocol):
-    """The settings fields the loop reads (ExperimentSettings and PretrainSettings have them)."""
+    """The settings fields the loop reads (ExperimentSettings and PretrainSettings have them; an optional
+    ``checkpoint_seconds``, the least time between two checkpoints, is 0 = every epoch when absent)."""
 
     epochs: int
     grad_clip: float
@@ -374,8 +375,10 @@ def run_epochs(
 ) -> LoopResult | None:
     """Run ``settings.epochs`` epochs (fewer when early stopping says so), resuming from ``checkpoint``.
 
-    The checkpoint keeps ``state_of(model)``, the optimiser, the schedule and the RNG after every epoch.
-    Returns None when ``settings.max_epochs_this_run`` stopped this invocation (checkpoint kept); else the
+    The checkpoint keeps ``state_of(model)``, the optimiser, the schedule and the RNG after every epoch,
+    or, with ``settings.checkpoint_seconds`` > 0, after the first epoch that ends that long after the
+    last checkpoint (or the invocation's start) and when ``max_epochs_this_run`` pauses the run, not
+    after the last epoch (the caller writes its outputs next); a resume replays the epochs since. Returns None when ``settings.max_epochs_this_run`` stopped this invocation (checkpoint kept); else the
     result, with the best epoch's weights loaded back when early stopping is on. ``started``: when the
     invocation began (default now), for the recorded wall time.
     """
@@ -386,6 +389,7 @@ def run_epochs(
         state.update(early_stopping.initial(state_of(model)))
     state = _resume(run, checkpoint, state, device, load_state)
     previous_seconds, run_epochs_done = state["elapsed"], 0
+    every, saved = getattr(settings, "checkpoint_seconds", 0.0), time.time()
     while state["epoch"] < settings.epochs and not state["stopped"]:
         if settings.max_epochs_this_run and run_epochs_done >= settings.max_epochs_this_run:
             return None
@@ -397,6 +401,11 @@ def run_epochs(
         state["epoch"] = epoch + 1
         state["elapsed"] = previous_seconds + time.time() - started
         run_epochs_done += 1
+        if every > 0:
+            finished = state["epoch"] >= settings.epochs or state["stopped"]
+            pausing = bool(settings.max_epochs_this_run) and run_epochs_done >= settings.max_epochs_this_run
+            if finished or not (pausing or time.time() - saved >= every):
+                continue
         checkpoint.save(
             {
                 **state,
@@ -406,6 +415,7 @@ def run_epochs(
                 "rng": rng_state(),
             }
         )
+        saved = time.time()
     if early_stopping is not None:
         load_state(model, state["best_state"])
     best = state.get("best", {"epoch": -1})["epoch"]

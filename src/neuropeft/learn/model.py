@@ -24,10 +24,21 @@ class BackboneWithHead(nn.Module):
         self.head = head
         self.use_map = use_map
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """What the head takes: the backbone's pooled features (B, D) or, for a map head, its feature map."""
+        return self.backbone.feature_map(x) if self.use_map else self.backbone(x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Outputs (B, K)."""
-        features = self.backbone.feature_map(x) if self.use_map else self.backbone(x)
-        return self.head(features)
+        return self.head(self.features(x))
+
+    def frozen_backbone(self) -> bool:
+        """Whether the backbone is frozen and runs in training as in evaluation (no parameter trains, no
+        dropout; its frozen BatchNorm layers stay in eval mode): its features can then be computed once."""
+        modules = list(self.backbone.modules())
+        return not any(p.requires_grad for p in self.backbone.parameters()) and not any(
+            isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0 for m in modules
+        )
 
     def train(self, mode: bool = True) -> BackboneWithHead:
         """Set train/eval mode, keeping the backbone's frozen BatchNorm layers in eval mode."""

@@ -1,9 +1,15 @@
 """Fine-tuning of one experiment on one fold: its data, model and optimiser run by the shared loop
-(learn/loop.py), then the fold's outputs (weights, history.tsv, run.json, predictions.tsv)."""
+(learn/loop.py), then the fold's outputs (weights, history.tsv, run.json, predictions.tsv).
+
+A frozen backbone (``linear_probe``) with ``cache_features`` gives each volume's features once (and
+those of the flipped volume under ``augment_flip``); the head then trains on them, in the same
+batches, with the same flips, as it would through the backbone.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,11 +19,11 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from neuropeft.atomic import write_json, write_tsv
 from neuropeft.errors import NeuropeftError
-from neuropeft.learn.data import Augment, VolumeDataset, fold_tables
+from neuropeft.learn.data import Augment, FeatureDataset, VolumeDataset, fold_tables
 from neuropeft.learn.experiment import ExperimentSettings
 from neuropeft.learn.fold_model import make_model, predict, predictions_frame, to_device, uses_channels_last
 from neuropeft.learn.folds import check_folds, read_index, subsample_training
@@ -36,6 +42,7 @@ from neuropeft.learn.loop import (
     seed_everything,
 )
 from neuropeft.learn.methods import count_parameters, load_trainable_state, save_weights, trainable_state
+from neuropeft.learn.model import BackboneWithHead
 from neuropeft.learn.tasks import Task
 
 
@@ -74,29 +81,91 @@ def load_fold_data(
     return FoldData(tables, task, int(array.shape[1]), tuple(int(s) for s in array.shape[2:]), datasets)
 
 
-def fold_loader(dataset: VolumeDataset, settings: ExperimentSettings, shuffle_epoch: int | None = None) -> DataLoader:
-    """Batches in order, or shuffled by a generator seeded with (seed, epoch) so resumes replay the order."""
-    return epoch_loader(dataset, settings.batch_size, settings.num_workers, settings.seed, shuffle_epoch)
+def fold_loader(dataset: Dataset, settings: ExperimentSettings, shuffle_epoch: int | None = None) -> DataLoader:
+    """Batches in order, or shuffled by a generator seeded with (seed, epoch) so resumes replay the order
+    (cached features are read without worker processes)."""
+    workers = 0 if isinstance(dataset, FeatureDataset) else settings.num_workers
+    return epoch_loader(dataset, settings.batch_size, workers, settings.seed, shuffle_epoch)
+
+
+@dataclass
+class FoldInputs:
+    """What the loop feeds and through what: the volumes through the whole model, or the frozen
+    backbone's cached features through the head (``cached``)."""
+
+    network: nn.Module
+    datasets: dict[str, Dataset]
+    cached: bool
+    channels_last: bool
+
+
+@torch.no_grad()
+def frozen_features(
+    model: BackboneWithHead,
+    volumes: VolumeDataset,
+    batch_size: int,
+    device: torch.device,
+    channels_last: bool,
+    flip: bool = False,
+) -> torch.Tensor:
+    """The backbone's features of every volume as stored (left-right flipped when ``flip``, as the flip
+    augmentation does it), in eval mode, on the CPU; draws nothing from any random generator."""
+    model.eval()
+    features = []
+    for start in range(0, len(volumes), batch_size):
+        x = torch.stack([volumes.volume(i) for i in range(start, min(start + batch_size, len(volumes)))])
+        if flip:
+            x = torch.flip(x, dims=(2,))  # the first spatial axis of (B, C, X, Y, Z)
+        with autocast(device):
+            features.append(model.features(to_device(x, device, channels_last)).cpu())
+    return torch.cat(features)
+
+
+def fold_inputs(
+    model: nn.Module, data: FoldData, settings: ExperimentSettings, device: torch.device, channels_last: bool
+) -> FoldInputs:
+    """The volumes through ``model``; or, with ``settings.cache_features`` on a frozen backbone, each
+    part's features computed once (and those of the flipped training volumes under ``augment_flip``)
+    through the head. An augmentation beyond the flip changes each volume every epoch: no cache then."""
+    volumes = FoldInputs(model, dict(data.datasets), False, channels_last)
+    if not (settings.cache_features and isinstance(model, BackboneWithHead) and model.frozen_backbone()):
+        return volumes
+    if not data.datasets["train"].augment.only_flips:
+        print(
+            "cache_features: the augmentation (rotation, scaling or intensity) changes every volume every epoch; "
+            "training through the frozen backbone",
+            file=sys.stderr,
+        )
+        return volumes
+    datasets: dict[str, Dataset] = {}
+    for role, dataset in data.datasets.items():
+        features = frozen_features(model, dataset, settings.batch_size, device, channels_last)
+        flipped = None
+        if dataset.augment.flip:
+            flipped = frozen_features(model, dataset, settings.batch_size, device, channels_last, flip=True)
+        datasets[role] = FeatureDataset(dataset, features, flipped)
+    return FoldInputs(model.head, datasets, True, False)
 
 
 def fold_epochs(
-    model: nn.Module, data: FoldData, settings: ExperimentSettings, device: torch.device, fold: int, channels_last: bool
+    inputs: FoldInputs, data: FoldData, settings: ExperimentSettings, device: torch.device, fold: int
 ) -> Epochs:
     """One fine-tuning epoch for the loop: shuffled augmented training batches, then the validation."""
-    task, train = data.task, data.datasets["train"]
+    task, train, network = data.task, inputs.datasets["train"], inputs.network
 
     def batches(epoch: int) -> DataLoader:
-        train.epoch = epoch
+        train.epoch = epoch  # type: ignore[attr-defined]
         return fold_loader(train, settings, shuffle_epoch=epoch)
 
     def batch_loss(batch: tuple[torch.Tensor, torch.Tensor, Any]) -> tuple[torch.Tensor, int]:
         x, y, _ = batch
         with autocast(device):
-            out = model(to_device(x, device, channels_last))
+            out = network(to_device(x, device, inputs.channels_last))
         return task.loss(out.float(), y.to(device)), len(x)
 
     def validate() -> Validation:
-        outputs, targets = predict(model, fold_loader(data.datasets["val"], settings), device, channels_last)
+        val = fold_loader(inputs.datasets["val"], settings)
+        outputs, targets = predict(network, val, device, inputs.channels_last)
         return Validation(task.loss(outputs, targets).item(), task.metric(task.decode(outputs), targets))
 
     return Epochs(batches, batch_loss, validate, label=f"fold {fold}")
@@ -105,17 +174,18 @@ def fold_epochs(
 def write_fold_outputs(
     model: nn.Module,
     data: FoldData,
+    inputs: FoldInputs,
     result: LoopResult,
     fold: int,
     out_dir: Path,
     settings: ExperimentSettings,
     device: torch.device,
     init: str,
-    channels_last: bool,
 ) -> None:
     """The fold's weights, history.tsv, run.json and the test subjects' predictions.tsv."""
     task = data.task
-    outputs, _ = predict(model, fold_loader(data.datasets["test"], settings), device, channels_last)
+    test = fold_loader(inputs.datasets["test"], settings)
+    outputs, _ = predict(inputs.network, test, device, inputs.channels_last)
     counts = count_parameters(model)
     save_weights(model, settings.method, out_dir)
     write_tsv(pd.DataFrame(result.history), out_dir / "history.tsv")
@@ -139,6 +209,7 @@ def write_fold_outputs(
             "best_epoch": result.best_epoch,
             "epochs_run": result.epochs_run,
             "stopped_early": result.stopped_early,
+            "features_cached": inputs.cached,
             "init": init if settings.method != "scratch" else "random",
             "train_fraction": settings.train_fraction,
             **{f"n_{role}": len(data.tables[role]) for role in ("train", "val", "test")},
@@ -178,11 +249,12 @@ def train_fold(
     optimizer, scheduler = adamw_cosine(model, settings, steps)
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = Checkpoint(out_dir / CHECKPOINT, settings, identity={"fold": fold})
+    inputs = fold_inputs(model, data, settings, device, channels_last)
     result = run_epochs(
         model,
         optimizer,
         scheduler,
-        fold_epochs(model, data, settings, device, fold, channels_last),
+        fold_epochs(inputs, data, settings, device, fold),
         settings,
         checkpoint,
         device,
@@ -193,6 +265,6 @@ def train_fold(
     )
     if result is None:
         return False
-    write_fold_outputs(model, data, result, fold, out_dir, settings, device, init, channels_last)
+    write_fold_outputs(model, data, inputs, result, fold, out_dir, settings, device, init)
     checkpoint.remove()
     return True
