@@ -65,7 +65,8 @@ def test_cached_features_train_the_head_as_through_the_frozen_backbone(
 def test_a_cached_run_resumes_to_the_same_result(tmp_path: Path) -> None:
     data = _data(tmp_path)
     settings = {**PROBE, "backbone": "resnet10", "cache_features": True}
-    _train(data, tmp_path / "whole", settings)
+    _train(data, tmp_path / "whole", {**settings, "checkpoint_seconds": 3600})  # a run that writes no checkpoint
+    assert not (tmp_path / "whole" / "checkpoint.pt").exists()
     assert _train(data, tmp_path / "split", {**settings, "max_epochs_this_run": 2, "checkpoint_seconds": 600}) == {}
     _train(data, tmp_path / "split", settings)
     pd.testing.assert_frame_equal(

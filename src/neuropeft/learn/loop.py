@@ -195,8 +195,8 @@ class Checkpoint:
             torch.save({**payload, "settings": self.settings, **self.identity}, tmp)
 
     def remove(self) -> None:
-        """Delete the checkpoint once the run's outputs are written."""
-        self.path.unlink()
+        """Delete the checkpoint once the run's outputs are written (there may be none: ``checkpoint_seconds``)."""
+        self.path.unlink(missing_ok=True)
 
 
 @dataclass
