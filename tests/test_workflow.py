@@ -6,7 +6,6 @@ import json
 
 import pytest
 import yaml
-from test_config import ROOT
 
 from neuropeft.errors import NeuropeftError
 from neuropeft.workflow import (
@@ -19,6 +18,7 @@ from neuropeft.workflow import (
     subject_table,
     train_uses_gpu,
 )
+from tests.test_config import ROOT
 
 
 @pytest.fixture()

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from bids_builder import Bids
+
+from tests.bids.bids_builder import Bids
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from bids_builder import BVALS, BVECS, ds000117_like, ds114_like, with_participants, write_table
 
 from neuropeft.bids.index import load_cohort
 from neuropeft.bids.problems import format_problems
 from neuropeft.cli import main
 from neuropeft.errors import NeuropeftError
+from tests.bids.bids_builder import BVALS, BVECS, ds000117_like, ds114_like, with_participants, write_table
 
 BOTH = ["dwi", "t1w"]
 IXI10 = Path(os.environ.get("NEUROPEFT_REAL_DATA", "/work/shared/data/real")) / "ixi10"

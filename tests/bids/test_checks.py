@@ -5,9 +5,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bids_builder import BVALS, BVECS, write_nifti, write_table
 
 from neuropeft.bids.checks import check_dwi, check_t1w, nifti_shape, read_bval, read_bvec
+from tests.bids.bids_builder import BVALS, BVECS, write_nifti, write_table
 
 
 def dwi_files(tmp_path: Path, volumes: int = 7) -> tuple[Path, Path, Path]:

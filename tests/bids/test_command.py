@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from bids_builder import Bids
 
 from neuropeft.cli import main
+from tests.bids.bids_builder import Bids
 
 
 def run(bids: Bids, out: Path, *extra: str) -> int:

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from bids_builder import BVECS, Bids, write_nifti, write_table
 
 from neuropeft.bids import checks
 from neuropeft.bids.index import EXCLUDED_COLUMNS, ROW_COLUMNS, load_cohort
 from neuropeft.bids.problems import format_problems
 from neuropeft.errors import NeuropeftError
+from tests.bids.bids_builder import BVECS, Bids, write_nifti, write_table
 
 BOTH = ["dwi", "t1w"]
 DWI = "sub-01/dwi/sub-01_dwi"

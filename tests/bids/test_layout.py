@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-from bids_builder import Bids, write_nifti
 
 from neuropeft.bids.layout import (
     FileStat,
@@ -15,6 +14,7 @@ from neuropeft.bids.layout import (
     select_images,
 )
 from neuropeft.errors import NeuropeftError
+from tests.bids.bids_builder import Bids, write_nifti
 
 
 def images_of(bids: Bids, policy: str | int = "last") -> dict[str, object]:

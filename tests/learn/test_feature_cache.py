@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from learn_synthetic import make_synthetic
 
 from neuropeft.cli import main as cli_main
 from neuropeft.learn.data import Augment, VolumeDataset
@@ -17,6 +16,7 @@ from neuropeft.learn.experiment import ExperimentSettings
 from neuropeft.learn.fold_model import make_model
 from neuropeft.learn.folds import FoldSettings, make_folds, read_index
 from neuropeft.learn.train import fold_inputs, load_fold_data
+from tests.learn.learn_synthetic import make_synthetic
 
 
 def _data(root: Path) -> tuple[Path, Path, Path]:

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from learn_synthetic import make_synthetic
 
 from neuropeft.cli import main as cli_main
 from neuropeft.learn.folds import FoldSettings, make_folds, read_index
+from tests.learn.learn_synthetic import make_synthetic
 
 
 def _train_fold(root: Path, settings: dict, regression: bool = False) -> tuple[Path, Path, Path]:

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
-from test_pretrain_models import blobs
 
 from neuropeft.cli import main as cli_main
 from neuropeft.learn.backbones import build_backbone
 from neuropeft.learn.folds import FoldSettings, make_folds, read_index
+from tests.learn.test_pretrain_models import blobs
 
 MAE = {
     "backbone": "vit-tiny",

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from learn_synthetic import make_synthetic
 from safetensors.torch import load_file
 from sklearn.metrics import roc_auc_score
 
 from neuropeft.cli import main as cli_main
 from neuropeft.learn.folds import FoldSettings, make_folds, read_index
+from tests.learn.learn_synthetic import make_synthetic
 
 
 def _folds(index_path: Path, n_folds: int, val_fraction: float = 0.25) -> Path:

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from learn_synthetic import make_synthetic
 
 from neuropeft.cli import main as cli_main
 from neuropeft.errors import NeuropeftError
 from neuropeft.learn.folds import FoldSettings, make_folds, read_index, subsample_training
 from neuropeft.metrics.aggregate import aggregate_experiment
 from neuropeft.metrics.config import MetricsSettings
+from tests.learn.learn_synthetic import make_synthetic
 
 
 def _train_part(labels: list[int], sessions: int = 1) -> pd.DataFrame:

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from metrics_helpers import make_experiment_dirs
+
+from tests.metrics.metrics_helpers import make_experiment_dirs
 
 
 @pytest.fixture

@@ -19,11 +19,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from bad_input_corpus import CASES, build_corpus
-from snakemake_runner import TINY, job_counts, snakemake
 
 from neuropeft.demo.cohort import make_demo_cohort
 from neuropeft.demo.settings import DemoSettings
+from tests.workflow.bad_input_corpus import CASES, build_corpus
+from tests.workflow.snakemake_runner import TINY, job_counts, snakemake
 
 STEP_FAILURES = {subject: case for subject, case in CASES.items() if case.caught_at not in ("validation", "")}
 PROCESSED = [subject for subject, case in CASES.items() if case.caught_at == ""]

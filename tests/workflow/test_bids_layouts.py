@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pandas as pd
-from snakemake_runner import job_counts, snakemake
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bids"))
-from bids_builder import ds000117_like, ds114_like  # noqa: E402
+from tests.bids.bids_builder import ds000117_like, ds114_like
+from tests.workflow.snakemake_runner import job_counts, snakemake
 
 N = 3
 

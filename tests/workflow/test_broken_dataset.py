@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from snakemake_runner import snakemake
+
+from tests.workflow.snakemake_runner import snakemake
 
 
 @pytest.fixture()

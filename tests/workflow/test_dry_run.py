@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from snakemake_runner import TINY, job_counts, snakemake
+from tests.workflow.snakemake_runner import TINY, job_counts, snakemake
 
 
 def test_default_config_lists_the_demo_jobs(tmp_path: Path) -> None:

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from slurm_cluster import Cluster, SlurmUnavailable, start_cluster
-from snakemake_runner import ROOT, TINY, snakemake
+
+from tests.workflow.slurm_cluster import Cluster, SlurmUnavailable, start_cluster
+from tests.workflow.snakemake_runner import ROOT, TINY, snakemake
 
 pytestmark = [pytest.mark.slow, pytest.mark.workflow]
 

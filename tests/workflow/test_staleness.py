@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from snakemake_runner import SNAKEMAKE, TINY, job_counts, snakemake
+
+from tests.workflow.snakemake_runner import SNAKEMAKE, TINY, job_counts, snakemake
 
 pytestmark = [pytest.mark.slow, pytest.mark.workflow]
 

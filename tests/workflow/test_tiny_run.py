@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from snakemake_runner import TINY, job_counts, snakemake
+
+from tests.workflow.snakemake_runner import TINY, job_counts, snakemake
 
 pytestmark = [pytest.mark.slow, pytest.mark.workflow]
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from metrics_helpers import make_experiment_dirs
 
 from neuropeft.atomic import write_json
 from neuropeft.cli import main as cli_main
@@ -15,6 +14,7 @@ from neuropeft.errors import NeuropeftError
 from neuropeft.metrics.aggregate import aggregate_experiment, load_folds, summarise
 from neuropeft.metrics.config import MetricsSettings
 from neuropeft.metrics.table import comparison_frame
+from tests.metrics.metrics_helpers import make_experiment_dirs
 
 FAST = MetricsSettings(bootstrap=30, seed=0)
 
