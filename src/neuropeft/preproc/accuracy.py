@@ -13,6 +13,7 @@ import os
 import nibabel as nib
 import numpy as np
 
+from neuropeft.preproc.ants_import import load_ants
 from neuropeft.preproc.imageio import to_ants
 from neuropeft.preproc.registration import load_transforms
 from neuropeft.preproc.template import template_brain_mask
@@ -33,7 +34,7 @@ def mask_dice(mask: PathLike, reference: PathLike) -> float:
 
 def registration_dice(reference_mask: PathLike, transforms_json: PathLike) -> float:
     """Dice of ``reference_mask`` warped to template space (forward transform) with the template brain mask."""
-    import ants
+    ants = load_ants()
 
     record = load_transforms(transforms_json)
     template = template_brain_mask(int(record["voxel_mm"]))

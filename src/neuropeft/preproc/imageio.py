@@ -21,6 +21,7 @@ import numpy as np
 
 from neuropeft.atomic import save_nifti, write_json
 from neuropeft.errors import NeuropeftError
+from neuropeft.preproc.ants_import import load_ants
 from neuropeft.provenance import package_versions
 
 #: RAS <-> LPS flip of the first two world axes (its own inverse).
@@ -70,7 +71,7 @@ def require_not_constant(data: np.ndarray, path: str | os.PathLike[str], what: s
 
 def to_ants(img: nib.Nifti1Image, data: np.ndarray | None = None) -> Any:
     """The 3D nibabel image (or ``data`` on its grid) as a float32 ``ants.ANTsImage`` with the same world geometry."""
-    import ants
+    ants = load_ants()
 
     array = np.asarray(img.dataobj if data is None else data, dtype=np.float32)
     if array.ndim != 3:

@@ -20,6 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from neuropeft.errors import NeuropeftError
+from neuropeft.preproc.ants_import import load_ants
 from neuropeft.preproc.imageio import load_bvals, load_image, mean_b0, require_not_constant, save_image, to_ants
 
 
@@ -64,7 +65,7 @@ def estimate_field(
     img: nib.Nifti1Image, data: np.ndarray, settings: N4Settings, source: str | os.PathLike[str]
 ) -> np.ndarray:
     """The multiplicative bias field of the 3D ``data`` (on ``img``'s grid), mean 1 on the signal mask."""
-    import ants
+    ants = load_ants()
 
     require_not_constant(data, source)
     mask = signal_mask(data, settings.mask_otsu_fraction)

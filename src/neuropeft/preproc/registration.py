@@ -67,6 +67,7 @@ from neuropeft.atomic import atomic_path, write_json
 from neuropeft.choices import look_up_option
 from neuropeft.errors import NeuropeftError
 from neuropeft.paths import TEMPLATE_SPACE
+from neuropeft.preproc.ants_import import load_ants
 from neuropeft.preproc.imageio import load_image, ras_to_lps, require_not_constant, save_image, to_ants
 from neuropeft.preproc.template import template_brain_mask, template_t1w
 
@@ -128,7 +129,7 @@ def run_registration(
     initial_transform: list[str] | None = None,
 ) -> dict[str, Any]:
     """``ants.registration`` of ``moving`` to ``fixed`` (ANTs images) with ``settings``; returns ANTs' result dict."""
-    import ants
+    ants = load_ants()
 
     settings.validate()
     previous_seed = ants.config._random_seed
@@ -153,7 +154,7 @@ def run_registration(
 
 def initial_rotation(fixed: Any, moving: Any, settings: RegistrationSettings, path: str) -> list[str] | None:
     """The starting transform of ``settings.init`` (``None``: ANTs' centre-of-mass start), written to ``path``."""
-    import ants
+    ants = load_ants()
 
     if settings.init == "center":
         return None
@@ -172,7 +173,7 @@ def initial_rotation(fixed: Any, moving: Any, settings: RegistrationSettings, pa
 
 def check_affine(matrix_path: str, source: str | os.PathLike[str]) -> None:
     """Raise a one-line error when the estimated affine is degenerate (registration failed)."""
-    import ants
+    ants = load_ants()
 
     params = np.asarray(ants.read_transform(matrix_path).parameters, dtype=float)
     linear = params[:9].reshape(3, 3)
@@ -286,7 +287,7 @@ def pose_error_mm(
     The truth ``subject_from_template`` (RAS, 4x4) maps a template world point x to the subject
     point A @ x; the recovered map is the registration's ``forward`` list applied to points.
     """
-    import ants
+    ants = load_ants()
     import pandas as pd
 
     mask_img = template_mask if isinstance(template_mask, nib.Nifti1Image) else nib.load(str(template_mask))

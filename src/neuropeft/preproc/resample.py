@@ -26,6 +26,7 @@ import numpy as np
 
 from neuropeft.choices import look_up_option, look_up_options
 from neuropeft.errors import NeuropeftError
+from neuropeft.preproc.ants_import import load_ants
 from neuropeft.preproc.imageio import from_ants, load_image, save_image, to_ants
 from neuropeft.preproc.template import template_brain_mask
 
@@ -147,7 +148,7 @@ def warp(
     img: nib.Nifti1Image, grid: nib.Nifti1Image, transforms: tuple[list[str], list[bool]], interpolation: str
 ) -> np.ndarray:
     """``img`` warped onto ``grid`` with ANTs and the forward ``transforms`` (list, whichtoinvert)."""
-    import ants
+    ants = load_ants()
 
     moved = ants.apply_transforms(
         fixed=to_ants(grid),

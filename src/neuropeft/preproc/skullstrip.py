@@ -43,6 +43,7 @@ from scipy import ndimage
 
 from neuropeft.choices import look_up_option
 from neuropeft.errors import NeuropeftError
+from neuropeft.preproc.ants_import import load_ants
 from neuropeft.preproc.imageio import load_bvals, load_image, mean_b0, require_not_constant, save_image, to_ants
 from neuropeft.preproc.registration import TRANSFORMS, RegistrationSettings, check_affine, run_registration
 from neuropeft.preproc.t1w_deepbet import deepbet_mask
@@ -153,7 +154,7 @@ def _template_mask(img: nib.Nifti1Image, settings: T1wSkullstripSettings, source
 
 def _to_subject(inverse: list[str], template_mask: nib.Nifti1Image, subject: Any) -> np.ndarray:
     """The template mask resampled (linearly) onto the subject grid through the inverse transforms."""
-    import ants
+    ants = load_ants()
 
     return ants.apply_transforms(
         fixed=subject,
