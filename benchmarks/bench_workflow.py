@@ -6,12 +6,15 @@ directory, reads every job's ``benchmark:`` file (each rule writes one under
 ``wall time / sum of job times`` (goal <= 1.15; Snakemake's parsing, DAG building, scheduling and
 metadata make up the difference). ``--workdir`` reuses a directory (e.g. to measure the default
 demo: ``--configfile config/config.yaml --cores 2``; with more than one core the ratio compares
-the wall time with the summed job time divided by the cores).
+the wall time with the summed job time divided by the cores). Each job's time is weighted by the
+threads it held (read from Snakemake's log, kept as ``snakemake.log`` in the work folder), so a
+2-thread training job on 2 cores counts as filling both.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import tempfile
@@ -23,12 +26,25 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def job_times(workdir: Path) -> pd.DataFrame:
-    """One row per job: rule and its own wall seconds (from the benchmark files)."""
+def job_threads(log: str) -> dict[str, int]:
+    """Benchmark file -> threads of its job, from Snakemake's job listings (``threads:`` is printed when > 1)."""
+    threads = {}
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", log):
+        benchmark = re.search(r"^\s+benchmark: (\S+)$", block, re.M)
+        if benchmark:
+            count = re.search(r"^\s+threads: (\d+)$", block, re.M)
+            threads[benchmark.group(1)] = int(count.group(1)) if count else 1
+    return threads
+
+
+def job_times(workdir: Path, threads: dict[str, int]) -> pd.DataFrame:
+    """One row per job: rule, its own wall seconds (from the benchmark files) and the threads it held."""
     rows = []
     for path in sorted((workdir / "results" / "benchmarks").rglob("*.tsv")):
-        rule = path.relative_to(workdir / "results" / "benchmarks").parts[0].removesuffix(".tsv")
-        rows.append({"rule": rule, "seconds": float(pd.read_csv(path, sep="\t")["s"].iloc[-1])})
+        relative = path.relative_to(workdir)
+        rule = relative.parts[2].removesuffix(".tsv")
+        seconds = float(pd.read_csv(path, sep="\t")["s"].iloc[-1])
+        rows.append({"rule": rule, "seconds": seconds, "threads": threads.get(str(relative), 1)})
     return pd.DataFrame(rows)
 
 
@@ -52,15 +68,20 @@ def main() -> None:
         "--configfile",
         args.configfile,
     ]
+    workdir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True)
+    with open(workdir / "snakemake.log", "w") as log:
+        subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT)
     wall = time.perf_counter() - start
-    jobs = job_times(workdir)
-    per_rule = jobs.groupby("rule")["seconds"].agg(["count", "sum", "mean"]).sort_values("sum", ascending=False)
-    print(per_rule.round(2).to_string())
-    total = jobs["seconds"].sum()
+    jobs = job_times(workdir, job_threads((workdir / "snakemake.log").read_text()))
+    jobs["core_seconds"] = jobs["seconds"] * jobs["threads"]
+    per_rule = jobs.groupby("rule").agg(
+        count=("seconds", "size"), sum=("seconds", "sum"), mean=("seconds", "mean"), threads=("threads", "max")
+    )
+    print(per_rule.sort_values("sum", ascending=False).round(2).to_string())
+    total, core_total = jobs["seconds"].sum(), jobs["core_seconds"].sum()
     print(f"\njobs: {len(jobs)}  wall: {wall:.1f} s  sum of job times: {total:.1f} s  cores: {args.cores}")
-    print(f"overhead ratio wall / (sum / cores): {wall / (total / args.cores):.3f}")
+    print(f"overhead ratio wall / (sum of job seconds x threads / cores): {wall / (core_total / args.cores):.3f}")
 
 
 if __name__ == "__main__":

@@ -236,4 +236,4 @@ def test_killed_preprocessing_job_is_the_only_preprocessing_redone(run_dir: Path
     assert result.returncode == 0, output[-3000:]
     # the killed job, then only what depends on it: that subject's later steps and the cohort steps
     assert all(counts.get(step) == 1 for step in PREPROC_STEPS), counts
-    assert set(re.findall(r"stem=(sub-\w+)", output)) == {subject}
+    assert set(re.findall(r"file_prefix=(sub-\w+)", output)) == {subject}
