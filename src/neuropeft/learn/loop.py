@@ -359,6 +359,19 @@ def _resume(
     return {k: saved.get(k, v) for k, v in state.items()}
 
 
+def _checkpoint_due(
+    settings: LoopSettings, state: dict[str, Any], epochs_done: int, every: float, saved: float
+) -> bool:
+    """Whether the epoch just run ends with a checkpoint: always when ``every`` is 0; otherwise not
+    after the last epoch, and when this invocation pauses or ``every`` seconds have passed since ``saved``."""
+    if every <= 0:
+        return True
+    if state["epoch"] >= settings.epochs or state["stopped"]:
+        return False
+    pausing = bool(settings.max_epochs_this_run) and epochs_done >= settings.max_epochs_this_run
+    return pausing or time.time() - saved >= every
+
+
 def run_epochs(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -378,9 +391,10 @@ def run_epochs(
     The checkpoint keeps ``state_of(model)``, the optimiser, the schedule and the RNG after every epoch,
     or, with ``settings.checkpoint_seconds`` > 0, after the first epoch that ends that long after the
     last checkpoint (or the invocation's start) and when ``max_epochs_this_run`` pauses the run, not
-    after the last epoch (the caller writes its outputs next); a resume replays the epochs since. Returns None when ``settings.max_epochs_this_run`` stopped this invocation (checkpoint kept); else the
-    result, with the best epoch's weights loaded back when early stopping is on. ``started``: when the
-    invocation began (default now), for the recorded wall time.
+    after the last epoch (the caller writes its outputs next); a resume replays the epochs since.
+    Returns None when ``settings.max_epochs_this_run`` stopped this invocation (checkpoint kept); else
+    the result, with the best epoch's weights loaded back when early stopping is on. ``started``: when
+    the invocation began (default now), for the recorded wall time.
     """
     started = time.time() if started is None else started
     run = _Run(model, optimizer, scheduler, [p for group in optimizer.param_groups for p in group["params"]])
@@ -401,11 +415,8 @@ def run_epochs(
         state["epoch"] = epoch + 1
         state["elapsed"] = previous_seconds + time.time() - started
         run_epochs_done += 1
-        if every > 0:
-            finished = state["epoch"] >= settings.epochs or state["stopped"]
-            pausing = bool(settings.max_epochs_this_run) and run_epochs_done >= settings.max_epochs_this_run
-            if finished or not (pausing or time.time() - saved >= every):
-                continue
+        if not _checkpoint_due(settings, state, run_epochs_done, every, saved):
+            continue
         checkpoint.save(
             {
                 **state,
