@@ -1,12 +1,16 @@
-"""Time parsing + DAG building of the workflow for a 1,000-subject demo cohort with every output present.
+"""Time parsing + DAG building of the workflow for a 1,000-subject cohort with every output present.
 
+The cohort is the built-in demo's, or with ``--bids`` a BIDS dataset of tiny files (hard links to
+four template files, built by ``bench_parse_index.build``), as a user's dataset is run: no demo jobs.
 Every output (as listed by ``snakemake --summary``) is created as an empty file, then
 ``snakemake --touch --forceall`` visits every job in DAG order (mtimes in order, metadata recorded as a
-real run would), so the timed dry run has nothing to do.
+real run would), so the timed runs have nothing to do.
 Goal: the dry run within 10 s. Also timed: parsing alone (``--list-rules``), which every cluster job
-pays again before it runs its own few jobs.
+pays again before it runs its own few jobs, and with ``--real`` the no-op ``snakemake --cores 2`` a
+user runs (lock, DAG, nothing to do).
 
-    .venv/bin/python benchmarks/bench_dag.py [--subjects 1000] [--modalities dwi t1w] [--repeats 3] [--workdir DIR [--reuse]]
+    .venv/bin/python benchmarks/bench_dag.py [--subjects 1000] [--bids] [--real] [--modalities dwi t1w]
+        [--repeats 3] [--workdir DIR [--reuse]]
 
 ``--reuse`` skips the preparation of a ``--workdir`` prepared by an earlier call (so the timed part
 can be repeated on a quiet machine).
@@ -56,16 +60,23 @@ FAST_TOUCH = (
 )
 
 
-def prepare(workdir: Path, n_subjects: int, modalities: list[str]) -> tuple[Path, float]:
-    """Write the config override and every output (demo cohort included) as an empty file, then
-    touch them in DAG order.
+def prepare(workdir: Path, n_subjects: int, modalities: list[str], bids: bool) -> tuple[Path, float]:
+    """Write the config override (and with ``bids`` the dataset), every output (demo cohort
+    included) as an empty file, then touch them in DAG order.
 
     ``--touch --forceall`` visits every job in order, updating mtimes and recording each job's
     metadata (params, code, input checksums) as a real run would.
     """
     start = time.perf_counter()
     override = workdir / "bench.yaml"
-    override.write_text(yaml.safe_dump({"demo": {"n_subjects": n_subjects}, "modalities": modalities}))
+    settings: dict[str, object] = {"demo": {"n_subjects": n_subjects}, "modalities": modalities}
+    if bids:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from bench_parse_index import build
+
+        build(workdir / "bids", n_subjects)  # with workdir/templates, the files it links to
+        settings["bids_dir"] = str(workdir / "bids")
+    override.write_text(yaml.safe_dump(settings))
     _, summary = snakemake(workdir, override, "--summary")
     for line in summary.splitlines():
         name = line.split("\t")[0]
@@ -80,6 +91,8 @@ def prepare(workdir: Path, n_subjects: int, modalities: list[str]) -> tuple[Path
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subjects", type=int, default=1000)
+    parser.add_argument("--bids", action="store_true", help="a BIDS dataset of tiny files instead of the demo")
+    parser.add_argument("--real", action="store_true", help="also time the no-op real run (--cores 2)")
     parser.add_argument("--modalities", nargs="+", default=["dwi"], choices=["dwi", "t1w"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workdir", type=Path, help="kept afterwards; default: a temporary directory")
@@ -96,21 +109,38 @@ def main() -> None:
             override = workdir / "bench.yaml"
             print(f"reusing {workdir} ({override.read_text().strip()})")
         else:
-            override, touch_seconds = prepare(workdir, args.subjects, args.modalities)
-            print(f"{args.subjects} subjects, modalities {modalities}: preparation took {touch_seconds:.0f} s")
+            override, touch_seconds = prepare(workdir, args.subjects, args.modalities, args.bids)
+            cohort = "BIDS dataset" if args.bids else "demo"
+            print(
+                f"{args.subjects} subjects ({cohort}), modalities {modalities}: preparation took {touch_seconds:.0f} s"
+            )
         _, plan = snakemake(workdir, override, "-n", "--forceall", "--quiet", "rules")
         jobs = int(re.search(r"^total\s+(\d+)$", plan, re.M).group(1))
-        print(f"DAG: {jobs} jobs")
+        per_rule = dict(re.findall(r"^(\w+)\s+(\d+)$", plan.split("total")[0], re.M))
+        print(f"DAG: {jobs} jobs ({', '.join(f'{rule} {n}' for rule, n in per_rule.items() if rule != 'job')})")
         parse = [snakemake(workdir, override, "--list-rules")[0] for _ in range(args.repeats)]
-        print(f"parse only (--list-rules): median {statistics.median(parse):.2f} s")
-        times = []
-        for _ in range(args.repeats):
-            seconds, output = snakemake(workdir, override, "-n")
-            if "Nothing to be done" not in output:
-                sys.exit(f"expected nothing to do after --touch, got:\n{output[-3000:]}")
-            times.append(seconds)
-        runs = ", ".join(f"{t:.2f}" for t in times)
-        print(f"dry run, nothing to do: median {statistics.median(times):.2f} s (runs: {runs})")
+        report("parse only (--list-rules)", parse)
+        report("dry run, nothing to do (-n)", no_op(workdir, override, args.repeats, "-n"), jobs)
+        if args.real:
+            report("real run, nothing to do (--cores 2)", no_op(workdir, override, args.repeats, "--cores", "2"), jobs)
+
+
+def no_op(workdir: Path, override: Path, repeats: int, *args: str) -> list[float]:
+    """Seconds of ``repeats`` runs of snakemake ``args``, each checked to have had nothing to do."""
+    times = []
+    for _ in range(repeats):
+        seconds, output = snakemake(workdir, override, *args)
+        if "Nothing to be done" not in output:
+            sys.exit(f"expected nothing to do after --touch, got:\n{output[-3000:]}")
+        times.append(seconds)
+    return times
+
+
+def report(what: str, times: list[float], jobs: int = 0) -> None:
+    """Min and median of the runs (and the median's milliseconds per job)."""
+    runs = ", ".join(f"{t:.2f}" for t in times)
+    per_job = f", {1000 * statistics.median(times) / jobs:.2f} ms/job" if jobs else ""
+    print(f"{what}: min {min(times):.2f} s, median {statistics.median(times):.2f} s{per_job} (runs: {runs})")
 
 
 if __name__ == "__main__":
