@@ -1,6 +1,6 @@
 """Start cost of the per-subject jobs: ``--help`` and the imports of each step, one TSV.
 
-Run: ``.venv/bin/python benchmarks/bench_job_start.py [--t1w] [--all-steps] [--runs 5]``
+Run: ``.venv/bin/python benchmarks/bench_job_start.py [--t1w] [--all-steps] [--runs 5] [--demo-settings JSON]``
 (work files under benchmarks/out/job_start).
 
 Every per-subject step of the demo's DWI chain (``--t1w``: the T1w chain too) runs once for real,
@@ -13,7 +13,7 @@ fresh interpreter, ``--runs`` times (median):
   step computes anything, compute excluded);
 
 with the children's CPU seconds (user + system) beside each: on a shared machine CPU time moves
-less than wall time. ``run_s`` is the step's whole run (one run, under ``-X importtime``);
+less than wall time. ``run_s`` is the step's whole run (one fresh run, after the one under ``-X importtime``);
 ``heavy`` names the large libraries it imported (directly or not). The ``python -c pass`` row is the
 interpreter's own floor and ``neuropeft --help`` the command-line's; ``--all-steps`` adds the
 ``--help`` of every other step.
@@ -22,6 +22,7 @@ interpreter's own floor and ``neuropeft --help`` the command-line's; ``--all-ste
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import resource
 import statistics
@@ -30,12 +31,18 @@ import sys
 import time
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parent / "out" / "job_start"
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "out" / "job_start"
 SUB = "sub-001"
 #: large libraries worth naming when a step imports them
 HEAVY = ("ants", "torch", "deepbet", "dipy", "nilearn", "sklearn", "statsmodels", "matplotlib", "pandas", "scipy")
-#: settings of the demo's resample rules (config demo_model_grid + the rule's normalisation)
-GRID = '{"voxel_mm": 4, "shape": [40, 48, 40], "interpolation": "linear", "md_scale": 0.003'
+#: the demo's model grid (config/config.yaml demo_model_grid), which its resample rules use
+CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+GRID = CONFIG["demo_model_grid"]
+#: the demo subject's settings (config demo:, as the demo_cohort_subject rule passes them)
+DEMO_SETTINGS = json.dumps({k: v for k, v in CONFIG["demo"].items() if k != "n_subjects"})
 IMPORT_LINE = re.compile(r"import time:\s+\d+ \|\s+\d+ \| ( *)(\S+)$")
 
 
@@ -67,7 +74,17 @@ def imported(argv: list[str]) -> tuple[list[str], set[str]]:
     return [m[2] for m in lines if not m[1]], {m[2].split(".")[0] for m in lines}
 
 
-def chain(work: Path, demo: Path, t1w: bool) -> list[tuple[str, list[str]]]:
+def import_code(modules: list[str]) -> str:
+    """Python that imports ``modules`` in order, ANTsPy the way the steps load it (without its
+    unused submodules, :func:`neuropeft.preproc.ants_import.load_ants`)."""
+    lines = [
+        "from neuropeft.preproc.ants_import import load_ants; load_ants()" if m == "ants" else f"import {m}"
+        for m in modules
+    ]
+    return "\n".join(lines) or "pass"
+
+
+def chain(work: Path, demo: Path, t1w: bool, demo_settings: str) -> list[tuple[str, list[str]]]:
     """(rule, argv after ``python -m neuropeft``) of each per-subject job, in workflow order."""
     bids = demo / "bids" / SUB
     dwi, bval, bvec = (bids / "dwi" / f"{SUB}_dwi{ext}" for ext in (".nii.gz", ".bval", ".bvec"))
@@ -76,7 +93,7 @@ def chain(work: Path, demo: Path, t1w: bool) -> list[tuple[str, list[str]]]:
         return str(work / name)
 
     jobs = [
-        ("demo_cohort_subject", ["demo-cohort", "--out", str(demo), "--subject", SUB]),
+        ("demo_cohort_subject", ["demo-cohort", "--out", str(demo), "--subject", SUB, "--settings", demo_settings]),
         ("n4_dwi", ["n4-dwi", "--dwi", str(dwi), "--bval", str(bval), "--out", p("dwi_n4.nii.gz"),
                     "--field", p("dwi_field.nii.gz")]),
         ("skullstrip_dwi", ["skullstrip-dwi", "--dwi", p("dwi_n4.nii.gz"), "--bval", str(bval),
@@ -88,7 +105,7 @@ def chain(work: Path, demo: Path, t1w: bool) -> list[tuple[str, list[str]]]:
                           "--out-transforms", p("dwi_transforms.json"), "--out-registered", p("dwi_reg.nii.gz")]),
         ("resample_dwi", ["resample", "--image", p("FA.nii.gz"), "--image", p("MD.nii.gz"),
                           "--mask", p("dwi_mask.nii.gz"), "--transforms-json", p("dwi_transforms.json"),
-                          "--out", p("dwi_model.nii.gz"), "--settings", GRID + ', "normalise": ["fa", "md"]}']),
+                          "--out", p("dwi_model.nii.gz"), "--settings", json.dumps(GRID | {"normalise": ["fa", "md"]})]),
         ("qc_subject_dwi", ["qc-subject", "--subject", SUB, "--modality", "dwi", "--corrected", p("dwi_n4.nii.gz"),
                             "--mask", p("dwi_mask.nii.gz"), "--registered", p("dwi_reg.nii.gz"),
                             "--color-fa", p("cFA.nii.gz"), "--out-n4", p("qc_dwi_n4.png"),
@@ -108,7 +125,7 @@ def chain(work: Path, demo: Path, t1w: bool) -> list[tuple[str, list[str]]]:
                               "--out-transforms", p("t1w_transforms.json"), "--out-registered", p("t1w_reg.nii.gz")]),
             ("resample_t1w", ["resample", "--image", p("t1w_brain.nii.gz"), "--mask", p("t1w_mask.nii.gz"),
                               "--transforms-json", p("t1w_transforms.json"), "--out", p("t1w_model.nii.gz"),
-                              "--settings", GRID + ', "normalise": ["zscore"]}']),
+                              "--settings", json.dumps(GRID | {"normalise": ["zscore"]})]),
             ("qc_subject_t1w", ["qc-subject", "--subject", SUB, "--modality", "t1w", "--corrected", p("t1w_n4.nii.gz"),
                                 "--mask", p("t1w_mask.nii.gz"), "--registered", p("t1w_reg.nii.gz"),
                                 "--out-n4", p("qc_t1w_n4.png"), "--out-mask", p("qc_t1w_mask.png"),
@@ -126,6 +143,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="fresh processes per figure (median)")
     parser.add_argument("--t1w", action="store_true", help="also the T1w chain (deepbet, registration) and combine")
     parser.add_argument("--all-steps", action="store_true", help="also --help of the steps that are not per subject")
+    parser.add_argument("--demo-settings", default=DEMO_SETTINGS, help="JSON demo settings (default: config.yaml's)")
     args = parser.parse_args()
     py, work, demo = sys.executable, OUT / SUB, OUT / "demo"
     work.mkdir(parents=True, exist_ok=True)
@@ -134,12 +152,10 @@ def main() -> None:
     rows = [("floor", "python -c pass", *median_of([py, "-c", "pass"], args.runs), "", "", "", "")]
     rows.append(("cli", "neuropeft --help", *median_of([py, "-m", "neuropeft", "--help"], args.runs), "", "", "", ""))
     helped = set()
-    for rule, argv in chain(work, demo, args.t1w):
-        start = time.perf_counter()
+    for rule, argv in chain(work, demo, args.t1w, args.demo_settings):
         top, packages = imported(["-m", "neuropeft", *argv])
-        modules = [m for m in top if m not in floor_modules]
-        run_s = time.perf_counter() - start
-        code = "import " + ", ".join(modules) if modules else "pass"
+        run_s = timed([py, "-m", "neuropeft", *argv])[0]
+        code = import_code([m for m in top if m not in floor_modules])
         heavy = [name for name in HEAVY if name in packages]
         rows.append(
             (

@@ -123,3 +123,36 @@ def test_bootstrap_regression_and_bad_level() -> None:
     assert ci["mae"][0] < compute_metrics(table)["mae"] < ci["mae"][1]
     with pytest.raises(NeuropeftError, match="ci_level"):
         bootstrap_ci(table, n=10, seed=1, level=95)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_threshold_metrics_equal_scikit_learns_own_functions(n_classes: int) -> None:
+    import warnings
+
+    from sklearn.metrics import (
+        accuracy_score,
+        balanced_accuracy_score,
+        multilabel_confusion_matrix,
+        precision_recall_fscore_support,
+    )
+
+    rng = np.random.default_rng(n_classes)
+    for size in [3, 5, 12, 40] * 5:
+        y_true = rng.integers(0, n_classes, size)  # small tables often miss a class
+        y_pred = rng.integers(0, n_classes, size)
+        probs = rng.dirichlet(np.ones(n_classes), size)
+        frame = pd.DataFrame(
+            {"y_true": y_true, "y_pred": y_pred, **{f"prob_{k}": probs[:, k] for k in range(n_classes)}}
+        )
+        labels = list(range(n_classes))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _, recall, f1, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=np.nan)
+            per_class = multilabel_confusion_matrix(y_true, y_pred, labels=labels)
+            specificity = per_class[:, 0, 0] / (per_class[:, 0, 0] + per_class[:, 0, 1])
+            balanced = balanced_accuracy_score(y_true, y_pred)
+            reduce = (lambda v: v[1]) if n_classes == 2 else np.nanmean
+            expected = [accuracy_score(y_true, y_pred), balanced, reduce(recall), reduce(specificity), reduce(f1)]
+        values = compute_metrics(frame)
+        mine = [values[name] for name in ("accuracy", "balanced_accuracy", "sensitivity", "specificity", "f1")]
+        np.testing.assert_allclose(mine, expected, rtol=1e-12, equal_nan=True)

@@ -179,3 +179,18 @@ def test_unknown_t1w_method_is_one_line(tiny_demo, tmp_path: Path, capsys: pytes
     )
     message = capsys.readouterr().err.strip()
     assert code == 1 and len(message.splitlines()) == 1 and "'bet'" in message and "deepbet" in message
+
+
+@pytest.mark.parametrize(("median_radius", "numpass"), [(3, 2), (1, 1), (4, 4)])
+def test_median_otsu_mask_equals_dipys(median_radius: int, numpass: int) -> None:
+    from dipy.segment.mask import median_otsu
+
+    from neuropeft.preproc.skullstrip import median_otsu_mask
+
+    rng = np.random.default_rng(median_radius)
+    ball = np.linalg.norm(np.indices((24, 28, 22)) - np.array([12, 14, 11])[:, None, None, None], axis=0) < 8
+    b0 = (ball * 900.0 + rng.normal(0, 60, ball.shape) + 100).astype(np.float32)
+    _, expected = median_otsu(b0, median_radius=median_radius, numpass=numpass)
+    mine = median_otsu_mask(b0, median_radius, numpass)
+    assert mine.any() and not mine.all()
+    assert np.array_equal(mine, expected)

@@ -23,7 +23,7 @@ def bootstrap_ci(frame: pd.DataFrame, n: int, seed: int, level: float) -> dict[s
     names = metric_names(infer_task(frame))
     rng = np.random.default_rng(seed)
     draws = np.full((n, len(names)), np.nan)
-    with sklearn.config_context(skip_parameter_validation=True):  # the same checked call, n times
+    with sklearn.config_context(skip_parameter_validation=True, assume_finite=True):  # the same checked call, n times
         for i in range(n):
             values = compute_metrics(frame.iloc[rng.integers(0, len(frame), size=len(frame))])
             draws[i] = [values[name] for name in names]

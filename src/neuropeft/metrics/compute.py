@@ -14,15 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import pearsonr
 from sklearn.exceptions import UndefinedMetricWarning
-from sklearn.metrics import (
-    accuracy_score,
-    balanced_accuracy_score,
-    mean_absolute_error,
-    multilabel_confusion_matrix,
-    precision_recall_fscore_support,
-    roc_auc_score,
-    root_mean_squared_error,
-)
+from sklearn.metrics import confusion_matrix, mean_absolute_error, roc_auc_score, root_mean_squared_error
 
 from neuropeft.errors import NeuropeftError
 
@@ -122,29 +114,36 @@ def _auc(y_true: np.ndarray, probs: np.ndarray) -> float:
 
 
 def classification_metrics(frame: pd.DataFrame) -> dict[str, float]:
-    """Accuracy, balanced accuracy, AUC, sensitivity, specificity and F1 of one table."""
+    """Accuracy, balanced accuracy, AUC, sensitivity, specificity and F1 of one table.
+
+    The threshold metrics come from one scikit-learn confusion matrix (what ``accuracy_score``,
+    ``balanced_accuracy_score``, ``precision_recall_fscore_support(zero_division=nan)`` and
+    ``multilabel_confusion_matrix`` compute, tested equal to them): a bootstrap calls this a thousand
+    times, and each of those functions re-validates its input.
+    """
     classes = classes_of(frame)
     labels = list(range(len(classes.labels)))
     y_true = _codes(frame["y_true"], classes)
     y_pred = _codes(frame["y_pred"], classes)
-    per_class = multilabel_confusion_matrix(y_true, y_pred, labels=labels)  # [tn, fp], [fn, tp] per class
-    tn, fp = per_class[:, 0, 0], per_class[:, 0, 1]
+    counts = confusion_matrix(y_true, y_pred, labels=labels).astype(float)  # rows: true class, columns: predicted
+    tp = np.diag(counts)
+    fn, fp = counts.sum(axis=1) - tp, counts.sum(axis=0) - tp
+    tn = counts.sum() - tp - fn - fp
     with np.errstate(invalid="ignore", divide="ignore"):
+        recall = tp / (tp + fn)  # NaN for a class absent from y_true
         specificity_per_class = tn / (tn + fp)
+        f1 = 2 * tp / (2 * tp + fp + fn)  # NaN for a class absent from y_true and y_pred
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UndefinedMetricWarning)
-        warnings.simplefilter("ignore", UserWarning)  # balanced accuracy with a class absent from y_true
         warnings.simplefilter("ignore", RuntimeWarning)  # nanmean of classes all undefined
-        # recall (F1) is NaN for a class absent from y_true (from y_true and y_pred); macro means skip NaN
-        _, recall, f1, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=np.nan)
+        warnings.simplefilter("ignore", UndefinedMetricWarning)  # AUC with a class absent from y_true
         if len(labels) == 2:  # positive class: the larger label, index 1
             sensitivity, specificity, f1_value = recall[1], specificity_per_class[1], f1[1]
         else:
             sensitivity, specificity, f1_value = np.nanmean(recall), np.nanmean(specificity_per_class), np.nanmean(f1)
-        balanced = balanced_accuracy_score(y_true, y_pred)
+        balanced = np.nanmean(recall)  # classes absent from y_true left out, as scikit-learn does
         auc = _auc(y_true, _probabilities(frame, classes))
     return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "accuracy": float(tp.sum() / counts.sum()),
         "balanced_accuracy": float(balanced),
         "auc": auc,
         "sensitivity": float(sensitivity),

@@ -18,7 +18,7 @@ import numpy as np
 
 from neuropeft.atomic import atomic_path
 from neuropeft.errors import NeuropeftError
-from neuropeft.preproc.imageio import load_image
+from neuropeft.preproc.imageio import load_image, require_finite
 from neuropeft.preproc.resample import resample_to_grid
 
 #: --overlay-edges value meaning the built-in MNI152 template at 1 mm
@@ -50,6 +50,21 @@ def slice_centre(data: np.ndarray, mask: np.ndarray | None) -> tuple[int, int, i
     return tuple(int(v) for v in np.round((inside.min(axis=0) + inside.max(axis=0)) / 2))  # type: ignore[return-value]
 
 
+def _displayed_image(image: Path, rgb: bool) -> nib.Nifti1Image:
+    """What a figure shows of ``image``: all of it when 3D or RGB, else only the first volume, read
+    alone (a 4D DWI's later volumes are never decompressed)."""
+    try:
+        is_4d = len(nib.load(str(image)).shape) == 4
+    except (OSError, ValueError, nib.filebasedimages.ImageFileError):
+        is_4d = False  # load_image names the file and the fix
+    if rgb or not is_4d:
+        return load_image(image, "image")
+    img = nib.load(str(image))
+    first = np.asarray(img.dataobj[..., 0], dtype=np.float32)
+    require_finite(first, image, "image")
+    return nib.Nifti1Image(first, img.affine)
+
+
 def render(
     image: Path, out: Path, title: str, mask: Path | None = None, edges: str | None = None, rgb: bool = False
 ) -> None:
@@ -59,14 +74,12 @@ def render(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    img = nib.as_closest_canonical(load_image(image, "image"))
+    img = nib.as_closest_canonical(_displayed_image(image, rgb))
     data = np.asarray(img.dataobj, dtype=np.float32)
     if rgb:
         if data.ndim != 4 or data.shape[3] != 3:
             raise NeuropeftError(f"{image}: --rgb needs a 4D image with 3 volumes (R, G, B), got shape {data.shape}")
         data = np.clip(data, 0.0, 1.0)
-    elif data.ndim == 4:
-        data = data[..., 0]
     reference = _reference(img)
     mask_data = (
         resample_to_grid(nib.as_closest_canonical(load_image(mask, "mask", ndim=3)), reference, "nearest") > 0.5
