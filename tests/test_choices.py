@@ -176,7 +176,8 @@ def test_suggestion_ignores_case_and_sets_are_listed_sorted() -> None:
     assert suggestion("wls", FIT_METHODS) == "WLS"
     assert suggestion("xyz", FIT_METHODS) is None
     with pytest.raises(
-        NeuropeftError, match=r"^head 'MLP' is not one of \['conv', 'linear', 'mlp'\]; did you mean 'mlp'\?$"
+        NeuropeftError,
+        match=r"^head 'MLP' is not one of \['conv', 'conv_l', 'conv_s', 'linear', 'mlp'\]; did you mean 'mlp'\?$",
     ):
         look_up_option("MLP", set(HEADS), "head")
 

@@ -45,6 +45,22 @@ def test_third_seed_table1(backbone: str, method: str, rank: int, expected: int,
     assert counts.trainable - (0 if with_head else counts.head) == expected
 
 
+@pytest.mark.parametrize(
+    ("method", "head", "blocks", "trainable"),
+    [
+        ("full", "linear", (), 92_924_928 + 770),  # encoder + Linear(384→2)
+        ("linear_probe", "conv_s", (), 1_770_242),
+        ("linear_probe", "conv_l", (), 3_982_850),
+        ("lora", "linear", (), 12 * 8 * (768 + 2304) + 770),  # r=8 on every block's qkv
+        ("lora", "linear", (2, 5, 8, 11), 4 * 8 * (768 + 2304) + 770),  # the global-attention blocks only
+    ],
+)
+def test_fifth_seed_sam_med3d(method: str, head: str, blocks: tuple[int, ...], trainable: int) -> None:
+    counts = parameter_counts("sam-med3d", method, head, lora_blocks=blocks)  # 128³ by default
+    assert counts.trainable == trainable
+    assert counts.base - counts.head == 92_924_928
+
+
 def test_cli_prints_counts(capsys: pytest.CaptureFixture[str]) -> None:
     argv = [
         "params",
@@ -65,3 +81,11 @@ def test_cli_prints_counts(capsys: pytest.CaptureFixture[str]) -> None:
     lines = dict(line.split("\t") for line in capsys.readouterr().out.strip().splitlines())
     assert lines["trainable_params"] == "295682"
     assert lines["base_params"] == "12221570"
+
+
+def test_cli_lora_blocks(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["params", "--backbone", "sam-med3d", "--method", "lora", "--head", "linear", "--lora-blocks", "2,5,8,11"]
+    assert cli_main(argv) == 0
+    lines = dict(line.split("\t") for line in capsys.readouterr().out.strip().splitlines())
+    assert lines["adapter_params"] == "98304"
+    assert lines["base_params"] == "92925698"

@@ -132,6 +132,7 @@ def test_kill_9_during_training_resumes_from_the_last_checkpoint_to_the_same_res
         "lr": 1e-3,
         "augment_flip": True,
         "head_hidden": 16,
+        "checkpoint_seconds": 0,  # a checkpoint after every epoch, so the kill finds one
     }
     assert _train(array, index, folds, tmp_path / "whole", settings) == 0
     killed = tmp_path / "killed"

@@ -46,9 +46,9 @@ class DemoSettings:
     n_sites: int = 2
     seed: int = 0
     t1w_voxel_mm: float = 2.0
-    dwi_voxel_mm: float = 2.5
+    dwi_voxel_mm: float = 3.0
     n_b0: int = 3
-    n_directions: int = 30
+    n_directions: int = 20
     bvalue: float = 1000.0
     dwi_snr: float = 30.0
     t1w_snr: float = 40.0

@@ -2,7 +2,7 @@
 
 Every backbone wraps its network as ``.net`` (the module foundation checkpoints load into) and
 exposes ``feature_dim`` (pooled feature size), ``forward`` (B, feature_dim) and ``feature_map``
-(B, feature_dim, x, y, z) for the conv head, plus the module-name regexes the methods use.
+(B, feature_dim, x, y, z) for the map heads, plus the module-name regexes the methods use.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ import torch
 from torch import nn
 
 from neuropeft.choices import look_up_option
+from neuropeft.errors import NeuropeftError
 from neuropeft.learn.checkpoint import adapt_input_channels, load_strict, read_state_dict
 from neuropeft.learn.resnet import resnet10, resnet18, resnet50
+from neuropeft.learn.sam_med3d import sam_med3d_encoder
 from neuropeft.learn.vit import ViTEncoder
 
 
@@ -26,6 +28,8 @@ class Backbone(nn.Module):
     stem_key: str = ""
     #: full-name regex of the modules LoRA/DoRA adapt by default
     lora_targets: str = ""
+    #: ``lora_targets`` with ``{blocks}`` for the block index, for backbones with numbered ``net.blocks``
+    block_lora_targets: str = ""
     #: full-name regex of the parameters the ``attention`` method trains ("" = no attention)
     attention_params: str = ""
 
@@ -37,6 +41,19 @@ class Backbone(nn.Module):
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """Spatial features (B, feature_dim, x, y, z)."""
         raise NotImplementedError
+
+    def lora_targets_in_blocks(self, blocks: Sequence[int]) -> str:
+        """The default LoRA/DoRA targets narrowed to the blocks ``net.blocks[i]`` for i in ``blocks``."""
+        if not self.block_lora_targets:
+            raise NeuropeftError(
+                f"lora_blocks needs a backbone made of transformer blocks (vit-*, sam-med3d), not a "
+                f"{type(self).__name__}; remove lora_blocks or use lora_targets"
+            )
+        count = len(self.net.blocks)  # type: ignore[arg-type]
+        outside = [b for b in blocks if not 0 <= b < count]
+        if outside:
+            raise NeuropeftError(f"lora_blocks {outside} are out of range: this backbone has blocks 0-{count - 1}")
+        return self.block_lora_targets.format(blocks="(" + "|".join(str(b) for b in sorted(set(blocks))) + ")")
 
     def load_pretrained(self, path: str | Path, sha256: str = "") -> None:
         """Load a foundation checkpoint strictly into ``net`` (a stem with another channel count is adapted, see checkpoint.py)."""
@@ -68,7 +85,8 @@ class ViTBackbone(Backbone):
     """3D MAE ViT encoder; features are the mean of the normalised tokens."""
 
     stem_key = "patch_embed.proj.weight"
-    lora_targets = r".*blocks\.\d+\.attn\.qkv"
+    block_lora_targets = r".*blocks\.{blocks}\.attn\.qkv"
+    lora_targets = block_lora_targets.format(blocks=r"\d+")
     attention_params = r".*blocks\.\d+\.attn\.(qkv|proj)\.(weight|bias)"
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
@@ -78,6 +96,29 @@ class ViTBackbone(Backbone):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features (B, dim)."""
         return self.net(x)
+
+
+class SamMed3DBackbone(Backbone):
+    """SAM-Med3D's image encoder (learn/sam_med3d.py); features are the global average of its neck's map."""
+
+    stem_key = ViTBackbone.stem_key
+    block_lora_targets = ViTBackbone.block_lora_targets
+    lora_targets = ViTBackbone.lora_targets
+    attention_params = ViTBackbone.attention_params
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The neck's output (B, 384, X/16, Y/16, Z/16)."""
+        return self.net(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled features (B, 384)."""
+        return self.feature_map(x).mean(dim=(2, 3, 4))
+
+
+def _sam_med3d(in_channels: int, input_shape: Sequence[int]) -> Backbone:
+    """SAM-Med3D ``vit_b_ori`` for inputs of ``input_shape`` (a cube, sides divisible by 16)."""
+    net = sam_med3d_encoder(in_channels, input_shape)
+    return SamMed3DBackbone(net, net.out_chans)
 
 
 def _resnet(factory: Callable[..., nn.Module], **kwargs: object) -> Callable[[int, Sequence[int]], Backbone]:
@@ -107,6 +148,8 @@ BACKBONES: dict[str, Callable[[int, Sequence[int]], Backbone]] = {
     # is halved before the max-pool, which makes these small backbones ~8x cheaper on a CPU.
     "resnet10": _resnet(resnet10, conv1_t_stride=2),
     "resnet18": _resnet(resnet18, conv1_t_stride=2),
+    # SAM-Med3D (the fifth seed): 128^3 input, 92,924,928 parameters for 1 channel
+    "sam-med3d": _sam_med3d,
     # Dhinagar et al. 2024: 80^3 input, patch 16
     "vit-b": _vit(patch=16, dim=768, depth=12, heads=12),
     "vit-s": _vit(patch=16, dim=384, depth=6, heads=8),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: early-stopping criterion: metric (AUC / MAE, ties broken by loss) or loss (validation loss)
 MONITORS = ("metric", "loss")
@@ -13,10 +13,10 @@ class ExperimentSettings:
     """One fine-tuning experiment; every field has the config default."""
 
     name: str = "experiment"  # experiment name (results/models/{name}/fold-{k}/)
-    backbone: str = "resnet10"  # fmcib-resnet50, resnet10, resnet18, vit-b, vit-s or vit-tiny
+    backbone: str = "resnet10"  # fmcib-resnet50, resnet10, resnet18, sam-med3d, vit-b, vit-s or vit-tiny
     method: str = "lora"  # lora, dora, attention, layernorm, linear_probe, full or scratch
-    head: str = "mlp"  # linear, mlp (features→head_hidden→classes) or conv (on the spatial feature map)
-    head_hidden: int = 256  # hidden width of the mlp and conv heads
+    head: str = "mlp"  # linear, mlp (features→head_hidden→classes); conv, conv_s, conv_l (on the feature map)
+    head_hidden: int = 256  # hidden width of the mlp and conv heads (conv_s and conv_l have fixed widths)
     head_dropout: float = 0.0  # dropout before the last Linear of the mlp and conv heads
     head_norm: bool = (
         False  # standardise the backbone features (BatchNorm without affine, as MAE's linear probe) before the head
@@ -28,6 +28,7 @@ class ExperimentSettings:
     lora_targets: str = (
         ""  # full-name regex of adapted modules; "" = backbone default (ResNet convs of layer1-4 / ViT qkv)
     )
+    lora_blocks: list[int] = field(default_factory=list)  # LoRA/DoRA only in these ViT blocks; [] = all blocks
     epochs: int = 50  # maximum number of epochs
     batch_size: int = 4  # volumes per optimiser step
     lr: float = 1e-4  # peak AdamW learning rate
@@ -48,4 +49,4 @@ class ExperimentSettings:
     max_epochs_this_run: int = 0  # stop after this many epochs in this invocation, resumable (0 = no limit)
     train_fraction: float = 1.0  # seeded, class-stratified share of each fold's training subjects used (data-size ablation; val/test unchanged)
     cache_features: bool = False  # frozen backbone (linear_probe): its features once per fold (and of the flipped volumes under augment_flip), the head trained on them; as through the backbone up to float rounding
-    checkpoint_seconds: float = 0.0  # write the resumable checkpoint at most this often (0 = after every epoch); a resume replays the epochs since the last one
+    checkpoint_seconds: float = 60.0  # write the resumable checkpoint at most this often (0 = after every epoch); a resume replays the epochs since the last one

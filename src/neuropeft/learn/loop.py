@@ -246,12 +246,12 @@ class EarlyStopping:
 
 
 class LoopSettings(Protocol):
-    """The settings fields the loop reads (ExperimentSettings and PretrainSettings have them; an optional
-    ``checkpoint_seconds``, the least time between two checkpoints, is 0 = every epoch when absent)."""
+    """The settings fields the loop reads (ExperimentSettings and PretrainSettings have them)."""
 
     epochs: int
     grad_clip: float
     max_epochs_this_run: int
+    checkpoint_seconds: float  # least time between two checkpoints (0 = every epoch)
 
 
 def full_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -403,7 +403,7 @@ def run_epochs(
         state.update(early_stopping.initial(state_of(model)))
     state = _resume(run, checkpoint, state, device, load_state)
     previous_seconds, run_epochs_done = state["elapsed"], 0
-    every, saved = getattr(settings, "checkpoint_seconds", 0.0), time.time()
+    every, saved = settings.checkpoint_seconds, time.time()
     while state["epoch"] < settings.epochs and not state["stopped"]:
         if settings.max_epochs_this_run and run_epochs_done >= settings.max_epochs_this_run:
             return None

@@ -36,6 +36,16 @@ ADAPTER_DIR = "adapter"
 WEIGHTS_FILE = "weights.safetensors"
 
 
+def lora_target_modules(model: BackboneWithHead, settings: ExperimentSettings) -> str:
+    """The regex of the modules LoRA/DoRA adapt: ``lora_targets``, else the backbone's default targets,
+    narrowed to ``lora_blocks`` when given."""
+    if settings.lora_targets and settings.lora_blocks:
+        raise NeuropeftError("set lora_targets or lora_blocks, not both (lora_targets names the modules itself)")
+    if settings.lora_blocks:
+        return model.backbone.lora_targets_in_blocks(settings.lora_blocks)
+    return settings.lora_targets or model.backbone.lora_targets
+
+
 def apply_method(model: BackboneWithHead, settings: ExperimentSettings) -> nn.Module:
     """Freeze/adapt ``model`` for ``settings.method``; LoRA/DoRA return a peft model."""
     method = settings.method
@@ -47,7 +57,7 @@ def apply_method(model: BackboneWithHead, settings: ExperimentSettings) -> nn.Mo
             r=settings.lora_rank,
             lora_alpha=settings.lora_alpha,
             lora_dropout=settings.lora_dropout,
-            target_modules=settings.lora_targets or model.backbone.lora_targets,
+            target_modules=lora_target_modules(model, settings),
             use_dora=method == "dora",
             modules_to_save=["head"],
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import torch
 
@@ -10,7 +11,7 @@ from neuropeft.learn.experiment import ExperimentSettings
 from neuropeft.learn.methods import ParamCounts, apply_method, count_parameters
 from neuropeft.learn.model import build_model
 
-DEFAULT_SHAPE = {"vit-b": 80, "vit-s": 80, "vit-tiny": 32}
+DEFAULT_SHAPE = {"sam-med3d": 128, "vit-b": 80, "vit-s": 80, "vit-tiny": 32}
 
 
 def parameter_counts(
@@ -23,11 +24,18 @@ def parameter_counts(
     shape: int = 0,
     head_hidden: int = 256,
     lora_targets: str = "",
+    lora_blocks: Sequence[int] = (),
 ) -> ParamCounts:
     """Counts for one configuration, built on the meta device (no memory for weights)."""
     side = shape or DEFAULT_SHAPE.get(backbone, 64)
     settings = dataclasses.replace(
-        ExperimentSettings(), backbone=backbone, method=method, head=head, lora_rank=rank, lora_targets=lora_targets
+        ExperimentSettings(),
+        backbone=backbone,
+        method=method,
+        head=head,
+        lora_rank=rank,
+        lora_targets=lora_targets,
+        lora_blocks=list(lora_blocks),
     )
     with torch.device("meta"):
         model = build_model(backbone, head, in_channels, (side,) * 3, num_classes, head_hidden)

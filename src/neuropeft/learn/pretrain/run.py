@@ -55,7 +55,7 @@ def check_pairing(strategy: str, backbone: str) -> None:
     fitting = sorted(name for name in BACKBONES if name.startswith("vit") == (kind == "vit"))
     if backbone not in fitting:
         raise NeuropeftError(
-            f"pretrain strategy {strategy!r} needs a {'ViT' if kind == 'vit' else 'ResNet'} backbone "
+            f"pretrain strategy {strategy!r} needs a {'ViT' if kind == 'vit' else 'convolutional-map'} backbone "
             f"({', '.join(fitting)}), not {backbone!r}; change the backbone or the strategy"
         )
 

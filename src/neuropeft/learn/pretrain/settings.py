@@ -49,3 +49,4 @@ class PretrainSettings:
     seed: int = 0  # seed of initialisation, batch order, masking and augmentation
     num_workers: int = 0  # DataLoader worker processes
     max_epochs_this_run: int = 0  # stop after this many epochs in this invocation, resumable (0 = no limit)
+    checkpoint_seconds: float = 60.0  # write the resumable checkpoint at most this often (0 = after every epoch)
