@@ -1,15 +1,17 @@
 """Loading foundation-model checkpoints safely and strictly.
 
-Reads ``torch.save`` files with ``weights_only=True`` (pickled code is refused) or safetensors,
-unwraps ``{"trunk_state_dict": ...}`` / ``{"state_dict": ...}``, strips the FMCIB prefixes, and loads
-strictly, naming every missing and unexpected key; a stem pretrained on another number of input
-channels is adapted (:func:`adapt_input_channels`).
+Reads ``torch.save`` files with ``weights_only=True`` (pickled code is refused; only
+``neuropeft convert-checkpoint`` unpickles a file, asked to and once its pinned SHA-256 matches) or
+safetensors, unwraps ``{"trunk_state_dict": ...}`` / ``{"state_dict": ...}``, strips the FMCIB
+prefixes, and loads strictly, naming every missing and unexpected key; a stem pretrained on another
+number of input channels is adapted (:func:`adapt_input_channels`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -30,36 +32,97 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def read_state_dict(path: str | Path, sha256: str = "") -> dict[str, torch.Tensor]:
-    """The tensors of a checkpoint, unwrapped and with known prefixes stripped."""
+class PickledCheckpointError(NeuropeftError):
+    """A ``torch.save`` file that weights-only loading refuses: it needs more than tensors and plain containers."""
+
+
+def check_sha256(path: str | Path, sha256: str) -> None:
+    """Refuse ``path`` unless its SHA-256 is ``sha256`` (the message gives both digests)."""
+    actual = sha256_of(path)
+    if actual.lower() != sha256.lower():
+        raise NeuropeftError(f"checkpoint {path} has sha256 {actual}, expected {sha256}; re-download it")
+
+
+def _refusal_reason(error: Exception) -> str:
+    """The line of a weights-only refusal that names what was refused (e.g. the unsupported global)."""
+    text = " ".join(str(error).split())
+    found = re.search(r"\w*Unpickler error:.*", text)
+    reason = found.group(0) if found else text
+    return reason.split(". Please")[0].split(" Check the documentation")[0][:300]
+
+
+def load_torch_file(path: str | Path, trusted: bool = False) -> object:
+    """``torch.load`` on the CPU with ``weights_only=True``, or ``False`` when ``trusted`` (its digest checked)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=not trusted)
+    except pickle.UnpicklingError as error:
+        if trusted or "Unsupported operand" in str(error):  # the latter: bytes that are no pickle torch.save writes
+            raise NeuropeftError(
+                f"checkpoint {path} could not be unpickled ({_refusal_reason(error)}); is it a complete torch.save file?"
+            ) from None
+        raise PickledCheckpointError(
+            f"checkpoint {path} holds pickled code, refused by weights_only loading ({_refusal_reason(error)}); "
+            "unpickling it could run arbitrary code: re-save it as a plain state dict or safetensors, or, if you "
+            "trust it, convert it with `neuropeft convert-checkpoint --allow-pickle --sha256 <its pinned SHA-256>`, "
+            "which unpickles it only when its digest matches"
+        ) from None
+    except (ImportError, AttributeError) as error:  # a trusted file's pickled class that does not import here
+        raise NeuropeftError(
+            f"checkpoint {path} needs code that is not installed here to unpickle ({_detail(error)}); "
+            "re-save its tensors as a plain state dict where that code is installed"
+        ) from None
+    except Exception as error:  # a truncated or foreign file
+        raise NeuropeftError(
+            f"checkpoint {path} could not be read by torch.load ({_detail(error)}); is it a torch.save file?"
+        ) from None
+
+
+def _detail(error: Exception) -> str:
+    """``Type: message`` of an exception on one line, at most 300 characters of the message."""
+    return f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"
+
+
+def read_checkpoint(path: str | Path, sha256: str = "", allow_pickle: bool = False) -> tuple[object, bool]:
+    """What a checkpoint file holds (a safetensors file's tensors or a ``torch.save`` object) and whether
+    it was unpickled.
+
+    ``torch.save`` files are read with ``weights_only=True``; ``allow_pickle`` (only together with the
+    file's pinned ``sha256``) unpickles one that needs more, once its digest matches.
+    """
     path = Path(path)
     if not path.is_file():
         raise NeuropeftError(f"checkpoint {path} does not exist; download it or fix the path in the config")
+    if allow_pickle and not sha256:
+        raise NeuropeftError(f"checkpoint {path}: unpickling is allowed only with the file's pinned sha256; give it")
     if sha256:
-        actual = sha256_of(path)
-        if actual.lower() != sha256.lower():
-            raise NeuropeftError(f"checkpoint {path} has sha256 {actual}, expected {sha256}; re-download it")
+        check_sha256(path, sha256)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        raw: object = load_file(str(path))
-    else:
-        try:
-            raw = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as error:
-            reason = next((line.strip() for line in str(error).splitlines() if "Unpickler error" in line), "")
-            reason = reason.split(". Please")[0]
-            raise NeuropeftError(
-                f"checkpoint {path} holds pickled code, refused by weights_only loading ({reason}); "
-                "re-save it as a plain state dict or safetensors"
-            ) from None
+        return load_file(str(path)), False
+    try:
+        return load_torch_file(path), False
+    except PickledCheckpointError:
+        if not allow_pickle:
+            raise
+    return load_torch_file(path, trusted=True), True
+
+
+def unwrap_state_dict(raw: object, source: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a loaded checkpoint, unwrapped (``trunk_state_dict``, ``state_dict`` ...) and with
+    known prefixes stripped."""
     for key in WRAPPER_KEYS:
         if isinstance(raw, dict) and key in raw and isinstance(raw[key], dict):
             raw = raw[key]
             break
     if not isinstance(raw, dict) or not all(isinstance(v, torch.Tensor) for v in raw.values()):
-        raise NeuropeftError(f"checkpoint {path} is not a state dict of tensors; re-save it as one")
+        raise NeuropeftError(f"checkpoint {source} is not a state dict of tensors; re-save it as one")
     return {strip_prefix(k): v for k, v in raw.items()}
+
+
+def read_state_dict(path: str | Path, sha256: str = "") -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint, unwrapped and with known prefixes stripped."""
+    return unwrap_state_dict(read_checkpoint(path, sha256)[0], path)
 
 
 def strip_prefix(key: str) -> str:
@@ -89,7 +152,7 @@ def adapt_input_channels(state: dict[str, torch.Tensor], key: str, in_channels: 
     return adapted
 
 
-def _listing(keys: list[str], shown: int = 12) -> str:
+def key_listing(keys: list[str], shown: int = 12) -> str:
     """Keys as one line, the first ``shown`` of them and a count of the rest."""
     more = f" ... and {len(keys) - shown} more" if len(keys) > shown else ""
     return ", ".join(keys[:shown]) + more
@@ -104,9 +167,9 @@ def load_strict(module: nn.Module, state: dict[str, torch.Tensor], source: str |
     if missing or unexpected or shapes:
         parts = []
         if missing:
-            parts.append(f"{len(missing)} missing key(s) {_listing(missing)}")
+            parts.append(f"{len(missing)} missing key(s) {key_listing(missing)}")
         if unexpected:
-            parts.append(f"{len(unexpected)} unexpected key(s) {_listing(unexpected)}")
+            parts.append(f"{len(unexpected)} unexpected key(s) {key_listing(unexpected)}")
         if shapes:
             parts.append(
                 "shape mismatch " + ", ".join(f"{k} {tuple(state[k].shape)}≠{tuple(own[k].shape)}" for k in shapes)
