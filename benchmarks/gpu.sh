@@ -2,18 +2,22 @@
 # GPU training figures in one call: fmcib-resnet50 at 2 channels x 96^3, methods lora, full and
 # linear_probe, each at the largest batch that fits (doubling from 2), with volumes/s, peak GPU
 # memory and model FLOP utilisation (MFU) against the GPU's bf16 dense peak (bench_train.py); and
-# the same for the SAM-Med3D encoder when the backbone registry has `sam-med3d` (a note otherwise).
+# the same for the SAM-Med3D encoder when the backbone registry has `sam-med3d` (a note otherwise),
+# with its forward+backward time and peak memory at batch 1 x 1 x 128^3 for full, linear_probe and
+# lora and its trainable parameters per head x method (bench_sam_med3d.py).
 #
 #   bash benchmarks/gpu.sh [OUTDIR]     # OUTDIR: else $OUT, else benchmarks/results/gpu/
 #
 # Writes OUTDIR/train_gpu.tsv, OUTDIR/train_gpu.md (the same table with the machine and settings)
-# and OUTDIR/train_gpu.log (the benchmark's messages). Installs nothing beyond `make install`
+# and OUTDIR/train_gpu.log (the benchmark's messages); with SAM-Med3D also OUTDIR/sam_med3d_time.tsv
+# and OUTDIR/sam_med3d_params.tsv (in train_gpu.md too). Installs nothing beyond `make install`
 # (the project's .venv); with PYTHON=/path/to/python it uses that interpreter instead, with src/ on
 # PYTHONPATH, and skips `make install` (it must hold torch with CUDA and the project's dependencies).
 # Bounded to about 6 minutes after the install on an H100/H200: each configuration's batch doubling
 # stops at BATCH_CAP or after its SEARCH_BUDGET_S, and the whole benchmark at DEADLINE_S.
 # DEVICE=cpu (with e.g. SHAPE=16 BATCH_CAP=4) runs the same on the CPU, to check the script itself.
-# Settings (environment): SHAPE (96), CHANNELS (2), SAM_SHAPE (SHAPE), STEPS (5 timed), WARMUP (2 untimed),
+# Settings (environment): SHAPE (96), CHANNELS (2), SAM_SHAPE (SHAPE), SAM_FIXED_SHAPE (128, the batch-1
+# run's side), STEPS (5 timed), WARMUP (2 untimed),
 # BATCH_CAP (1024), SEARCH_BUDGET_S (80, or 35 with SAM-Med3D), DEADLINE_S (390).
 set -euo pipefail
 out=${1:-${OUT:-}}
@@ -52,6 +56,8 @@ fi
 shape=${SHAPE:-96}
 channels=${CHANNELS:-2}
 sam_shape=${SAM_SHAPE:-$shape}
+sam_fixed=${SAM_FIXED_SHAPE:-128}
+rm -f "$out/sam_med3d_time.tsv" "$out/sam_med3d_params.tsv"
 deadline=${DEADLINE_S:-390}
 if "$py" -c 'import sys; from neuropeft.learn.backbones import BACKBONES; sys.exit("sam-med3d" not in BACKBONES)' \
     2>>"$log"; then
@@ -83,6 +89,19 @@ bench() {
     return "$status"
 }
 
+# One bench_sam_med3d.py table (arguments after the first) into $out/sam_med3d_$1.tsv, within the deadline.
+bench_sam() {
+    local part=$1 left=$((deadline - (SECONDS - started)))
+    shift
+    if [ "$left" -le 10 ]; then
+        echo "bench_sam_med3d.py $part: not run, deadline ${deadline} s reached" >&2
+        return 0
+    fi
+    PYTHONUNBUFFERED=1 timeout --kill-after=10 "$left" "$py" benchmarks/bench_sam_med3d.py "$@" \
+        >"$out/sam_med3d_$part.tsv" 2>>"$log" ||
+        echo "bench_sam_med3d.py $part: failed or stopped at the deadline (see $log)" >&2
+}
+
 # The table so far: one header line (the first bench_train printed), then every row.
 table() {
     {
@@ -98,6 +117,9 @@ echo "fmcib-resnet50 ${channels}x${shape}^3: lora, full, linear_probe (search bu
 bench fmcib-resnet50 "$shape" || status=1
 table
 if [ "$sam" = 1 ]; then
+    echo "sam-med3d 1x1x${sam_fixed}^3, batch 1: forward+backward of full, linear_probe, lora; parameters" >&2
+    bench_sam params --params-only
+    bench_sam time --no-params --device "$device" --shape "$sam_fixed" --repeats "${STEPS:-5}" --warmup "${WARMUP:-2}"
     echo "sam-med3d ${channels}x${sam_shape}^3: lora, full, linear_probe" >&2
     bench sam-med3d "$sam_shape" || true
     table
@@ -105,6 +127,12 @@ if [ "$sam" = 1 ]; then
 else
     sam_note="SAM-Med3D: skipped, \`sam-med3d\` is not in the backbone registry (neuropeft.learn.backbones) yet."
 fi
+
+# A TSV file as a Markdown table.
+md_table() {
+    awk -F'\t' 'NR == 1 { n = NF } { line = "|"; for (i = 1; i <= n; i++) { v = $i; gsub(/\|/, "\\|", v); line = line " " v " |" }
+        print line; if (NR == 1) { sep = "|"; for (i = 1; i <= n; i++) sep = sep "---|"; print sep } }' "$1"
+}
 
 # Markdown copy: the machine, the settings, then the table.
 if [ "$device" = cuda ]; then
@@ -130,8 +158,17 @@ print("unknown: this GPU is not in the table of neuropeft.learn.flops, so MFU is
         "no weight gradients for frozen layers); MFU = achieved FLOP/s / peak"
     echo "- $sam_note"
     echo
-    awk -F'\t' 'NR == 1 { n = NF } { line = "|"; for (i = 1; i <= n; i++) { v = $i; gsub(/\|/, "\\|", v); line = line " " v " |" }
-        print line; if (NR == 1) { sep = "|"; for (i = 1; i <= n; i++) sep = sep "---|"; print sep } }' "$tsv"
+    md_table "$tsv"
+    for part in time params; do
+        [ -s "$out/sam_med3d_$part.tsv" ] || continue
+        heading="forward+backward at batch 1 x 1 x ${sam_fixed}^3 (bench_sam_med3d.py: mean over timed passes"
+        heading="$heading: ${STEPS:-5}, untimed first: ${WARMUP:-2}; bf16 autocast on CUDA, no optimiser step)"
+        [ "$part" = time ] || heading="trainable parameters per head x method (2 classes, LoRA/DoRA rank 8)"
+        echo
+        echo "## SAM-Med3D encoder: $heading"
+        echo
+        md_table "$out/sam_med3d_$part.tsv"
+    done
 } >"$md"
 cat "$md"
 echo "wrote $tsv and $md in $((SECONDS - started)) s" >&2

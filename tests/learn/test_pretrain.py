@@ -183,7 +183,7 @@ def test_reconstruction_writes_a_resnet_checkpoint(tmp_path: Path) -> None:
         (
             "contrastive",
             "vit-s",
-            "pretrain strategy 'contrastive' needs a convolutional-map backbone (fmcib-resnet50, resnet10, resnet18, sam-med3d), not 'vit-s'",
+            "pretrain strategy 'contrastive' needs a convolutional-map backbone (fmcib-resnet50, resnet10, resnet18, sam-med3d, sam-med3d-tiny), not 'vit-s'",
         ),
         ("reconstruction", "vit-tiny", "needs a convolutional-map backbone"),
         ("simclr", "resnet10", "unknown pretrain strategy 'simclr'"),

@@ -17,7 +17,7 @@ from neuropeft.choices import look_up_option
 from neuropeft.errors import NeuropeftError
 from neuropeft.learn.checkpoint import adapt_input_channels, load_strict, read_state_dict
 from neuropeft.learn.resnet import resnet10, resnet18, resnet50
-from neuropeft.learn.sam_med3d import sam_med3d_encoder
+from neuropeft.learn.sam_med3d import SAM_MED3D_TINY, sam_med3d_encoder
 from neuropeft.learn.vit import ViTEncoder
 
 
@@ -107,18 +107,23 @@ class SamMed3DBackbone(Backbone):
     attention_params = ViTBackbone.attention_params
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        """The neck's output (B, 384, X/16, Y/16, Z/16)."""
+        """The neck's output (B, out_chans, X/patch, Y/patch, Z/patch); 384 × X/16 ... for ``vit_b_ori``."""
         return self.net(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled features (B, 384)."""
+        """Pooled features (B, out_chans)."""
         return self.feature_map(x).mean(dim=(2, 3, 4))
 
 
-def _sam_med3d(in_channels: int, input_shape: Sequence[int]) -> Backbone:
-    """SAM-Med3D ``vit_b_ori`` for inputs of ``input_shape`` (a cube, sides divisible by 16)."""
-    net = sam_med3d_encoder(in_channels, input_shape)
-    return SamMed3DBackbone(net, net.out_chans)
+def _sam_med3d(**variant: object) -> Callable[[int, Sequence[int]], Backbone]:
+    """A builder for SAM-Med3D's encoder (``vit_b_ori``, or ``variant``'s sizes) on a cubic input with
+    sides divisible by its patch."""
+
+    def build(in_channels: int, input_shape: Sequence[int]) -> Backbone:
+        net = sam_med3d_encoder(in_channels, input_shape, **variant)
+        return SamMed3DBackbone(net, net.out_chans)
+
+    return build
 
 
 def _resnet(factory: Callable[..., nn.Module], **kwargs: object) -> Callable[[int, Sequence[int]], Backbone]:
@@ -149,7 +154,9 @@ BACKBONES: dict[str, Callable[[int, Sequence[int]], Backbone]] = {
     "resnet10": _resnet(resnet10, conv1_t_stride=2),
     "resnet18": _resnet(resnet18, conv1_t_stride=2),
     # SAM-Med3D (the fifth seed): 128^3 input, 92,924,928 parameters for 1 channel
-    "sam-med3d": _sam_med3d,
+    "sam-med3d": _sam_med3d(),
+    # the same code small enough for CPU: 32^3 input, 4 blocks of width 48, 32 features; 170,816 parameters
+    "sam-med3d-tiny": _sam_med3d(**SAM_MED3D_TINY),
     # Dhinagar et al. 2024: 80^3 input, patch 16
     "vit-b": _vit(patch=16, dim=768, depth=12, heads=12),
     "vit-s": _vit(patch=16, dim=384, depth=6, heads=8),

@@ -13,7 +13,7 @@ class ExperimentSettings:
     """One fine-tuning experiment; every field has the config default."""
 
     name: str = "experiment"  # experiment name (results/models/{name}/fold-{k}/)
-    backbone: str = "resnet10"  # fmcib-resnet50, resnet10, resnet18, sam-med3d, vit-b, vit-s or vit-tiny
+    backbone: str = "resnet10"  # fmcib-resnet50, resnet10, resnet18, sam-med3d(-tiny), vit-b, vit-s or vit-tiny
     method: str = "lora"  # lora, dora, attention, layernorm, linear_probe, full or scratch
     head: str = "mlp"  # linear, mlp (features→head_hidden→classes); conv, conv_s, conv_l (on the feature map)
     head_hidden: int = 256  # hidden width of the mlp and conv heads (conv_s and conv_l have fixed widths)

@@ -11,7 +11,7 @@ from neuropeft.learn.experiment import ExperimentSettings
 from neuropeft.learn.methods import ParamCounts, apply_method, count_parameters
 from neuropeft.learn.model import build_model
 
-DEFAULT_SHAPE = {"sam-med3d": 128, "vit-b": 80, "vit-s": 80, "vit-tiny": 32}
+DEFAULT_SHAPE = {"sam-med3d": 128, "sam-med3d-tiny": 32, "vit-b": 80, "vit-s": 80, "vit-tiny": 32}
 
 
 def parameter_counts(

@@ -38,6 +38,19 @@ from neuropeft.errors import NeuropeftError
 
 #: prefix of the image encoder's keys in an upstream SAM-Med3D checkpoint
 ENCODER_PREFIX = "image_encoder."
+#: backbone ``sam-med3d-tiny``: the same encoder small enough for CPU training (tests, the demo): 32³
+#: input, patch 8 (4³ tokens), width 48, 4 blocks of 4 heads, global attention in blocks 1 and 3 (the
+#: 2, 5, 8, 11 pattern scaled), 2³ windows tiling the token grid elsewhere, the neck to 32 channels
+SAM_MED3D_TINY: dict[str, object] = {
+    "img_size": 32,
+    "patch_size": 8,
+    "embed_dim": 48,
+    "depth": 4,
+    "num_heads": 4,
+    "out_chans": 32,
+    "window_size": 2,
+    "global_attn_indexes": (1, 3),
+}
 
 
 class LayerNorm3d(nn.Module):

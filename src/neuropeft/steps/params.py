@@ -30,7 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated ViT blocks LoRA/DoRA adapt, e.g. 2,5,8,11 (default: all)",
     )
     parser.add_argument(
-        "--shape", type=int, default=0, help="cubic input side (default 128 for sam-med3d, 80 for ViT-B/S, 64 else)"
+        "--shape",
+        type=int,
+        default=0,
+        help="cubic input side (default 128 for sam-med3d, 80 for ViT-B/S, 32 for the tiny ones, 64 else)",
     )
 
 
