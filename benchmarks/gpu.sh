@@ -48,7 +48,7 @@ else
     make install >>"$log" 2>&1 || fail "make install failed (see $log)"
     py=.venv/bin/python
 fi
-"$py" -c 'import neuropeft.learn.flops, monai, peft' 2>>"$log" ||
+"$py" -c 'import neuropeft.learn.flops, peft' 2>>"$log" ||
     fail "$py cannot import neuropeft and its dependencies (see $log)"
 [ "$device" != cuda ] || "$py" -c 'import sys, torch; sys.exit(not torch.cuda.is_available())' 2>>"$log" ||
     fail "torch in $py sees no CUDA device ($("$py" -c 'import torch; print(torch.__version__)' 2>/dev/null))"
