@@ -24,14 +24,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import resource
 import subprocess
 import sys
-import time
 from collections.abc import Iterable, Sequence
 
 import torch
-from bench_train import device_name, is_out_of_memory
+from bench_train import device_name, is_out_of_memory, time_steps
 
 from neuropeft.errors import NeuropeftError
 from neuropeft.learn.experiment import ExperimentSettings
@@ -85,22 +83,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
             loss = torch.nn.functional.cross_entropy(model(x).float(), y)
         loss.backward()
 
-    for _ in range(args.warmup):
-        fwd_bwd()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()
-    for _ in range(args.repeats):
-        fwd_bwd()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    seconds = (time.perf_counter() - start) / args.repeats
-    peak = (
-        torch.cuda.max_memory_allocated() / 2**20
-        if device.type == "cuda"
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    )
+    seconds, peak = time_steps(fwd_bwd, args.warmup, args.repeats, device)
     return {
         "method": settings.method,
         "head": settings.head,

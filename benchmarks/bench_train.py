@@ -20,6 +20,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -88,22 +89,7 @@ class Bench:
             loss.backward()
             self.optimizer.step()
 
-        for _ in range(args.warmup):
-            step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-        start = time.perf_counter()
-        for _ in range(args.steps):
-            step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        seconds = (time.perf_counter() - start) / args.steps
-        peak_memory = (
-            torch.cuda.max_memory_allocated() / 2**20
-            if device.type == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        )
+        seconds, peak_memory = time_steps(step, args.warmup, args.steps, device)
         flops = training_step_flops(self.settings, args.channels, side, batch)
         mfu = model_flop_utilisation(flops, seconds, self.peak)
         return {
@@ -123,6 +109,25 @@ class Bench:
             "device": device_name(device),
             "note": "",
         }
+
+
+def time_steps(step: Callable[[], None], warmup: int, steps: int, device: torch.device) -> tuple[float, float]:
+    """Seconds per call of ``step`` (mean of ``steps`` timed calls after ``warmup`` untimed ones) and
+    peak memory in MiB: the GPU's allocated peak of the timed calls on CUDA, else the process's peak RSS."""
+    for _ in range(warmup):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = (time.perf_counter() - start) / steps
+    if device.type == "cuda":
+        return seconds, torch.cuda.max_memory_allocated() / 2**20
+    return seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def is_out_of_memory(error: BaseException) -> bool:

@@ -54,12 +54,11 @@ def _displayed_image(image: Path, rgb: bool) -> nib.Nifti1Image:
     """What a figure shows of ``image``: all of it when 3D or RGB, else only the first volume, read
     alone (a 4D DWI's later volumes are never decompressed)."""
     try:
-        is_4d = len(nib.load(str(image)).shape) == 4
+        img = nib.load(str(image))
     except (OSError, ValueError, nib.filebasedimages.ImageFileError):
-        is_4d = False  # load_image names the file and the fix
-    if rgb or not is_4d:
+        img = None  # load_image names the file and the fix
+    if rgb or img is None or len(img.shape) != 4:
         return load_image(image, "image")
-    img = nib.load(str(image))
     first = np.asarray(img.dataobj[..., 0], dtype=np.float32)
     require_finite(first, image, "image")
     return nib.Nifti1Image(first, img.affine)
