@@ -12,8 +12,10 @@ from neuropeft.workflow import (
     DEMO_SUBJECT_FILES,
     experiment_settings,
     init_checkpoints,
+    model_grids,
     pretrain_settings,
     resolve_task,
+    run_grids,
     settings_json,
     subject_table,
     train_uses_gpu,
@@ -84,3 +86,20 @@ def test_pretrain_init_maps_to_its_checkpoint_and_checks_the_backbone(config: di
         init_checkpoints({**experiment, "init": "pretrain:other"}, pretrain, "results")
     with pytest.raises(NeuropeftError, match="same backbone"):
         init_checkpoints({**experiment, "backbone": "resnet18"}, pretrain, "results")
+
+
+def test_each_run_reads_its_grids_stack_and_pretraining_shares_the_grid(config: dict) -> None:
+    grids = model_grids({**config, "model_grids": {"sam": {"voxel_mm": 1.5, "shape": [128, 128, 128]}}})
+    assert list(grids) == ["", "sam"] and grids[""] == config["demo_model_grid"]  # the demo's default grid
+    pretrain = {"recon": {"name": "recon", "grid": "sam"}}
+    experiments = {
+        "resnet": {"name": "resnet"},
+        "sam": {"name": "sam", "grid": "sam", "init": "pretrain:recon"},
+    }
+    assert run_grids(experiments, pretrain, grids) == ({"resnet": "", "sam": "_res-sam"}, {"recon": "_res-sam"})
+    with pytest.raises(
+        NeuropeftError, match="cannot start from pretrain 'recon' \\(grid 'sam'\\); pre-train on the grid"
+    ):
+        run_grids({**experiments, "resnet": {"name": "resnet", "init": "pretrain:recon"}}, pretrain, grids)
+    with pytest.raises(NeuropeftError, match="pretrain 'recon': grid 'big' is not defined"):
+        run_grids(experiments, {"recon": {"name": "recon", "grid": "big"}}, grids)

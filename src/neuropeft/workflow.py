@@ -132,6 +132,49 @@ def experiment_settings(config: dict[str, Any], task: str) -> dict[str, dict[str
     return experiments
 
 
+def model_grids(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every model grid by name: ``""`` is ``model_grid`` (``demo_model_grid`` on the demo), then
+    the named ``model_grids`` (e.g. a ResNet's 2 mm / 96³ beside SAM-Med3D's 1.5 mm / 128³)."""
+    default = config["demo_model_grid"] if uses_demo(config) else config["model_grid"]
+    return {"": default, **config.get("model_grids", {})}
+
+
+def grid_tag(name: str) -> str:
+    """The BIDS ``res`` entity a named grid's model-input files carry (``_res-NAME``; none for ``model_grid``)."""
+    return f"_res-{name}" if name else ""
+
+
+def run_grids(
+    experiments: dict[str, dict[str, Any]], pretrain: dict[str, dict[str, Any]], grids: dict[str, dict[str, Any]]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The grid tag (:func:`grid_tag`) of each experiment's and of each pre-training run's model input.
+
+    Refuses a grid name that ``model_grids`` does not define, and an experiment that starts from a
+    pre-training run on another grid (its backbone saw other voxel sizes and shapes).
+    """
+    tags: list[dict[str, str]] = []
+    for kind, runs in (("experiment", experiments), ("pretrain", pretrain)):
+        for name, entry in runs.items():
+            if str(entry.get("grid", "")) not in grids:
+                raise NeuropeftError(
+                    f"{kind} {name!r}: grid {entry['grid']!r} is not defined; add it under model_grids "
+                    f"(defined: {sorted(g for g in grids if g) or 'none'}) or leave grid empty for model_grid"
+                )
+        tags.append({name: grid_tag(str(entry.get("grid", ""))) for name, entry in runs.items()})
+    experiment_tags, pretrain_tags = tags
+    for name, entry in experiments.items():
+        run = str(entry.get("init", "")).removeprefix(PRETRAIN_PREFIX)
+        if (
+            str(entry.get("init", "")).startswith(PRETRAIN_PREFIX)
+            and pretrain_tags.get(run, experiment_tags[name]) != experiment_tags[name]
+        ):
+            raise NeuropeftError(
+                f"experiment {name!r} (grid {entry.get('grid', '')!r}) cannot start from pretrain {run!r} "
+                f"(grid {pretrain[run].get('grid', '')!r}); pre-train on the grid the experiment uses"
+            )
+    return experiment_tags, pretrain_tags
+
+
 def train_uses_gpu(config: dict[str, Any]) -> bool:
     """Whether training jobs hold a GPU: ``device: cuda``, or ``auto`` on a machine with an NVIDIA driver.
 

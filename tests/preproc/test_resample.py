@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from neuropeft.cli import main as cli_main
-from neuropeft.preproc.resample import model_grid, resample_to_grid
+from neuropeft.errors import NeuropeftError
+from neuropeft.preproc.resample import ResampleSettings, model_grid, resample_to_grid
 from neuropeft.preproc.template import template_brain_mask, template_t1w
 
 SHIFT_RAS = np.array([6.0, -4.0, 3.0])  # subject world = template world + SHIFT_RAS
@@ -55,6 +56,24 @@ def test_model_grid_is_centred_on_template_brain() -> None:
     inside = np.argwhere(brain)
     margin_lo, margin_hi = inside.min(axis=0), 95 - inside.max(axis=0)
     assert np.all(np.abs(margin_lo - margin_hi) <= 1)
+
+
+def test_sam_med3d_grid_at_1_5_mm_holds_the_whole_template_brain_centred() -> None:
+    grid = model_grid(1.5, [128, 128, 128])
+    assert np.allclose(np.abs(np.diag(grid.affine)[:3]), 1.5)
+    brain = resample_to_grid(template_brain_mask(1), grid, "nearest") > 0.5
+    expected = (np.asarray(template_brain_mask(1).dataobj) > 0).sum() / 1.5**3
+    assert abs(brain.sum() - expected) < 0.02 * expected  # nothing cropped (1 mm mask counted in 1.5 mm voxels)
+    inside = np.argwhere(brain)
+    margin_lo, margin_hi = inside.min(axis=0), 127 - inside.max(axis=0)
+    assert np.all(margin_lo > 0) and np.all(margin_hi > 0)
+    assert np.all(np.abs(margin_lo - margin_hi) <= 1)
+
+
+def test_voxel_size_must_be_a_positive_number() -> None:
+    with pytest.raises(NeuropeftError, match="voxel_mm 0 must be a positive number of mm"):
+        ResampleSettings(voxel_mm=0)
+    assert ResampleSettings(voxel_mm=1.5).voxel_mm == 1.5
 
 
 def _run(

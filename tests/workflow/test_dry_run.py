@@ -47,3 +47,43 @@ def test_external_test_set_is_preprocessed_alike_and_scored_by_every_fold(tmp_pa
         counts["ensemble_external"] == counts["score_external_ensemble"] == counts["compare_experiments_external"] == 1
     )
     assert f"results/external/preproc/{tiny_demo.subjects[0]}/dwi/" in result.stdout + result.stderr
+
+
+TWO_GRIDS = """
+model_grids:
+  sam: {voxel_mm: 1.5, shape: [128, 128, 128]}
+pretrain: []
+experiments:
+  - {name: resnet10-lora, backbone: resnet10, method: lora}
+  - {name: sam-probe, backbone: sam-med3d, method: linear_probe, head: conv_s, grid: sam}
+"""
+
+
+def test_two_grids_in_one_workflow_each_resampled_and_stacked_once(tmp_path: Path) -> None:
+    (tmp_path / "grids.yaml").write_text(TWO_GRIDS)
+    result = snakemake(tmp_path, "-n", "-p", "--configfile", str(tmp_path / "grids.yaml"))
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-2000:]
+    counts = job_counts(output)
+    assert counts["resample_dwi"] == 2 * 40 and counts["stack_model_input"] == 2 and counts["train"] == 2 * 5
+    assert counts["n4_dwi"] == counts["register_dwi"] == 40  # the chain before resampling is shared
+    assert '--settings \'{"normalise":["fa","md"],"shape":[128,128,128],"voxel_mm":1.5}\'' in output
+    assert "--out results/model_input/sub-001/sub-001_space-MNI152NLin2009aSym_res-sam_desc-dwi_model.nii.gz" in output
+    # each experiment reads its own grid's stack, both in one comparison
+    assert (
+        "--array results/cohort/model_input_res-sam.npy" in output
+        and "--array results/cohort/model_input.npy" in output
+    )
+    assert counts["compare_experiments"] == 1
+
+
+def test_an_undefined_grid_is_named_with_the_defined_ones(tmp_path: Path) -> None:
+    (tmp_path / "grids.yaml").write_text(TWO_GRIDS.replace("grid: sam", "grid: sam2"))
+    result = snakemake(tmp_path, "-n", "--configfile", str(tmp_path / "grids.yaml"))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert (
+        "neuropeft: experiment 'sam-probe': grid 'sam2' is not defined; add it under model_grids (defined: ['sam'])"
+        in output
+    )
+    assert "Traceback" not in output

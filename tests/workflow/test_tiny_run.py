@@ -100,3 +100,34 @@ def test_report_embeds_the_comparison_table(tiny_run: Path) -> None:
     table = (tiny_run / "results/metrics/comparison.md").read_bytes()
     assert "tiny-lora" in html
     assert base64.b64encode(table).decode() in html  # the table travels inside the one HTML file
+
+
+def test_a_second_grid_adds_only_its_resampling_stack_and_experiment(tiny_run: Path, tmp_path: Path) -> None:
+    import numpy as np
+
+    # last in this module: it changes the run's experiments
+    config = yaml.safe_load(Path(TINY).read_text())
+    coarse = {"name": "tiny-coarse", "backbone": "resnet10", "method": "scratch", "epochs": 2, "batch_size": 2}
+    override = tmp_path / "grid.yaml"
+    override.write_text(
+        yaml.safe_dump(
+            {
+                "model_grids": {"coarse": {"voxel_mm": 7.5, "shape": [20, 24, 20]}},
+                "experiments": [*config["experiments"], {**coarse, "grid": "coarse"}],
+            }
+        )
+    )
+    result = snakemake(tiny_run, "--cores", "2", "--configfile", TINY, str(override))
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    counts = job_counts(output)
+    assert counts["resample_dwi"] == 8 and counts["stack_model_input"] == 1 and counts["train"] == 2, counts
+    assert not {"n4_dwi", "register_dwi", "fit_tensor", "pretrain"} & set(counts), counts
+    stack = np.load(tiny_run / "results/cohort/model_input_res-coarse.npy", mmap_mode="r")
+    assert stack.shape == (8, 2, 20, 24, 20) and stack.std() > 0
+    volume = tiny_run / "results/model_input/sub-001/sub-001_space-MNI152NLin2009aSym_res-coarse_desc-dwi_model.nii.gz"
+    assert (
+        json.loads(volume.with_name(volume.name.replace(".nii.gz", ".json")).read_text())["settings"]["voxel_mm"] == 7.5
+    )
+    comparison = (tiny_run / "results/metrics/comparison.md").read_text()
+    assert "tiny-lora" in comparison and "tiny-coarse" in comparison

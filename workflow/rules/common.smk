@@ -15,6 +15,8 @@ from neuropeft.workflow import (
     experiment_settings,
     expose_package,
     external_subject_table,
+    grid_tag,
+    model_grids,
     settings_json,
     subject_table,
     uses_demo,
@@ -25,7 +27,8 @@ RESULTS = "results"
 EXTERNAL = f"{RESULTS}/external"  # an external test set, preprocessed by the same rules
 BIDS = bids_dir(config)
 BIDS_DIRS = {RESULTS: BIDS, EXTERNAL: config["external_bids_dir"]}
-MODEL_GRID = config["demo_model_grid"] if uses_demo(config) else config["model_grid"]
+# each model grid's settings by its tag in file names ("" = model_grid; "_res-NAME" = model_grids NAME)
+GRIDS = {grid_tag(name): grid for name, grid in model_grids(config).items()}
 # The --settings text of each per-subject step: the rules pass it, and a failure record made under
 # other settings no longer applies (the subject is tried again).
 STEP_SETTINGS = {
@@ -33,12 +36,12 @@ STEP_SETTINGS = {
     "skullstrip_dwi": settings_json(config["skullstrip_dwi"]),
     "fit_tensor": settings_json(config["tensor"]),
     "register_dwi": settings_json(config["registration_dwi"]),
-    "resample_dwi": settings_json({**MODEL_GRID, "normalise": ["fa", "md"]}),
+    **{f"resample_dwi{tag}": settings_json({**grid, "normalise": ["fa", "md"]}) for tag, grid in GRIDS.items()},
     "n4_t1w": settings_json(config["n4_t1w"]),
     "skullstrip_t1w": settings_json(config["skullstrip_t1w"]),
     "register_t1w": settings_json(config["registration_t1w"]),
-    "resample_t1w": settings_json({**MODEL_GRID, "normalise": ["zscore"]}),
-    "combine_channels": "",
+    **{f"resample_t1w{tag}": settings_json({**grid, "normalise": ["zscore"]}) for tag, grid in GRIDS.items()},
+    **{f"combine_channels{tag}": "" for tag in GRIDS},
 }
 try:
     SUBJECTS, TASK = subject_table(config, f"{RESULTS}/cohort/cache")
@@ -66,6 +69,7 @@ wildcard_constraints:
     root=r"results(/external)?",
     subject_dir=r"sub-[A-Za-z0-9]+(/ses-[A-Za-z0-9]+)?",
     file_prefix=r"sub-[A-Za-z0-9]+(_ses-[A-Za-z0-9]+)?",
+    grid_tag=r"(_res-[A-Za-z0-9]+)?",
 
 
 def subject_input(field):
@@ -86,16 +90,22 @@ def raw_inputs(root):
     return [s[field] for s in VALIDATED_SUBJECTS[root] for field in fields]
 
 
-def model_volume():
-    """The per-subject model-ready volume pattern: one modality's volume, or their channel stack."""
+def model_volume(tag="{grid_tag}"):
+    """The per-subject model-ready volume pattern on a grid: one modality's volume, or their channel stack."""
     if len(config["modalities"]) == 1:
-        return model_input_path(config["modalities"][0])
-    return model_input_path("combined")
+        return model_input_path(config["modalities"][0], tag)
+    return model_input_path("combined", tag)
 
 
-def model_input_path(desc):
-    """A subject's model-ready volume in template space (`desc`: dwi, t1w or combined)."""
-    return bids_path("model_input", "", "model", space=TEMPLATE_SPACE, desc=desc)
+def model_input_path(desc, tag="{grid_tag}"):
+    """A subject's model-ready volume in template space (`desc`: dwi, t1w or combined) on the grid
+    `tag` (GRIDS; left a wildcard by default), e.g. ..._space-X_res-sam_desc-dwi_model.nii.gz."""
+    return bids_path("model_input", "", "model", space=TEMPLATE_SPACE + tag, desc=desc)
+
+
+def model_input(root, tags, wildcard, ext):
+    """Input function: the cohort stack (`ext`: .npy or .tsv) on the grid of the run the `wildcard` names."""
+    return lambda wildcards: f"{root}/cohort/model_input{tags[wildcards[wildcard]]}{ext}"
 
 
 def fold_files(name):

@@ -6,8 +6,8 @@ EXTERNAL_METRICS = f"{RESULTS}/metrics/external"
 
 rule predict_external:
     input:
-        array=f"{EXTERNAL}/cohort/model_input.npy",
-        index=f"{EXTERNAL}/cohort/model_input.tsv",
+        array=model_input(EXTERNAL, EXPERIMENT_GRID, "experiment", ".npy"),
+        index=model_input(EXTERNAL, EXPERIMENT_GRID, "experiment", ".tsv"),
         run=f"{RESULTS}/models/{{experiment}}/fold-{{fold}}/run.json",
         history=f"{RESULTS}/models/{{experiment}}/fold-{{fold}}/history.tsv",
     output:

@@ -1,13 +1,14 @@
 # Learning stage: subject-wise folds, then one fine-tuning job per experiment and fold.
-from neuropeft.workflow import init_checkpoints, pretrain_settings, train_uses_gpu
+from neuropeft.workflow import init_checkpoints, pretrain_settings, run_grids, train_uses_gpu
 
 FOLDS = list(range(config["folds"]["n_folds"]))
 try:
     PRETRAIN = pretrain_settings(config)
     INIT = {name: init_checkpoints(e, PRETRAIN, RESULTS) for name, e in EXPERIMENTS.items()}
+    # the grid tag of each experiment's / pre-training run's model input (its cohort stack)
+    EXPERIMENT_GRID, PRETRAIN_GRID = run_grids(EXPERIMENTS, PRETRAIN, model_grids(config))
 except NeuropeftError as error:
     sys.exit(f"neuropeft: {error}")
-MODEL_INPUT = multiext(f"{RESULTS}/cohort/model_input", ".npy", ".tsv")
 
 
 wildcard_constraints:
@@ -35,8 +36,8 @@ rule folds:
 
 rule train:
     input:
-        array=f"{RESULTS}/cohort/model_input.npy",
-        index=f"{RESULTS}/cohort/model_input.tsv",
+        array=model_input(RESULTS, EXPERIMENT_GRID, "experiment", ".npy"),
+        index=model_input(RESULTS, EXPERIMENT_GRID, "experiment", ".tsv"),
         folds=f"{RESULTS}/folds/folds.tsv",
         init=lambda wildcards: INIT[wildcards.experiment],
     output:
@@ -64,8 +65,8 @@ rule train:
 
 rule pretrain:
     input:
-        array=f"{RESULTS}/cohort/model_input.npy",
-        index=f"{RESULTS}/cohort/model_input.tsv",
+        array=model_input(RESULTS, PRETRAIN_GRID, "pretrain", ".npy"),
+        index=model_input(RESULTS, PRETRAIN_GRID, "pretrain", ".tsv"),
     output:
         backbone=f"{RESULTS}/pretrain/{{pretrain}}/backbone.safetensors",
         history=f"{RESULTS}/pretrain/{{pretrain}}/history.tsv",

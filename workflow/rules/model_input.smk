@@ -1,5 +1,6 @@
 # Model-ready volumes per subject, the QC metrics per subject, the cohort QC table (its flagged subjects
-# are left out of the stack by default: qc.on_flag) and the cohort stack read by training.
+# are left out of the stack by default: qc.on_flag) and the cohort stack read by training, one per
+# model grid ({grid_tag}: "" for model_grid, "_res-NAME" for model_grids NAME).
 import json
 
 
@@ -9,15 +10,15 @@ rule combine_channels:
     output:
         model_input_path("combined"),
     log:
-        subject_log("combine_channels"),
+        subject_log("combine_channels", "{grid_tag}"),
     benchmark:
-        subject_benchmark("combine_channels")
+        subject_benchmark("combine_channels", "{grid_tag}")
     group:
         "subject"
     conda:
         "../../envs/preproc.yaml"
     params:
-        failure=failure_record("combine_channels"),
+        failure=failure_record("combine_channels{grid_tag}"),
     shell:
         "python -m neuropeft --failure-record {params.failure} combine-channels --volumes {input} --out {output}"
         " 2> {log}"
@@ -43,17 +44,17 @@ rule failure_table:
 
 rule stack_model_input:
     input:
-        volumes=lambda wildcards: per_subject(model_volume(), wildcards.root),
+        volumes=lambda wildcards: per_subject(model_volume(wildcards.grid_tag), wildcards.root),
         cohort=rules.validate_cohort.output.cohort,
         failures=rules.failure_table.output[0],
         qc_excluded="{root}/cohort/qc_excluded.tsv",
     output:
-        array="{root}/cohort/model_input.npy",
-        index="{root}/cohort/model_input.tsv",
+        array="{root}/cohort/model_input{grid_tag}.npy",
+        index="{root}/cohort/model_input{grid_tag}.tsv",
     log:
-        "{root}/logs/stack_model_input.log",
+        "{root}/logs/stack_model_input{grid_tag}.log",
     benchmark:
-        "{root}/benchmarks/stack_model_input.tsv"
+        "{root}/benchmarks/stack_model_input{grid_tag}.tsv"
     conda:
         "../../envs/preproc.yaml"
     shell:

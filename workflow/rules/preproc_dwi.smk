@@ -115,17 +115,17 @@ rule resample_dwi:
     output:
         model_input_path("dwi"),
     log:
-        subject_log("resample_dwi"),
+        subject_log("resample_dwi", "{grid_tag}"),
     benchmark:
-        subject_benchmark("resample_dwi")
+        subject_benchmark("resample_dwi", "{grid_tag}")
     group:
         "subject"
     conda:
         "../../envs/preproc.yaml"
     threads: config["threads"]["preproc"]
     params:
-        settings=STEP_SETTINGS["resample_dwi"],
-        failure=failure_record("resample_dwi"),
+        settings=lambda wildcards: STEP_SETTINGS[f"resample_dwi{wildcards.grid_tag}"],
+        failure=failure_record("resample_dwi{grid_tag}"),
     shell:
         "python -m neuropeft --failure-record {params.failure} resample --image {input.fa} --image {input.md}"
         " --mask {input.mask} --transforms-json {input.transforms} --out {output}"

@@ -79,17 +79,17 @@ rule resample_t1w:
     output:
         model_input_path("t1w"),
     log:
-        subject_log("resample_t1w"),
+        subject_log("resample_t1w", "{grid_tag}"),
     benchmark:
-        subject_benchmark("resample_t1w")
+        subject_benchmark("resample_t1w", "{grid_tag}")
     group:
         "subject"
     conda:
         "../../envs/preproc.yaml"
     threads: config["threads"]["preproc"]
     params:
-        settings=STEP_SETTINGS["resample_t1w"],
-        failure=failure_record("resample_t1w"),
+        settings=lambda wildcards: STEP_SETTINGS[f"resample_t1w{wildcards.grid_tag}"],
+        failure=failure_record("resample_t1w{grid_tag}"),
     shell:
         "python -m neuropeft --failure-record {params.failure} resample --image {input.brain} --mask {input.mask}"
         " --transforms-json {input.transforms} --out {output} --settings {params.settings:q} 2> {log}"

@@ -50,3 +50,4 @@ class ExperimentSettings:
     train_fraction: float = 1.0  # seeded, class-stratified share of each fold's training subjects used (data-size ablation; val/test unchanged)
     cache_features: bool = False  # frozen backbone (linear_probe): its features once per fold (and of the flipped volumes under augment_flip), the head trained on them; as through the backbone up to float rounding
     checkpoint_seconds: float = 60.0  # write the resumable checkpoint at most this often (0 = after every epoch); a resume replays the epochs since the last one
+    grid: str = ""  # the model grid (config model_grids) whose stack the workflow passes; "" = model_grid; recorded, not read by training

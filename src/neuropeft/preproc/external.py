@@ -28,7 +28,13 @@ import pandas as pd
 from neuropeft.choices import look_up_option
 from neuropeft.errors import NeuropeftError
 from neuropeft.preproc.imageio import load_image
-from neuropeft.preproc.resample import check_normalisations, model_grid, normalise_channel, resample_to_grid, whole_mm
+from neuropeft.preproc.resample import (
+    check_normalisations,
+    check_voxel_mm,
+    model_grid,
+    normalise_channel,
+    resample_to_grid,
+)
 from neuropeft.preproc.stack import build_index, read_table, write_stack
 
 GRIDS = ("template", "native")
@@ -45,8 +51,8 @@ class ExternalSettings:
 
     #: target grid: template (images in MNI space) or native (any space; centred on the non-zero voxels)
     grid: str = "template"
-    #: isotropic voxel size of the output grid in whole mm (as for resample)
-    voxel_mm: int = 2
+    #: isotropic voxel size of the output grid in mm (as for resample)
+    voxel_mm: float = 2
     #: output shape (X, Y, Z)
     shape: list[int] = dataclasses.field(default_factory=_default_shape)
     #: nilearn interpolation: continuous (3rd-order spline), linear or nearest
@@ -61,7 +67,7 @@ class ExternalSettings:
         look_up_option(self.interpolation, INTERPOLATIONS, "external interpolation")
         if len(self.shape) != 3 or min(self.shape) < 1 or self.md_scale <= 0:
             raise NeuropeftError("external shape must be three positive integers and md_scale positive")
-        self.voxel_mm = whole_mm(self.voxel_mm)
+        check_voxel_mm(self.voxel_mm)
         check_normalisations(self.normalise)
 
 

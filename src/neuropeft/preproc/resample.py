@@ -1,7 +1,9 @@
 """``neuropeft resample``: native-space maps -> the model grid, normalised, as one multi-channel volume.
 
-The model grid is the template grid at ``voxel_mm`` cropped/padded symmetrically to ``shape``
-around the centre of the template brain mask's bounding box (:func:`model_grid`); each map is
+The model grid is the template grid at ``voxel_mm`` (any positive size: whole millimetres use
+nilearn's template at that resolution, others, e.g. SAM-Med3D's 1.5 mm, the 1 mm template's axes
+scaled) cropped/padded symmetrically to ``shape`` around the centre of the template brain mask's
+bounding box (:func:`model_grid`); each map is
 warped onto it in one interpolation with ``ants.apply_transforms`` and the registration's forward
 transform list. Channel normalisations (``normalise``, one per ``--image``, in order):
 
@@ -48,8 +50,8 @@ def _default_normalise() -> list[str]:
 class ResampleSettings:
     """Settings of ``resample`` (config section ``resample``)."""
 
-    #: isotropic voxel size of the model grid in whole mm (the template is resampled to it by nilearn)
-    voxel_mm: int = 2
+    #: isotropic voxel size of the model grid in mm (e.g. 2, or SAM-Med3D's 1.5)
+    voxel_mm: float = 2
     #: model input shape (X, Y, Z); the template grid is cropped/padded symmetrically around its brain's centre
     shape: list[int] = dataclasses.field(default_factory=_default_shape)
     #: ANTs interpolator for the maps (linear, bSpline, gaussian, lanczosWindowedSinc, nearestNeighbor)
@@ -64,18 +66,21 @@ class ResampleSettings:
             raise NeuropeftError(f"resample shape {self.shape} must be three positive integers, e.g. [96, 96, 96]")
         check_normalisations(self.normalise)
         look_up_option(self.interpolation, INTERPOLATORS, "resample interpolation")
-        self.voxel_mm = whole_mm(self.voxel_mm)
+        check_voxel_mm(self.voxel_mm)
         if self.md_scale <= 0:
             raise NeuropeftError("resample md_scale must be positive")
 
 
-def whole_mm(voxel_mm: float) -> int:
-    """``voxel_mm`` as a positive integer (nilearn resamples the template to whole-mm resolutions only)."""
-    if voxel_mm <= 0 or float(voxel_mm) != int(voxel_mm):
-        raise NeuropeftError(
-            f"voxel_mm {voxel_mm} must be a positive whole number of mm (the template comes in whole-mm resolutions)"
-        )
-    return int(voxel_mm)
+def check_voxel_mm(voxel_mm: float) -> None:
+    """Refuse a voxel size that is not a positive number of millimetres."""
+    if isinstance(voxel_mm, bool) or not isinstance(voxel_mm, (int, float)) or not voxel_mm > 0:
+        raise NeuropeftError(f"voxel_mm {voxel_mm!r} must be a positive number of mm, e.g. 2 or 1.5")
+
+
+def template_resolution(voxel_mm: float) -> int:
+    """The whole-mm template a grid at ``voxel_mm`` is built from: ``voxel_mm`` itself when whole
+    (nilearn resamples the template to it), else the 1 mm template."""
+    return int(voxel_mm) if float(voxel_mm).is_integer() else 1
 
 
 def check_normalisations(names: list[str]) -> None:
@@ -83,19 +88,21 @@ def check_normalisations(names: list[str]) -> None:
     look_up_options(names, NORMALISATIONS, "normalisation")
 
 
-def model_grid(voxel_mm: int, shape: list[int] | tuple[int, ...]) -> nib.Nifti1Image:
+def model_grid(voxel_mm: float, shape: list[int] | tuple[int, ...]) -> nib.Nifti1Image:
     """An empty image (uint8 zeros) on the model grid: the template grid at ``voxel_mm`` shifted to ``shape``.
 
     The crop/pad is symmetric around the centre of the template brain mask's bounding box, so
-    the grid axes and spacing are the template's and only the origin moves.
+    the grid axes are the template's and only the origin moves (to a whole template voxel). A
+    voxel size that is not a whole number of mm scales the 1 mm template's axes.
     """
-    mask = template_brain_mask(voxel_mm)
+    resolution = template_resolution(voxel_mm)
+    mask = template_brain_mask(resolution)
     inside = np.argwhere(np.asarray(mask.dataobj) > 0)
     centre = (inside.min(axis=0) + inside.max(axis=0)) / 2.0
-    start = np.round(centre - (np.asarray(shape) - 1) / 2.0)
-    shift = np.eye(4)
-    shift[:3, 3] = start
-    return nib.Nifti1Image(np.zeros(tuple(int(s) for s in shape), np.uint8), mask.affine @ shift)
+    scale = float(voxel_mm) / resolution
+    grid_to_template = np.diag([scale, scale, scale, 1.0])
+    grid_to_template[:3, 3] = np.round(centre - scale * (np.asarray(shape) - 1) / 2.0)
+    return nib.Nifti1Image(np.zeros(tuple(int(s) for s in shape), np.uint8), mask.affine @ grid_to_template)
 
 
 def resample_to_grid(img: nib.Nifti1Image, grid: nib.Nifti1Image, interpolation: str) -> np.ndarray:
@@ -172,7 +179,7 @@ def run(images: list[Path], transforms_json: Path, out: Path, mask: Path | None,
     if mask is not None:
         brain = warp(load_image(mask, "brain mask", ndim=3), grid, transforms, "nearestNeighbor") > 0.5
     else:
-        brain = resample_to_grid(template_brain_mask(settings.voxel_mm), grid, "nearest") > 0.5
+        brain = resample_to_grid(template_brain_mask(template_resolution(settings.voxel_mm)), grid, "nearest") > 0.5
     channels = []
     for path, method in zip(images, settings.normalise, strict=False):
         data = warp(load_image(path, "map", ndim=3), grid, transforms, settings.interpolation)

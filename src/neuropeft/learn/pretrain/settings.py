@@ -50,3 +50,4 @@ class PretrainSettings:
     num_workers: int = 0  # DataLoader worker processes
     max_epochs_this_run: int = 0  # stop after this many epochs in this invocation, resumable (0 = no limit)
     checkpoint_seconds: float = 60.0  # write the resumable checkpoint at most this often (0 = after every epoch)
+    grid: str = ""  # the model grid (config model_grids) whose stack the workflow passes; "" = model_grid; recorded, not read by pre-training
