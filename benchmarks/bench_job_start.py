@@ -110,10 +110,8 @@ def chain(work: Path, demo: Path, t1w: bool, demo_settings: str) -> list[tuple[s
                             "--mask", p("dwi_mask.nii.gz"), "--registered", p("dwi_reg.nii.gz"),
                             "--color-fa", p("cFA.nii.gz"), "--out-n4", p("qc_dwi_n4.png"),
                             "--out-mask", p("qc_dwi_mask.png"), "--out-registration", p("qc_dwi_reg.png"),
-                            "--out-color-fa", p("qc_dwi_cfa.png")]),
-        ("qc_metrics_dwi", ["qc-metrics", "--subject", SUB, "--modality", "dwi", "--mask", p("dwi_mask.nii.gz"),
-                            "--transforms", p("dwi_transforms.json"), "--fa", p("FA.nii.gz"), "--md", p("MD.nii.gz"),
-                            "--out", p("qc_dwi.json")]),
+                            "--out-color-fa", p("qc_dwi_cfa.png"), "--transforms", p("dwi_transforms.json"),
+                            "--fa", p("FA.nii.gz"), "--md", p("MD.nii.gz"), "--out-metrics", p("qc_dwi.json")]),
     ]  # fmt: skip
     if t1w:
         t1 = str(bids / "anat" / f"{SUB}_T1w.nii.gz")
@@ -129,9 +127,8 @@ def chain(work: Path, demo: Path, t1w: bool, demo_settings: str) -> list[tuple[s
             ("qc_subject_t1w", ["qc-subject", "--subject", SUB, "--modality", "t1w", "--corrected", p("t1w_n4.nii.gz"),
                                 "--mask", p("t1w_mask.nii.gz"), "--registered", p("t1w_reg.nii.gz"),
                                 "--out-n4", p("qc_t1w_n4.png"), "--out-mask", p("qc_t1w_mask.png"),
-                                "--out-registration", p("qc_t1w_reg.png")]),
-            ("qc_metrics_t1w", ["qc-metrics", "--subject", SUB, "--modality", "t1w", "--mask", p("t1w_mask.nii.gz"),
-                                "--transforms", p("t1w_transforms.json"), "--out", p("qc_t1w.json")]),
+                                "--out-registration", p("qc_t1w_reg.png"), "--transforms", p("t1w_transforms.json"),
+                                "--out-metrics", p("qc_t1w.json")]),
             ("combine_channels", ["combine-channels", "--volumes", p("dwi_model.nii.gz"), p("t1w_model.nii.gz"),
                                   "--out", p("combined_model.nii.gz")]),
         ]  # fmt: skip

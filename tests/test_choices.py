@@ -82,7 +82,7 @@ SECTIONS: list[tuple[str, type, set[str]]] = [
     ("registration_t1w", RegistrationSettings, set()),
     ("tensor", TensorSettings, set()),
     ("model_grid", ResampleSettings, set()),  # demo_model_grid is the demo's coarse grid, not a default
-    ("qc", QCTableSettings, {"wm_threshold"}),  # model_input.smk: wm_threshold goes to qc-metrics
+    ("qc", QCTableSettings, {"wm_threshold"}),  # the qc_subject rules pass wm_threshold to their measurements
     ("qc", QCMetricsSettings, set(QCTableSettings.__dataclass_fields__)),
     ("folds", FoldSettings, set()),
     ("metrics", MetricsSettings, set()),

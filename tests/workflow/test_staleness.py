@@ -29,7 +29,6 @@ PREPROC_STEPS = (
     "register_dwi",
     "resample_dwi",
     "qc_subject_dwi",
-    "qc_metrics",
 )
 SECOND = {
     "name": "tiny-probe",

@@ -43,6 +43,8 @@ STEP_SETTINGS = {
     **{f"resample_t1w{tag}": settings_json({**grid, "normalise": ["zscore"]}) for tag, grid in GRIDS.items()},
     **{f"combine_channels{tag}": "" for tag in GRIDS},
 }
+# what the qc_subject rules pass to their measurements (the rest of config qc is the QC table's)
+QC_METRICS_SETTINGS = settings_json({"wm_threshold": config["qc"]["wm_threshold"]})
 try:
     SUBJECTS, TASK = subject_table(config, f"{RESULTS}/cohort/cache")
     EXPERIMENTS = experiment_settings(config, TASK)

@@ -1,4 +1,4 @@
-# Model-ready volumes per subject, the QC metrics per subject, the cohort QC table (its flagged subjects
+# Model-ready volumes per subject, the cohort QC table (its flagged subjects
 # are left out of the stack by default: qc.on_flag) and the cohort stack read by training, one per
 # model grid ({grid_tag}: "" for model_grid, "_res-NAME" for model_grids NAME).
 import json
@@ -63,55 +63,13 @@ rule stack_model_input:
         " --out-index {output.index} 2> {log}"
 
 
-# What qc-metrics measures per modality: the native brain mask (its grid is the field of view), the
-# registration, and for DWI the tensor maps.
-QC_INPUTS = {
-    "dwi": {
-        "mask": rules.skullstrip_dwi.output.mask,
-        "transforms": rules.register_dwi.output.transforms,
-        "fa": rules.fit_tensor.output.fa,
-        "md": rules.fit_tensor.output.md,
-    },
-    "t1w": {"mask": rules.skullstrip_t1w.output.mask, "transforms": rules.register_t1w.output.transforms},
-}
-
-
-rule qc_metrics:
-    input:
-        unpack(
-            lambda w: {
-                name: p.format(root=w.root, subject_dir=w.subject_dir, file_prefix=w.file_prefix)
-                for name, p in QC_INPUTS[w.modality].items()
-            }
-        ),
-    output:
-        bids_path("qc", "", "{modality}_qc", ".json"),
-    log:
-        subject_log("qc_metrics", "_{modality}"),
-    benchmark:
-        subject_benchmark("qc_metrics", "_{modality}")
-    wildcard_constraints:
-        modality="dwi|t1w",
-    group:
-        "subject"
-    conda:
-        "../../envs/preproc.yaml"
-    params:
-        maps=lambda wildcards, input: f"--fa {input.fa} --md {input.md}" if wildcards.modality == "dwi" else "",
-        settings=settings_json({"wm_threshold": config["qc"]["wm_threshold"]}),
-    shell:
-        "python -m neuropeft qc-metrics --subject {wildcards.file_prefix} --modality {wildcards.modality}"
-        " --mask {input.mask} --transforms {input.transforms} {params.maps} --out {output}"
-        " --settings {params.settings:q} 2> {log}"
+# each modality's per-subject QC measurements (written by its qc_subject rule with the figures)
+QC_METRICS = {"dwi": rules.qc_subject_dwi.output.metrics, "t1w": rules.qc_subject_t1w.output.metrics}
 
 
 rule qc_table:
     input:
-        lambda wildcards: [
-            f
-            for m in config["modalities"]
-            for f in per_subject(rules.qc_metrics.output[0].replace("{modality}", m), wildcards.root)
-        ],
+        lambda wildcards: [f for m in config["modalities"] for f in per_subject(QC_METRICS[m], wildcards.root)],
     output:
         table=report("{root}/qc/qc.tsv", caption="../report/qc_table.rst", category="QC"),
         excluded="{root}/cohort/qc_excluded.tsv",

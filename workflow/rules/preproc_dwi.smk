@@ -138,7 +138,11 @@ rule qc_subject_dwi:
         mask=rules.skullstrip_dwi.output.mask,
         registered=rules.register_dwi.output.registered,
         color_fa=rules.fit_tensor.output.color_fa,
+        transforms=rules.register_dwi.output.transforms,
+        fa=rules.fit_tensor.output.fa,
+        md=rules.fit_tensor.output.md,
     output:
+        metrics=bids_path("qc", "", "dwi_qc", ".json"),
         n4=report(
             bids_path("qc", "", "dwi_n4", ".png"),
             caption="../report/qc_n4.rst",
@@ -171,8 +175,11 @@ rule qc_subject_dwi:
         "subject"
     conda:
         "../../envs/preproc.yaml"
+    params:
+        settings=QC_METRICS_SETTINGS,
     shell:
         "python -m neuropeft qc-subject --subject {wildcards.file_prefix} --modality dwi --corrected {input.dwi}"
         " --mask {input.mask} --registered {input.registered} --color-fa {input.color_fa} --out-n4 {output.n4}"
         " --out-mask {output.mask} --out-registration {output.registration} --out-color-fa {output.color_fa}"
-        " 2> {log}"
+        " --transforms {input.transforms} --fa {input.fa} --md {input.md} --out-metrics {output.metrics}"
+        " --settings {params.settings:q} 2> {log}"

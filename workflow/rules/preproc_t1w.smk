@@ -100,7 +100,9 @@ rule qc_subject_t1w:
         t1w=rules.n4_t1w.output.t1w,
         mask=rules.skullstrip_t1w.output.mask,
         registered=rules.register_t1w.output.registered,
+        transforms=rules.register_t1w.output.transforms,
     output:
+        metrics=bids_path("qc", "", "t1w_qc", ".json"),
         n4=report(
             bids_path("qc", "", "T1w_n4", ".png"),
             caption="../report/qc_n4.rst",
@@ -127,7 +129,10 @@ rule qc_subject_t1w:
         "subject"
     conda:
         "../../envs/preproc.yaml"
+    params:
+        settings=QC_METRICS_SETTINGS,
     shell:
         "python -m neuropeft qc-subject --subject {wildcards.file_prefix} --modality t1w --corrected {input.t1w}"
         " --mask {input.mask} --registered {input.registered} --out-n4 {output.n4} --out-mask {output.mask}"
-        " --out-registration {output.registration} 2> {log}"
+        " --out-registration {output.registration} --transforms {input.transforms} --out-metrics {output.metrics}"
+        " --settings {params.settings:q} 2> {log}"

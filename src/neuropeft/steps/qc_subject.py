@@ -1,9 +1,11 @@
-"""draw every QC figure of one subject and modality (N4, mask, registration, colour FA)"""
+"""QC of one subject and modality in one job: its figures (N4, mask, registration, colour FA) and measurements (JSON)"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from neuropeft.steps.qc_metrics import add_measure_arguments, measure
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,10 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out-registration", required=True, type=Path, help="output PNG: registered image and template edges"
     )
     parser.add_argument("--out-color-fa", type=Path, default=None, help="output PNG: colour FA (with --color-fa)")
+    add_measure_arguments(parser)
+    parser.add_argument("--out-metrics", required=True, type=Path, help="output JSON: the measurements of `qc-metrics`")
 
 
 def main(args: argparse.Namespace) -> None:
-    """Draw the subject's figures."""
+    """Draw the subject's figures, then measure it (one process: one interpreter start per subject)."""
     from neuropeft.preproc.qc_subject import render_subject
 
     render_subject(
@@ -42,3 +46,4 @@ def main(args: argparse.Namespace) -> None:
         args.color_fa,
         args.out_color_fa,
     )
+    measure(args, args.out_metrics)
