@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import os
 import tempfile
@@ -51,12 +52,18 @@ def write_json(path: str | os.PathLike[str], data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def save_nifti(img: Any, path: str | os.PathLike[str]) -> None:
-    """Atomically save a nibabel image."""
+def save_nifti(img: Any, path: str | os.PathLike[str], compresslevel: int | None = None) -> None:
+    """Atomically save a nibabel image; ``compresslevel`` (0-9) sets a ``.nii.gz``'s gzip level
+    (default: nibabel's, 1). Level 0 writes gzip's stored blocks: still a valid ``.nii.gz``, for
+    data gzip cannot shrink (noisy float32) at the cost of a copy instead of a compression."""
     import nibabel as nib
 
     with atomic_path(path) as tmp:
-        nib.save(img, str(tmp))
+        if compresslevel is None or not str(path).endswith(".gz"):
+            nib.save(img, str(tmp))
+        else:
+            with gzip.open(tmp, "wb", compresslevel=compresslevel) as stream:
+                stream.write(img.to_bytes())
 
 
 def write_tsv(frame: Any, path: str | os.PathLike[str]) -> None:

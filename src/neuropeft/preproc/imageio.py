@@ -142,9 +142,10 @@ def save_image(
     step: str,
     settings: Any,
     extra: Mapping[str, Any] | None = None,
+    compresslevel: int | None = None,
 ) -> None:
-    """Atomically save ``img`` to ``path`` and its sidecar (:func:`write_sidecar`)."""
-    save_nifti(img, path)
+    """Atomically save ``img`` to ``path`` (gzip ``compresslevel``: see :func:`save_nifti`) and its sidecar (:func:`write_sidecar`)."""
+    save_nifti(img, path, compresslevel)
     write_sidecar(path, step, settings, extra)
 
 
