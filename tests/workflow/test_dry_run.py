@@ -6,14 +6,17 @@ from pathlib import Path
 
 from tests.workflow.snakemake_runner import TINY, job_counts, snakemake
 
+#: the demo cohort's size in config/config.yaml
+N_DEMO = 32
+
 
 def test_default_config_lists_the_demo_jobs(tmp_path: Path) -> None:
     result = snakemake(tmp_path, "-n")
     assert result.returncode == 0, result.stderr[-2000:]
     counts = job_counts(result.stdout + result.stderr)
-    assert counts["demo_cohort_subject"] == 40 and counts["demo_cohort_dataset"] == 1
+    assert counts["demo_cohort_subject"] == N_DEMO and counts["demo_cohort_dataset"] == 1
     for step in ("n4_dwi", "skullstrip_dwi", "fit_tensor", "register_dwi", "resample_dwi", "qc_subject_dwi"):
-        assert counts[step] == 40, step
+        assert counts[step] == N_DEMO, step
     assert counts["train"] == 4 * 5  # four demo experiments x five folds
     assert counts["pretrain"] == 1  # one pre-training run shared by three experiments
     assert counts["compare_experiments"] == 1
@@ -24,7 +27,7 @@ def test_both_modalities_add_the_t1w_chain_and_channel_stacking(tmp_path: Path) 
     assert result.returncode == 0, result.stderr[-2000:]
     counts = job_counts(result.stdout + result.stderr)
     for step in ("n4_t1w", "skullstrip_t1w", "register_t1w", "resample_t1w", "qc_subject_t1w", "combine_channels"):
-        assert counts[step] == 40, step
+        assert counts[step] == N_DEMO, step
 
 
 def test_wrong_config_value_names_the_key_and_allowed_values(tmp_path: Path) -> None:
@@ -65,8 +68,8 @@ def test_two_grids_in_one_workflow_each_resampled_and_stacked_once(tmp_path: Pat
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-2000:]
     counts = job_counts(output)
-    assert counts["resample_dwi"] == 2 * 40 and counts["stack_model_input"] == 2 and counts["train"] == 2 * 5
-    assert counts["n4_dwi"] == counts["register_dwi"] == 40  # the chain before resampling is shared
+    assert counts["resample_dwi"] == 2 * N_DEMO and counts["stack_model_input"] == 2 and counts["train"] == 2 * 5
+    assert counts["n4_dwi"] == counts["register_dwi"] == N_DEMO  # the chain before resampling is shared
     assert '--settings \'{"normalise":["fa","md"],"shape":[128,128,128],"voxel_mm":1.5}\'' in output
     assert "--out results/model_input/sub-001/sub-001_space-MNI152NLin2009aSym_res-sam_desc-dwi_model.nii.gz" in output
     # each experiment reads its own grid's stack, both in one comparison

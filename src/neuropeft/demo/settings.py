@@ -42,7 +42,7 @@ class DemoSettings:
         effect_radii_mm: semi-axes of the ellipsoidal effect region (mm).
     """
 
-    n_subjects: int = 40
+    n_subjects: int = 32
     n_sites: int = 2
     seed: int = 0
     t1w_voxel_mm: float = 2.0
