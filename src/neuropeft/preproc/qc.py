@@ -94,7 +94,8 @@ def render(
     if not rgb:
         values = data[data != 0] if (data != 0).any() else data.ravel()
         low, high = np.percentile(values, [1, 99])
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4.4), facecolor="black")
+    # no ticks and a fixed layout: tick and title bookkeeping (tight_layout) took half of a figure's time
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.4), facecolor="black", subplot_kw={"xticks": [], "yticks": []})
     for ax, axis, name in zip(axes, (0, 1, 2), ("sagittal", "coronal", "axial"), strict=False):
         take = [slice(None)] * 3
         take[axis] = centre[axis]
@@ -113,7 +114,7 @@ def render(
         ax.set_title(f"{name} {centre[axis]}", color="white", fontsize=9)
         ax.axis("off")
     fig.suptitle(title, color="white")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.86, wspace=0.03)
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", dpi=100, facecolor="black")
     plt.close(fig)
