@@ -1,8 +1,8 @@
 """Template-space anatomy of the demo head: the MNI152 2009a brain plus a synthetic skull and scalp.
 
 Everything is on nilearn's 1 mm MNI152 2009a grid (RAS, mm).  The head layers cost about 2 s (a
-distance transform of the whole grid), so they are computed once and kept in the template cache
-folder; each demo job then reads them in a fraction of a second.
+distance transform of the whole grid), so they are computed once and kept, with the template's
+maps, as uncompressed arrays in the template cache folder; each demo job memory-maps them.
 The head is built by growing the (smoothed) brain mask: up to ``SKULL_MM`` outside it lies skull
 (no signal), then ``SCALP_MM`` of scalp (bright on T1w, faint on b=0), then air.  Pockets inside
 the smoothed mask but outside the brain mask are extra-axial CSF.
@@ -11,7 +11,6 @@ the smoothed mask but outside the brain mask are extra-axial CSF.
 from __future__ import annotations
 
 import functools
-import io
 from dataclasses import dataclass
 from importlib.metadata import version
 
@@ -46,15 +45,23 @@ class Anatomy:
     brain_points_mm: np.ndarray  # (3, n) a sparse set of brain points, to size grids and deformations
 
 
+#: the maps of :class:`Anatomy` kept in the cache (``affine`` beside them); masks as uint8
+_LAYERS = {
+    "t1w": np.float32,
+    "brain": np.uint8,
+    "wm": np.float32,
+    "gm": np.float32,
+    "csf_extra": np.uint8,
+    "scalp": np.uint8,
+}
+
+
 @functools.lru_cache(maxsize=1)
 def load_anatomy() -> Anatomy:
-    """The whole-head template anatomy (cached per process, its head layers also on disk)."""
-    t1_img = template_t1w(1)
-    affine = np.asarray(t1_img.affine, dtype=float)
-    brain = np.asarray(template_brain_mask(1).dataobj, dtype=np.float32)
-    wm = np.asarray(template_tissue("wm", 1).dataobj, dtype=np.float32)
-    gm = np.asarray(template_tissue("gm", 1).dataobj, dtype=np.float32)
-    t1w, csf_extra, scalp = _cached_head_layers(np.asarray(t1_img.dataobj, dtype=np.float32), brain)
+    """The whole-head template anatomy (cached per process, and on disk as memory-mapped arrays)."""
+    layers = _cached_layers()
+    affine = np.asarray(layers.pop("affine"), dtype=float)
+    maps = {name: np.asarray(array, dtype=np.float32) for name, array in layers.items()}
 
     def sparse_points(mask: np.ndarray) -> np.ndarray:
         ijk = np.argwhere(mask[::4, ::4, ::4]).T * 4
@@ -62,29 +69,39 @@ def load_anatomy() -> Anatomy:
 
     return Anatomy(
         affine=affine,
-        t1w=t1w,
-        brain=brain,
-        wm=wm,
-        gm=gm,
-        csf_extra=csf_extra,
-        scalp=scalp,
-        head_points_mm=sparse_points(t1w > 0),
-        brain_points_mm=sparse_points(brain > 0),
+        **maps,
+        head_points_mm=sparse_points(maps["t1w"] > 0),
+        brain_points_mm=sparse_points(maps["brain"] > 0),
     )
 
 
-def _cached_head_layers(template: np.ndarray, brain: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`head_layers`, read from the cache folder (computed and stored on a miss)."""
-    name = f"demo-head_nilearn-{version('nilearn')}_skull-{SKULL_MM}_scalp-{SCALP_MM}.npz"
-    path = cache_dir() / name
-    if not path.exists():
-        t1w, csf_extra, scalp = head_layers(template, brain)
-        buffer = io.BytesIO()
-        np.savez(buffer, t1w=t1w, csf_extra=csf_extra.astype(np.uint8), scalp=scalp.astype(np.uint8))
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(buffer.getvalue())
-    with np.load(path) as layers:
-        return layers["t1w"], layers["csf_extra"].astype(np.float32), layers["scalp"].astype(np.float32)
+def _cached_layers() -> dict[str, np.ndarray]:
+    """The anatomy's maps and affine as uncompressed ``.npy`` files in the cache folder, memory-mapped:
+    a demo job reads them in a few hundredths of a second instead of ~1.4 s from the gzip templates
+    (computed and stored on a miss)."""
+    folder = cache_dir() / f"demo-anatomy_nilearn-{version('nilearn')}_skull-{SKULL_MM}_scalp-{SCALP_MM}"
+    paths = {name: folder / f"{name}.npy" for name in (*_LAYERS, "affine")}
+    if not all(path.exists() for path in paths.values()):
+        for name, array in _template_layers().items():
+            with atomic_path(paths[name]) as tmp:
+                np.save(tmp, array)
+    return {name: np.load(path, mmap_mode="r") for name, path in paths.items()}
+
+
+def _template_layers() -> dict[str, np.ndarray]:
+    """The anatomy's maps (:data:`_LAYERS` dtypes) and affine computed from nilearn's 1 mm templates."""
+    t1_img = template_t1w(1)
+    brain = np.asarray(template_brain_mask(1).dataobj, dtype=np.float32)
+    t1w, csf_extra, scalp = head_layers(np.asarray(t1_img.dataobj, dtype=np.float32), brain)
+    maps = {
+        "t1w": t1w,
+        "brain": brain,
+        "wm": np.asarray(template_tissue("wm", 1).dataobj),
+        "gm": np.asarray(template_tissue("gm", 1).dataobj),
+        "csf_extra": csf_extra,
+        "scalp": scalp,
+    }
+    return {name: maps[name].astype(dtype) for name, dtype in _LAYERS.items()} | {"affine": np.asarray(t1_img.affine)}
 
 
 def head_layers(template: np.ndarray, brain: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
