@@ -104,3 +104,30 @@ def test_cli_writes_folds(tmp_path) -> None:
     folds = pd.read_csv(out, sep="\t")
     assert sorted(folds.fold.unique()) == [0, 1, 2]
     assert read_index(tmp_path / "model_input.tsv").shape[0] * 3 == len(folds)
+
+
+def test_site_balanced_gives_every_site_train_val_and_test_subjects_in_every_fold() -> None:
+    rng = np.random.default_rng(4)
+    sites = ["a"] * 20 + ["b"] * 20 + ["c"] * 5  # a small site
+    rows = [(i, f"sub-{i:03d}", "", str(int(rng.random() < 0.4)), site) for i, site in enumerate(sites)]
+    index = pd.DataFrame(rows, columns=["row", "participant_id", "session", "target", "site"])
+    site = dict(zip(index.participant_id, index.site, strict=True))
+    balanced = make_folds(index, FoldSettings(n_folds=5, val_fraction=0.25, site_balanced=True))
+    for _, part in balanced.groupby("fold"):
+        for role in ("train", "val", "test"):
+            assert {site[p] for p in part[part.role == role].participant_id} == {"a", "b", "c"}, role
+    # class-only stratification leaves the small site out of some fold's test part on this cohort
+    plain = make_folds(index, FoldSettings(n_folds=5, val_fraction=0.25))
+    assert any(
+        {site[p] for p in part[part.role == "test"].participant_id} != {"a", "b", "c"}
+        for _, part in plain.groupby("fold")
+    )
+
+
+def test_site_balanced_names_a_site_too_small_for_the_folds() -> None:
+    index = _index(n=40, sessions=1)
+    index.loc[index.index[:3], "site"] = "tiny"  # 3 subjects cannot fill 5 test parts
+    with pytest.raises(NeuropeftError, match="site 'tiny' has no test subject \\(3 subjects there\\); use fewer folds"):
+        make_folds(index, FoldSettings(n_folds=5, site_balanced=True))
+    with pytest.raises(NeuropeftError, match="cannot also give every site a test part"):
+        make_folds(index, FoldSettings(site_balanced=True, group_by="site"))

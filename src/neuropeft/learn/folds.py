@@ -29,6 +29,7 @@ class FoldSettings:
     split_column: str = ""  # optional index column giving each subject's test fold (predefined split); "" = computed
     task: str = "auto"  # "auto", "classification" or "regression" (regression stratifies on quantile bins)
     regression_bins: int = 5  # quantile bins of the target used to stratify a regression
+    site_balanced: bool = False  # stratify on site too, so every site has train, val and test subjects in every fold (sites as federated clients)
 
 
 def read_index(path: str | Path) -> pd.DataFrame:
@@ -41,13 +42,29 @@ def read_index(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def _strata(subjects: pd.DataFrame, task: str, bins: int) -> np.ndarray:
-    """One stratification label per subject: the class, or the target's quantile bin."""
+def _strata(subjects: pd.DataFrame, task: str, bins: int, by_site: bool = False) -> np.ndarray:
+    """One stratification label per subject: the class, or the target's quantile bin (with
+    ``by_site``, combined with the subject's site)."""
     if task == "classification":
-        return subjects["target"].map(normalise_label).to_numpy()
-    values = subjects["target"].astype(float).to_numpy()
-    edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))
-    return np.digitize(values, edges).astype(str)
+        labels = subjects["target"].map(normalise_label).to_numpy()
+    else:
+        values = subjects["target"].astype(float).to_numpy()
+        edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))
+        labels = np.digitize(values, edges).astype(str)
+    if not by_site:
+        return labels
+    return (subjects["site"].astype(str) + "|" + pd.Series(labels, index=subjects.index).astype(str)).to_numpy()
+
+
+def _check_sites(sites: np.ndarray, role: np.ndarray, fold: int) -> None:
+    """Refuse a fold where a site lacks training, validation or test subjects (``site_balanced``)."""
+    for site in sorted(set(sites.tolist())):
+        missing = [name for name in ("train", "val", "test") if not (role[sites == site] == name).any()]
+        if missing:
+            raise NeuropeftError(
+                f"fold {fold}: site {site!r} has no {missing[0]} subject ({(sites == site).sum()} subjects there); "
+                "use fewer folds, a larger val_fraction, or leave that site out"
+            )
 
 
 def _outer_folds(subjects: pd.DataFrame, strata: np.ndarray, settings: FoldSettings) -> np.ndarray:
@@ -69,6 +86,28 @@ def _outer_folds(subjects: pd.DataFrame, strata: np.ndarray, settings: FoldSetti
     return fold
 
 
+def _validation_part(
+    train_idx: np.ndarray, strata: np.ndarray, sites: np.ndarray | None, fraction: float, seed: int
+) -> np.ndarray:
+    """The validation subjects of one fold's training part (``strata``: theirs), stratified; with
+    ``sites``, drawn site by site (at least one each; unstratified where a site is too small)."""
+    if sites is None:
+        return train_test_split(train_idx, test_size=fraction, stratify=strata, random_state=seed)[1]
+    chosen = []
+    for site in sorted(set(sites[train_idx])):
+        here = sites[train_idx] == site
+        if here.sum() < 2:
+            continue  # no room for both parts: the site check names it
+        n_val = max(1, round(fraction * here.sum()))
+        try:
+            chosen.append(
+                train_test_split(train_idx[here], test_size=n_val, stratify=strata[here], random_state=seed)[1]
+            )
+        except ValueError:  # a class with one subject at this site
+            chosen.append(train_test_split(train_idx[here], test_size=n_val, random_state=seed)[1])
+    return np.concatenate(chosen) if chosen else np.array([], dtype=int)
+
+
 def _check_classes(part: pd.Series, classes: set[str], fold: int, role: str) -> None:
     """Refuse a test or validation part lacking a class."""
     absent = sorted(classes - set(part))
@@ -82,8 +121,10 @@ def _check_classes(part: pd.Series, classes: set[str], fold: int, role: str) -> 
 def make_folds(index: pd.DataFrame, settings: FoldSettings) -> pd.DataFrame:
     """The folds table (participant_id, session, fold, role) for every index row and fold."""
     look_up_option(settings.group_by, GROUP_BY, "folds group_by")
-    if settings.group_by == "site" and "site" not in index.columns:
-        raise NeuropeftError("group_by 'site' needs a site column in the index")
+    if (settings.group_by == "site" or settings.site_balanced) and "site" not in index.columns:
+        raise NeuropeftError("group_by 'site' and site_balanced need a site column in the index (config site_column)")
+    if settings.group_by == "site" and settings.site_balanced:
+        raise NeuropeftError("group_by 'site' holds whole sites out; it cannot also give every site a test part")
     if settings.split_column and settings.split_column not in index.columns:
         raise NeuropeftError(f"split column {settings.split_column!r} is not in the index")
     task = infer_task(index["target"].tolist()) if settings.task == "auto" else settings.task
@@ -94,20 +135,21 @@ def make_folds(index: pd.DataFrame, settings: FoldSettings) -> pd.DataFrame:
             raise NeuropeftError(
                 f"{per_subject[per_subject > 1].index[0]} has sessions in different {settings.split_column!r} folds"
             )
-    strata = _strata(subjects, task, settings.regression_bins)
-    test_fold = _outer_folds(subjects, strata, settings)
-    classes = set(strata) if task == "classification" else set()
+    labels = _strata(subjects, task, settings.regression_bins)
+    test_fold = _outer_folds(
+        subjects, _strata(subjects, task, settings.regression_bins, settings.site_balanced), settings
+    )
+    sites = subjects["site"].to_numpy().astype(str) if settings.site_balanced else None
+    classes = set(labels) if task == "classification" else set()
     rows = []
     for k in sorted(set(test_fold)):
         train_idx = np.flatnonzero(test_fold != k)
-        inner = strata[train_idx]
+        inner = labels[train_idx]
         if task == "regression":  # re-bin the training part so every bin can reach the validation part
             n_val = int(np.ceil(settings.val_fraction * len(train_idx)))
             inner = _strata(subjects.iloc[train_idx], task, max(1, min(settings.regression_bins, n_val)))
         try:
-            _, val_idx = train_test_split(
-                train_idx, test_size=settings.val_fraction, stratify=inner, random_state=settings.seed + k
-            )
+            val_idx = _validation_part(train_idx, inner, sites, settings.val_fraction, settings.seed + k)
         except ValueError as error:
             raise NeuropeftError(
                 f"fold {k}: cannot split a stratified validation part ({error}); use fewer folds or more subjects"
@@ -116,8 +158,10 @@ def make_folds(index: pd.DataFrame, settings: FoldSettings) -> pd.DataFrame:
         role[test_fold == k] = "test"
         role[val_idx] = "val"
         if classes:
-            _check_classes(pd.Series(strata[role == "test"]), classes, k, "test")
-            _check_classes(pd.Series(strata[role == "val"]), classes, k, "validation")
+            _check_classes(pd.Series(labels[role == "test"]), classes, k, "test")
+            _check_classes(pd.Series(labels[role == "val"]), classes, k, "validation")
+        if sites is not None:
+            _check_sites(sites, role, k)
         role_of = dict(zip(subjects["participant_id"], role, strict=False))
         for participant, session in zip(index["participant_id"], index["session"], strict=False):
             rows.append((participant, session, int(k), role_of[participant]))
