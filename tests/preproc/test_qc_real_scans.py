@@ -304,22 +304,13 @@ def test_philips_slab_fa_md_and_coverage(tmp_path: Path) -> None:
         "--color-fa",
         f"{p}_model-DTI_colorFA.nii.gz",
         *[x for f in figures for x in (f, f"{p}_{f[6:]}.png")],
-    )
-    neuropeft(
-        "qc-metrics",
-        "--subject",
-        "sub-philips",
-        "--modality",
-        "dwi",
-        "--mask",
-        f"{p}_desc-brain_mask.nii.gz",
         "--transforms",
         f"{reg}_transforms.json",
         "--fa",
         f"{p}_model-DTI_FA.nii.gz",
         "--md",
         f"{p}_model-DTI_MD.nii.gz",
-        "--out",
+        "--out-metrics",
         f"{p}_dwi_qc.json",
     )
     neuropeft("qc-table", "--metrics", f"{p}_dwi_qc.json", "--out", tmp_path / "qc.tsv")
