@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,22 @@ def run_grids(
                 f"(grid {pretrain[run].get('grid', '')!r}); pre-train on the grid the experiment uses"
             )
     return experiment_tags, pretrain_tags
+
+
+def names_pattern(names: list[str]) -> str:
+    """A wildcard constraint matching exactly ``names`` (nothing when there are none)."""
+    return "|".join(re.escape(name) for name in sorted(names)) or r"(?!)"
+
+
+def federated_experiments(experiments: dict[str, dict[str, Any]], config: dict[str, Any]) -> list[str]:
+    """The experiments with a ``federated`` entry (trained by the federate rule); they need the folds to
+    give every site training, validation and test subjects."""
+    names = [name for name, entry in experiments.items() if entry.get("federated")]
+    if names and not config["folds"].get("site_balanced", False):
+        raise NeuropeftError(
+            f"federated experiment(s) {names} need every site in every fold's parts; set folds.site_balanced: true"
+        )
+    return names
 
 
 def train_uses_gpu(config: dict[str, Any]) -> bool:

@@ -13,7 +13,7 @@ from neuropeft.cli import main as cli_main
 from neuropeft.errors import NeuropeftError
 from neuropeft.metrics.aggregate import aggregate_experiment, load_folds, summarise
 from neuropeft.metrics.config import MetricsSettings
-from neuropeft.metrics.table import comparison_frame
+from neuropeft.metrics.table import comparison_frame, markdown_table
 from tests.metrics.metrics_helpers import make_experiment_dirs
 
 FAST = MetricsSettings(bootstrap=30, seed=0)
@@ -199,3 +199,19 @@ def test_markdown_lists_the_subjects_the_qc_left_out(summaries, tmp_path: Path) 
     assert (
         "## Subjects left out (1)" in text and "| sub-05 | n/a | QC limits | t1w: dice_template 0.850 < 0.9 |" in text
     )
+
+
+def test_federated_experiments_show_their_strategy_and_bytes_beside_centralized_ones(summaries, tmp_path: Path) -> None:
+    federated = {"federated": {"strategy": "fedavg"}, "bytes_per_round": 6_000_000.0, "bytes_total": 60_000_000}
+    dirs = make_experiment_dirs(tmp_path, "lora-fed", **federated)
+    aggregate_experiment("lora-fed", dirs, tmp_path / "metrics" / "lora-fed", FAST)
+    runs = sorted(summaries["root"].glob("models/lora/fold-*/run.json")) + sorted(
+        tmp_path.glob("models/*/fold-*/run.json")
+    )
+    frame = comparison_frame([summaries["lora"], tmp_path / "metrics" / "lora-fed" / "summary.json"], runs, FAST)
+    assert frame["strategy"].tolist() == [None, "fedavg"]
+    assert frame["bytes_per_round"].tolist()[1] == pytest.approx(6e6) and pd.isna(frame["bytes_total"][0])
+    markdown = markdown_table(frame).splitlines()
+    assert markdown[0].endswith("| Strategy | MB/round | MB total |")
+    assert markdown[2].endswith("| centralized | centralized |") and markdown[3].endswith("| fedavg | 6 | 60 |")
+    assert "strategy" not in comparison_frame([summaries["lora"]], runs[:3], FAST).columns

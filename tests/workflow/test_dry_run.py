@@ -90,3 +90,30 @@ def test_an_undefined_grid_is_named_with_the_defined_ones(tmp_path: Path) -> Non
         in output
     )
     assert "Traceback" not in output
+
+
+FEDERATED = """
+folds: {site_balanced: true}
+pretrain: []
+experiments:
+  - {name: lora, backbone: resnet10, method: lora}
+  - {name: lora-fedavg, backbone: resnet10, method: lora, federated: {strategy: fedavg, rounds: 4}}
+"""
+
+
+def test_a_federated_experiment_is_federated_beside_its_centralized_twin(tmp_path: Path) -> None:
+    (tmp_path / "fed.yaml").write_text(FEDERATED)
+    result = snakemake(tmp_path, "-n", "-p", "--configfile", str(tmp_path / "fed.yaml"))
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-2000:]
+    counts = job_counts(output)
+    assert counts["train"] == counts["federate"] == 5 and counts["compare_experiments"] == 1
+    assert "neuropeft federate" in output and "--out-dir results/models/lora-fedavg/fold-0" in output
+    assert "--out-dir results/models/lora/fold-0" in output
+
+
+def test_a_federated_experiment_without_site_balanced_folds_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "fed.yaml").write_text(FEDERATED.replace("site_balanced: true", "site_balanced: false"))
+    result = snakemake(tmp_path, "-n", "--configfile", str(tmp_path / "fed.yaml"))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "set folds.site_balanced: true" in output and "Traceback" not in output

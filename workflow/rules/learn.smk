@@ -1,5 +1,12 @@
 # Learning stage: subject-wise folds, then one fine-tuning job per experiment and fold.
-from neuropeft.workflow import init_checkpoints, pretrain_settings, run_grids, train_uses_gpu
+from neuropeft.workflow import (
+    federated_experiments,
+    init_checkpoints,
+    names_pattern,
+    pretrain_settings,
+    run_grids,
+    train_uses_gpu,
+)
 
 FOLDS = list(range(config["folds"]["n_folds"]))
 try:
@@ -7,6 +14,7 @@ try:
     INIT = {name: init_checkpoints(e, PRETRAIN, RESULTS) for name, e in EXPERIMENTS.items()}
     # the grid tag of each experiment's / pre-training run's model input (its cohort stack)
     EXPERIMENT_GRID, PRETRAIN_GRID = run_grids(EXPERIMENTS, PRETRAIN, model_grids(config))
+    FEDERATED = federated_experiments(EXPERIMENTS, config)
 except NeuropeftError as error:
     sys.exit(f"neuropeft: {error}")
 
@@ -48,6 +56,8 @@ rule train:
         f"{RESULTS}/logs/train/{{experiment}}_fold-{{fold}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train/{{experiment}}_fold-{{fold}}.tsv"
+    wildcard_constraints:
+        experiment=names_pattern([e for e in EXPERIMENTS if e not in FEDERATED]),
     conda:
         "../../envs/learn.yaml"
     threads: config["threads"]["train"]
@@ -87,3 +97,37 @@ rule pretrain:
     shell:
         "python -m neuropeft pretrain --array {input.array} --index {input.index} --out-dir {params.out_dir}"
         " --device {params.device} --settings {params.settings:q} 2> {log}"
+
+
+rule federate:
+    input:
+        array=model_input(RESULTS, EXPERIMENT_GRID, "experiment", ".npy"),
+        index=model_input(RESULTS, EXPERIMENT_GRID, "experiment", ".tsv"),
+        folds=f"{RESULTS}/folds/folds.tsv",
+        init=lambda wildcards: INIT[wildcards.experiment],
+    output:
+        predictions=f"{RESULTS}/models/{{experiment}}/fold-{{fold}}/predictions.tsv",
+        history=f"{RESULTS}/models/{{experiment}}/fold-{{fold}}/history.tsv",
+        run=f"{RESULTS}/models/{{experiment}}/fold-{{fold}}/run.json",
+        rounds=f"{RESULTS}/models/{{experiment}}/fold-{{fold}}/rounds.tsv",
+        client_weights=f"{RESULTS}/models/{{experiment}}/fold-{{fold}}/client_weights.tsv",
+    log:
+        f"{RESULTS}/logs/federate/{{experiment}}_fold-{{fold}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/federate/{{experiment}}_fold-{{fold}}.tsv"
+    wildcard_constraints:
+        experiment=names_pattern(FEDERATED),
+    conda:
+        "../../envs/learn.yaml"
+    threads: config["threads"]["train"]
+    resources:
+        gpu=1 if train_uses_gpu(config) else 0,
+    params:
+        settings=lambda wildcards: settings_json(EXPERIMENTS[wildcards.experiment]),
+        device=config["device"],
+        out_dir=lambda wildcards, output: os.path.dirname(output.predictions),
+        init=lambda wildcards, input: f"--init-checkpoint {input.init}" if input.init else "",
+    shell:
+        "python -m neuropeft federate --array {input.array} --index {input.index} --folds {input.folds}"
+        " --fold {wildcards.fold} --out-dir {params.out_dir} --device {params.device} --cpus {threads} {params.init}"
+        " --settings {params.settings:q} 2> {log}"

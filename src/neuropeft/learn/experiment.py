@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 #: early-stopping criterion: metric (AUC / MAE, ties broken by loss) or loss (validation loss)
 MONITORS = ("metric", "loss")
@@ -51,3 +52,6 @@ class ExperimentSettings:
     cache_features: bool = False  # frozen backbone (linear_probe): its features once per fold (and of the flipped volumes under augment_flip), the head trained on them; as through the backbone up to float rounding
     checkpoint_seconds: float = 60.0  # write the resumable checkpoint at most this often (0 = after every epoch); a resume replays the epochs since the last one
     grid: str = ""  # the model grid (config model_grids) whose stack the workflow passes; "" = model_grid; recorded, not read by training
+    federated: dict[str, Any] = field(
+        default_factory=dict
+    )  # {strategy, rounds, local_epochs, fraction_fit, min_clients, round_timeout_s}: train across sites on Flower (federated/); {} = centralized

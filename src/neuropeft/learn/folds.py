@@ -42,6 +42,16 @@ def read_index(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+def site_rows(index: pd.DataFrame, site: str, path: str | Path) -> pd.DataFrame:
+    """The index rows of one site (a federated client's subjects), refusing a site with none."""
+    if "site" not in index.columns:
+        raise NeuropeftError(f"{path} has no site column; set site_column in the config to name the sites")
+    rows = index[index["site"] == site]
+    if rows.empty:
+        raise NeuropeftError(f"{path} has no subject at site {site!r} (sites: {sorted(set(index['site']))})")
+    return rows.reset_index(drop=True)
+
+
 def _strata(subjects: pd.DataFrame, task: str, bins: int, by_site: bool = False) -> np.ndarray:
     """One stratification label per subject: the class, or the target's quantile bin (with
     ``by_site``, combined with the subject's site)."""

@@ -26,7 +26,7 @@ from neuropeft.errors import NeuropeftError
 from neuropeft.learn.data import Augment, FeatureDataset, VolumeDataset, fold_tables
 from neuropeft.learn.experiment import ExperimentSettings
 from neuropeft.learn.fold_model import make_model, predict, predictions_frame, to_device, uses_channels_last
-from neuropeft.learn.folds import check_folds, read_index, subsample_training
+from neuropeft.learn.folds import check_folds, read_index, site_rows, subsample_training
 from neuropeft.learn.loop import (
     CHECKPOINT,
     Checkpoint,
@@ -58,15 +58,24 @@ class FoldData:
 
 
 def load_fold_data(
-    array_path: Path, index_path: Path, folds_path: Path, fold: int, settings: ExperimentSettings
+    array_path: Path,
+    index_path: Path,
+    folds_path: Path,
+    fold: int,
+    settings: ExperimentSettings,
+    site: str | None = None,
 ) -> FoldData:
-    """The fold's tables (training subsampled to ``settings.train_fraction``), its task and datasets."""
+    """The fold's tables (training subsampled to ``settings.train_fraction``), its task and datasets;
+    with ``site``, that site's subjects alone (a federated client)."""
     array = np.load(array_path, mmap_mode="r")
     if array.ndim != 5:
         raise NeuropeftError(f"{array_path} has shape {array.shape}; expected (N, C, X, Y, Z)")
     folds = pd.read_csv(folds_path, sep="\t", dtype=str, keep_default_na=False)
     check_folds(folds)
-    tables = fold_tables(read_index(index_path), folds, fold, array.shape[0])
+    index = read_index(index_path)
+    if site is not None:
+        index = site_rows(index, site, index_path)
+    tables = fold_tables(index, folds, fold, array.shape[0])
     tables["train"] = subsample_training(tables["train"], settings.train_fraction, settings.seed, settings.task, fold)
     task = Task.fit(settings.task, tables["train"]["target"].tolist(), settings.class_weights)
     augment = Augment(

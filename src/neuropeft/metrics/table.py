@@ -110,13 +110,33 @@ def comparison_frame(summary_paths: list[Path], run_paths: list[Path], settings:
                 "trainable_percent": trainable / total * 100.0 if total else math.nan,
                 "train_seconds_mean": sum(r["wall_seconds"] for r in fold_runs) / len(fold_runs),
                 "peak_memory_mb": max(r["peak_memory_mb"] for r in fold_runs),
+                **_federation(fold_runs),
             }
         )
         rows.append(row)
     frame = pd.DataFrame(rows)
     if frame["train_fraction"].isna().all():
         frame = frame.drop(columns="train_fraction")
+    if frame["strategy"].isna().all():
+        frame = frame.drop(columns=["strategy", "bytes_per_round", "bytes_total"])
     return frame
+
+
+def _federation(fold_runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A federated experiment's strategy and bytes sent per round and in total (fold means); None for
+    a centralized one (nothing travels)."""
+    if "federated" not in fold_runs[0]:
+        return {"strategy": None, "bytes_per_round": None, "bytes_total": None}
+    return {
+        "strategy": fold_runs[0]["federated"]["strategy"],
+        "bytes_per_round": sum(r["bytes_per_round"] for r in fold_runs) / len(fold_runs),
+        "bytes_total": sum(r["bytes_total"] for r in fold_runs) / len(fold_runs),
+    }
+
+
+def _megabytes(value: Any) -> str:
+    """Bytes as MB with three significant digits; "centralized" when nothing travelled."""
+    return "centralized" if value is None or pd.isna(value) else f"{value / 1e6:.3g}"
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -128,6 +148,9 @@ def markdown_table(frame: pd.DataFrame) -> str:
         "Time/fold (s)",
         "Peak memory (MB)",
     ]
+    federated = "strategy" in frame
+    if federated:
+        header += ["Strategy", "MB/round", "MB total"]
     best = {}
     for metric in metrics:
         means = frame[f"{metric}_mean"].astype(float)
@@ -146,6 +169,8 @@ def markdown_table(frame: pd.DataFrame) -> str:
             f"{row['train_seconds_mean']:.1f}",
             f"{row['peak_memory_mb']:.0f}",
         ]
+        if federated:
+            cells += [row["strategy"] or "", _megabytes(row["bytes_per_round"]), _megabytes(row["bytes_total"])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
