@@ -12,7 +12,7 @@ from neuropeft.settings import parse_settings
 
 def test_defaults_and_tiny() -> None:
     default, tiny = DemoSettings(), DemoSettings.tiny()
-    assert default.n_subjects == 32 and default.n_directions >= 20 and default.n_sites == 2
+    assert default.n_subjects == 32 and default.n_directions >= 20 and default.n_sites == 3
     assert tiny.n_subjects < default.n_subjects and tiny.n_directions >= 12
     assert DemoSettings.tiny(seed=3).seed == 3
 

@@ -18,6 +18,7 @@ def test_default_config_lists_the_demo_jobs(tmp_path: Path) -> None:
     for step in ("n4_dwi", "skullstrip_dwi", "fit_tensor", "register_dwi", "resample_dwi", "qc_subject_dwi"):
         assert counts[step] == N_DEMO, step
     assert counts["train"] == 4 * 5  # four demo experiments x five folds
+    assert counts["federate"] == 5  # and one federated across the demo's sites
     assert counts["pretrain"] == 1  # one pre-training run shared by three experiments
     assert counts["compare_experiments"] == 1
 

@@ -43,7 +43,7 @@ class DemoSettings:
     """
 
     n_subjects: int = 32
-    n_sites: int = 2
+    n_sites: int = 3
     seed: int = 0
     t1w_voxel_mm: float = 2.0
     dwi_voxel_mm: float = 3.0

@@ -132,7 +132,10 @@ def make_folds(index: pd.DataFrame, settings: FoldSettings) -> pd.DataFrame:
     """The folds table (participant_id, session, fold, role) for every index row and fold."""
     look_up_option(settings.group_by, GROUP_BY, "folds group_by")
     if (settings.group_by == "site" or settings.site_balanced) and "site" not in index.columns:
-        raise NeuropeftError("group_by 'site' and site_balanced need a site column in the index (config site_column)")
+        raise NeuropeftError(
+            "group_by 'site' and site_balanced need a site column in the index: name it with the config's "
+            "site_column, or set folds.site_balanced: false for a dataset from one site"
+        )
     if settings.group_by == "site" and settings.site_balanced:
         raise NeuropeftError("group_by 'site' holds whole sites out; it cannot also give every site a test part")
     if settings.split_column and settings.split_column not in index.columns:

@@ -62,6 +62,11 @@ def main(args: argparse.Namespace) -> None:
     if "site" not in index.columns:
         raise NeuropeftError(f"{args.index} has no site column; set site_column in the config to name the sites")
     job.sites = sorted(set(index["site"]))
+    if len(job.sites) < job.federated.min_clients:
+        raise NeuropeftError(
+            f"{args.index}: {len(job.sites)} site(s) {job.sites}, fewer than the federation's min_clients "
+            f"{job.federated.min_clients}; name the sites with the config's site_column"
+        )
     job.array, job.index, job.folds = (str(Path(p).resolve()) for p in (args.array, args.index, args.folds))
     from neuropeft.federated.simulation import simulate
 
