@@ -119,12 +119,15 @@ def final_outputs():
     """What `snakemake` builds by default: QC, the comparison table, every experiment's metrics and the run record."""
     qc = {"dwi": rules.qc_subject_dwi.output.color_fa, "t1w": rules.qc_subject_t1w.output.registration}
     fractions = [f"{RESULTS}/metrics/fractions.png"] if any("train_fraction" in e for e in EXPERIMENTS.values()) else []
+    federation = [f"{RESULTS}/metrics/{e}/site_auc.png" for e in FEDERATED]
+    federation += [f"{RESULTS}/metrics/site_intensities.png"] if FEDERATED else []
     external = (
         [f"{RESULTS}/metrics/comparison_external.md", f"{EXTERNAL}/qc/qc.tsv"] if EXTERNAL in INCLUDED_SUBJECTS else []
     )
     return (
         [f"{RESULTS}/qc/qc.tsv", f"{RESULTS}/metrics/comparison.md", f"{RESULTS}/provenance.json"]
         + fractions
+        + federation
         + external
         + [f for root in INCLUDED_SUBJECTS for m in config["modalities"] for f in per_subject(qc[m], root)]
     )

@@ -98,3 +98,50 @@ rule record_run:
         config=settings_json(config),  # any configuration change rewrites the record
     shell:
         "python -m neuropeft record-run --config {params.config:q} --out {output} 2> {log}"
+
+
+rule federation_figures:
+    input:
+        predictions=fold_files("predictions.tsv"),
+        weights=fold_files("client_weights.tsv"),
+    output:
+        table=f"{METRICS}/{{experiment}}/site_auc.tsv",
+        auc=report(
+            f"{METRICS}/{{experiment}}/site_auc.png",
+            caption="../report/site_auc.rst",
+            category="Federation",
+            subcategory="{experiment}",
+        ),
+        weights=report(
+            f"{METRICS}/{{experiment}}/client_weights.png",
+            caption="../report/client_weights.rst",
+            category="Federation",
+            subcategory="{experiment}",
+        ),
+    log:
+        f"{RESULTS}/logs/metrics/{{experiment}}_federation.log",
+    wildcard_constraints:
+        experiment=names_pattern(FEDERATED),
+    conda:
+        "../../envs/report.yaml"
+    params:
+        settings=settings_json(config["metrics"]),
+        fold_dirs=lambda wildcards, input: " ".join(os.path.dirname(p) for p in input.predictions),
+        out_dir=lambda wildcards, output: os.path.dirname(output.table),
+    shell:
+        "python -m neuropeft federation-figures --experiment {wildcards.experiment} --fold-dirs {params.fold_dirs}"
+        " --out-dir {params.out_dir} --settings {params.settings:q} 2> {log}"
+
+
+rule site_intensities:
+    input:
+        array=f"{RESULTS}/cohort/model_input.npy",
+        index=f"{RESULTS}/cohort/model_input.tsv",
+    output:
+        report(f"{METRICS}/site_intensities.png", caption="../report/site_intensities.rst", category="Federation"),
+    log:
+        f"{RESULTS}/logs/metrics/site_intensities.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "python -m neuropeft site-intensities --array {input.array} --index {input.index} --out {output} 2> {log}"
