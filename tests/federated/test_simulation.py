@@ -74,3 +74,18 @@ def test_a_killed_federation_resumes_from_its_last_round_to_the_same_result(tmp_
         np.testing.assert_allclose(first[key], second[key], rtol=1e-5, atol=1e-6)
     assert len(pd.read_csv(resumed / "rounds.tsv", sep="\t")) == 4
     assert not (resumed / PROGRESS).exists()
+
+
+def test_fedce_has_every_site_score_every_update_and_weights_them(tmp_path: Path) -> None:
+    array, index, folds = make_sites(tmp_path)
+    out = tmp_path / "fedce"
+    experiment = {**EXPERIMENT, "federated": {**EXPERIMENT["federated"], "strategy": "fedce", "rounds": 2}}
+    _finish(_federate(array, index, folds, out, experiment), out)
+    rounds = pd.read_csv(out / "rounds.tsv", sep="\t", keep_default_na=False)
+    # the global parameters to 3 sites, then all 3 updates to each of the 3 sites: 4x what FedAvg sends
+    assert (rounds["bytes_down"] > 3.9 * rounds["bytes_up"]).all()
+    weights = pd.read_csv(out / "client_weights.tsv", sep="\t")
+    assert weights.groupby("round")["weight"].sum().round(6).eq(1).all()
+    n_share = weights["n_train"] / weights.groupby("round")["n_train"].transform("sum")
+    assert not np.allclose(weights["weight"], n_share, atol=1e-3)  # not FedAvg's weights
+    assert set(pd.read_csv(out / "predictions.tsv", sep="\t")["site"]) == {"site0", "site1", "site2"}

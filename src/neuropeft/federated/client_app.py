@@ -19,7 +19,8 @@ from neuropeft.learn.loop import peak_memory_mb
 from neuropeft.learn.methods import count_parameters
 
 app = ClientApp()
-_SITES: dict[tuple[str, str], Site] = {}  # (job, node config) -> the site built for it, kept across rounds
+_SITES: dict[tuple[str, str], Site] = {}  # (job, node config) -> its site, kept across rounds (a simulated
+# worker serves several sites in turn)
 
 
 def _site(msg: Message, context: Context) -> Site:
@@ -27,7 +28,8 @@ def _site(msg: Message, context: Context) -> Site:
     text = str(msg.content["config"]["job"])
     key = (text, repr(sorted(context.node_config.items())))
     if key not in _SITES:
-        _SITES.clear()  # one job at a time: free the last one's model
+        for other in [k for k in _SITES if k[0] != text]:
+            del _SITES[other]  # one job at a time: free the models of the last one
         _SITES[key] = Site(FederationJob.from_json(text).site_job(dict(context.node_config)))
     return _SITES[key]
 

@@ -399,6 +399,7 @@ def write_outputs(grid: Grid, strategy: SiteStrategy, out_dir: Path, started: fl
             "federated": dataclasses.asdict(settings),
             "sites": sorted(strategy.sites),
             "n_train": {site: int(m["num-examples"]) for site, m in sorted(strategy.sites.items())},
+            "train_fraction": experiment.train_fraction,
             "rounds_run": len(strategy.rounds),
             "bytes_per_round": float(rounds["bytes"].mean()),
             "bytes_total": int(rounds["bytes"].sum()),
