@@ -118,3 +118,12 @@ def test_a_federated_experiment_without_site_balanced_folds_is_refused(tmp_path:
     result = snakemake(tmp_path, "-n", "--configfile", str(tmp_path / "fed.yaml"))
     output = result.stdout + result.stderr
     assert result.returncode != 0 and "set folds.site_balanced: true" in output and "Traceback" not in output
+
+
+def test_a_nested_key_is_overridden_by_a_config_file_as_the_readme_shows(tmp_path: Path) -> None:
+    (tmp_path / "overrides.yaml").write_text("tensor: {max_bval: 2500}\nfolds: {n_folds: 10}\n")
+    result = snakemake(tmp_path, "-n", "-p", "--configfile", str(tmp_path / "overrides.yaml"))
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-2000:]
+    assert '"fit_method":"WLS","max_bval":2500,' in output  # the other tensor keys stay
+    assert job_counts(output)["train"] == 4 * 10
