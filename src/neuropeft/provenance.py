@@ -15,3 +15,20 @@ def package_versions(*packages: str) -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             versions[package] = "missing"
     return versions
+
+
+def source_revision() -> dict[str, object]:
+    """The git commit of neuropeft's source and whether it has uncommitted changes to tracked files
+    (``commit: unknown`` outside a git checkout, e.g. an installed wheel)."""
+    import subprocess
+    from pathlib import Path
+
+    where = str(Path(__file__).resolve().parent)
+    try:
+        commit = subprocess.run(["git", "-C", where, "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+        status = subprocess.run(
+            ["git", "-C", where, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": "unknown", "dirty": False}
+    return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}

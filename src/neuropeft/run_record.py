@@ -7,11 +7,12 @@ software that produced it; the workflow rewrites it whenever the configuration c
 from __future__ import annotations
 
 import json
+import os
 import platform
 
 from neuropeft.atomic import write_json
 from neuropeft.errors import NeuropeftError
-from neuropeft.provenance import package_versions
+from neuropeft.provenance import package_versions, source_revision
 
 #: the packages whose versions decide the results
 PACKAGES = (
@@ -32,7 +33,8 @@ PACKAGES = (
 
 
 def write_run_record(config_json: str, out: str) -> None:
-    """Write the run's configuration (JSON text), package versions and platform to ``out``."""
+    """Write the run's configuration (JSON text), package versions, platform, CPU count and source
+    revision (git commit) to ``out``."""
     try:
         config = json.loads(config_json)
     except json.JSONDecodeError as error:
@@ -45,5 +47,7 @@ def write_run_record(config_json: str, out: str) -> None:
             "config": config,
             "versions": package_versions(*PACKAGES),
             "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "source": source_revision(),
         },
     )

@@ -49,6 +49,9 @@ def test_three_sites_learn_the_planted_effect_and_record_each_round(tmp_path: Pa
     # LoRA: only adapters + head travel, 4 bytes a parameter, to and from each of 3 sites
     assert rounds["bytes"].min() > 2 * 3 * 4 * run["trainable_params"]
     assert run["bytes_total"] == rounds["bytes"].sum() and run["trainable_params"] < run["total_params"] / 10
+    # called at the threshold fitted on every site's validation subjects together
+    assert 0 < run["threshold"] < 1
+    assert (predictions["y_pred"] == (predictions["prob_1"] >= run["threshold"]).astype(int)).all()
     weights = pd.read_csv(out / "client_weights.tsv", sep="\t")
     assert weights.groupby("round")["weight"].sum().round(6).eq(1).all() and len(weights) == 9
 

@@ -60,6 +60,9 @@ def test_resnet10_lora_learns_a_planted_effect(tmp_path: Path) -> None:
     assert list(history.columns) == ["epoch", "train_loss", "val_loss", "val_metric", "lr", "seconds"]
     run = json.loads((tmp_path / "out" / "run.json").read_text())
     assert run["trainable_params"] < run["total_params"] and run["device"].startswith("cpu")
+    # the test subjects are called at the threshold the fold fitted on its validation subjects
+    assert 0 < run["threshold"] < 1
+    assert (predictions.y_pred == (predictions.prob_1 >= run["threshold"]).astype(int)).all()
     assert {
         "experiment",
         "fold",

@@ -44,7 +44,17 @@ def test_classification_experiment(make_experiment, tmp_path: Path) -> None:
     assert accuracy["pooled"] == pytest.approx(float(np.mean(pooled["y_true"] == pooled["y_pred"])))
     for name, values in written["metrics"].items():
         assert values["ci_low"] <= values["pooled"] <= values["ci_high"], name
-    assert set(written["metrics"]) == {"accuracy", "balanced_accuracy", "auc", "sensitivity", "specificity", "f1"}
+    assert set(written["metrics"]) == {
+        "accuracy",
+        "balanced_accuracy",
+        "auc",
+        "sensitivity",
+        "specificity",
+        "f1",
+        "brier",
+    }
+    brier = float(np.mean((pooled["prob_1"] - pooled["y_true"]) ** 2))
+    assert written["metrics"]["brier"]["pooled"] == pytest.approx(brier)
     assert (written["task"], written["classes"], written["n_folds"], written["n_predictions"]) == (
         "classification",
         ["0", "1"],
@@ -59,7 +69,7 @@ def test_classification_experiment(make_experiment, tmp_path: Path) -> None:
     )
     assert len(oof) == 60 and set(oof["participant_id"]) == set(pooled["participant_id"])
     assert (oof["session"] == "n/a").all()
-    for name in ("roc.png", "curves.png"):
+    for name in ("roc.png", "curves.png", "reliability.png"):
         assert_png(out / name)
     assert (out / "roc.svg").read_text().lstrip().startswith("<?xml")
     assert not (out / "pred_vs_true.png").exists()
@@ -90,7 +100,7 @@ def test_regression_experiment_via_cli(make_experiment, tmp_path: Path) -> None:
     )
     assert_png(out / "pred_vs_true.png")
     assert_png(out / "curves.png")
-    assert not (out / "roc.png").exists()
+    assert not (out / "roc.png").exists() and not (out / "reliability.png").exists()
 
 
 def test_missing_fold_file_is_an_error_naming_it(make_experiment, tmp_path: Path, capsys) -> None:

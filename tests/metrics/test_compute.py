@@ -156,3 +156,24 @@ def test_threshold_metrics_equal_scikit_learns_own_functions(n_classes: int) -> 
         values = compute_metrics(frame)
         mine = [values[name] for name in ("accuracy", "balanced_accuracy", "sensitivity", "specificity", "f1")]
         np.testing.assert_allclose(mine, expected, rtol=1e-12, equal_nan=True)
+
+
+def test_brier_score_is_scikit_learns_for_two_classes_and_brier_s_original_form_for_more() -> None:
+    from sklearn.metrics import brier_score_loss
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 30)
+    p1 = rng.uniform(0, 1, 30)
+    frame = pd.DataFrame({"y_true": y, "y_pred": (p1 > 0.5).astype(int), "prob_0": 1 - p1, "prob_1": p1})
+    assert compute_metrics(frame)["brier"] == pytest.approx(brier_score_loss(y, p1))
+    three = pd.DataFrame(
+        {
+            "y_true": [0, 1, 2],
+            "y_pred": [0, 1, 1],
+            "prob_0": [1.0, 0.0, 0.2],
+            "prob_1": [0.0, 1.0, 0.5],
+            "prob_2": [0.0, 0.0, 0.3],
+        }
+    )
+    # only the third row misses: (0.2² + 0.5² + 0.7²) / 3 subjects
+    assert compute_metrics(three)["brier"] == pytest.approx((0.04 + 0.25 + 0.49) / 3)

@@ -1,6 +1,19 @@
 # Metrics per experiment (per fold, across folds, pooled with a bootstrap CI), plots and the comparison table.
 METRICS = f"{RESULTS}/metrics"
 PERFORMANCE_PLOT = "roc" if TASK == "classification" else "pred_vs_true"
+# a classification's reliability diagram (calibration of the out-of-fold probabilities)
+CALIBRATION_PLOT = (
+    {
+        "reliability": report(
+            f"{METRICS}/{{experiment}}/reliability.png",
+            caption="../report/reliability.rst",
+            category="Calibration",
+            subcategory="{experiment}",
+        )
+    }
+    if TASK == "classification"
+    else {}
+)
 
 
 rule aggregate_experiment:
@@ -24,6 +37,7 @@ rule aggregate_experiment:
             category="Training curves",
             subcategory="{experiment}",
         ),
+        **CALIBRATION_PLOT,
     log:
         f"{RESULTS}/logs/metrics/{{experiment}}.log",
     benchmark:

@@ -75,7 +75,8 @@ def initial(msg: Message, context: Context) -> Message:
 @app.evaluate()
 def evaluate(msg: Message, context: Context) -> Message:
     """``mode`` cross: every update sent (``update-0`` …) scored on the site's validation subjects;
-    ``mode`` test: validation scores and test predictions (TSV text) of the final parameters."""
+    ``mode`` test: validation scores and outputs (for the threshold) and test predictions (TSV text)
+    of the final parameters."""
     site = _site(msg, context)
     config = msg.content["config"]
     if config["mode"] == "cross":
@@ -84,12 +85,14 @@ def evaluate(msg: Message, context: Context) -> Message:
         return _reply(msg, site, {"metrics": MetricRecord({**metrics, "n_val": len(site.data.datasets["val"])})})
     final = from_record(msg.content["arrays"])
     val_loss, val_metric = site.score(final)
+    val_probability, val_positive = site.validation_outputs(final)
     predictions = site.predictions(final).to_csv(sep="\t", index=False)
+    metrics = {"val_loss": val_loss, "val_metric": val_metric, "val_probability": val_probability}
     return _reply(
         msg,
         site,
         {
-            "metrics": MetricRecord({"val_loss": val_loss, "val_metric": val_metric}),
+            "metrics": MetricRecord({**metrics, "val_positive": val_positive}),
             "predictions": ConfigRecord({"tsv": predictions}),
         },
     )

@@ -39,6 +39,7 @@ from neuropeft.federated.strategies import (
     aggregate,
     client_weights,
 )
+from neuropeft.learn.calibration import fit_threshold
 
 #: the resumable state of a federation in its output folder (removed once the outputs are written)
 PROGRESS = "federation_progress.json"
@@ -330,6 +331,21 @@ def serve(grid: Grid, job: FederationJob, out_dir: Path) -> None:
     progress.remove()
 
 
+def _call_at_validation_threshold(
+    predictions: pd.DataFrame, final: list[dict[str, Any]], classes: list[str]
+) -> float | None:
+    """Two classes: the threshold fitted on every site's validation outputs together, and the test
+    subjects in ``predictions`` called at it (in place); None otherwise (the argmax stays)."""
+    if len(classes) != 2:
+        return None
+    probability = np.concatenate([np.asarray(m["val_probability"], dtype=float) for m in final])
+    positive = np.concatenate([np.asarray(m["val_positive"], dtype=float) for m in final]) == 1
+    threshold = fit_threshold(probability, positive)
+    called = predictions[f"prob_{classes[1]}"].astype(float) >= threshold
+    predictions["y_pred"] = np.where(called, classes[1], classes[0])
+    return threshold
+
+
 def write_outputs(grid: Grid, strategy: SiteStrategy, out_dir: Path, started: float) -> None:
     """The final aggregate's test predictions at every site and the federation's records:
     predictions.tsv, history.tsv, run.json, rounds.tsv, client_weights.tsv, weights.safetensors."""
@@ -366,6 +382,7 @@ def write_outputs(grid: Grid, strategy: SiteStrategy, out_dir: Path, started: fl
             for r in sites
         ]
     )
+    threshold = _call_at_validation_threshold(predictions, final, list(next(iter(classes))))
     counts = next(iter(strategy.sites.values()))
     rounds = pd.DataFrame(strategy.rounds)
     experiment = job.settings
@@ -400,6 +417,7 @@ def write_outputs(grid: Grid, strategy: SiteStrategy, out_dir: Path, started: fl
             "sites": sorted(strategy.sites),
             "n_train": {site: int(m["num-examples"]) for site, m in sorted(strategy.sites.items())},
             "train_fraction": experiment.train_fraction,
+            "threshold": threshold,
             "rounds_run": len(strategy.rounds),
             "bytes_per_round": float(rounds["bytes"].mean()),
             "bytes_total": int(rounds["bytes"].sum()),

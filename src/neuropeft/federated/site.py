@@ -111,6 +111,16 @@ class Site:
         task = self.data.task
         return task.loss(outputs, targets).item(), task.metric(task.decode(outputs), targets)
 
+    def validation_outputs(self, arrays: Arrays) -> tuple[list[float], list[float]]:
+        """The positive class's probability and whether each validation subject is positive, under
+        ``arrays`` (two classes; empty lists otherwise): what the server fits the threshold on."""
+        self.load(arrays)
+        outputs, targets = self._outputs("val")
+        decoded = self.data.task.decode(outputs)
+        if decoded.shape[1] != 2:
+            return [], []
+        return [float(p) for p in decoded[:, 1]], [float(t == 1) for t in targets.numpy()]
+
     def predictions(self, arrays: Arrays) -> pd.DataFrame:
         """predictions.tsv rows of this site's test subjects under ``arrays`` (with a site column)."""
         self.load(arrays)

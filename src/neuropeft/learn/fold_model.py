@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from neuropeft.learn.calibration import call
 from neuropeft.learn.experiment import ExperimentSettings
 from neuropeft.learn.loop import autocast
 from neuropeft.learn.methods import apply_method, load_weights
@@ -87,8 +88,11 @@ def predict(
     return torch.cat(outputs), torch.cat(targets)
 
 
-def predictions_frame(table: pd.DataFrame, fold: int | str, task: Task, decoded: np.ndarray) -> pd.DataFrame:
-    """predictions.tsv rows of ``table``'s subjects; an unknown target ("" or "n/a") leaves y_true empty."""
+def predictions_frame(
+    table: pd.DataFrame, fold: int | str, task: Task, decoded: np.ndarray, threshold: float | None = None
+) -> pd.DataFrame:
+    """predictions.tsv rows of ``table``'s subjects; an unknown target ("" or "n/a") leaves y_true empty.
+    Two classes are called at ``threshold`` (the fold's, fitted on validation; None: the argmax)."""
     frame = table[["participant_id", "session"]].copy()
     frame["fold"] = fold
     known = ~table["target"].astype(str).isin(UNKNOWN_TARGETS)
@@ -96,7 +100,7 @@ def predictions_frame(table: pd.DataFrame, fold: int | str, task: Task, decoded:
         frame["y_true"] = [normalise_label(t) if k else "" for t, k in zip(table["target"], known, strict=False)]
         for k, name in enumerate(task.classes):
             frame[f"prob_{name}"] = decoded[:, k]
-        frame["y_pred"] = [task.classes[k] for k in decoded.argmax(axis=1)]
+        frame["y_pred"] = [task.classes[k] for k in call(decoded, threshold)]
     else:
         frame["y_true"] = table["target"].where(known).astype(float).to_numpy()
         frame["y_pred"] = decoded

@@ -114,7 +114,7 @@ def predict_array(
     if channels_last:
         model = model.to(memory_format=torch.channels_last_3d)
     outputs, _ = predict(model, loader, device, channels_last)
-    return predictions_frame(index, run["fold"], task, task.decode(outputs))
+    return predictions_frame(index, run["fold"], task, task.decode(outputs), run.get("threshold"))
 
 
 def predict_to_file(

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from neuropeft.atomic import write_json, write_tsv
 from neuropeft.errors import NeuropeftError
+from neuropeft.learn.calibration import validation_threshold
 from neuropeft.learn.data import Augment, FeatureDataset, VolumeDataset, fold_tables
 from neuropeft.learn.experiment import ExperimentSettings
 from neuropeft.learn.fold_model import make_model, predict, predictions_frame, to_device, uses_channels_last
@@ -195,6 +196,9 @@ def write_fold_outputs(
     task = data.task
     test = fold_loader(inputs.datasets["test"], settings)
     outputs, _ = predict(inputs.network, test, device, inputs.channels_last)
+    val = fold_loader(inputs.datasets["val"], settings)
+    val_outputs, val_targets = predict(inputs.network, val, device, inputs.channels_last)
+    threshold = validation_threshold(task.kind, task.decode(val_outputs), val_targets.numpy())
     counts = count_parameters(model)
     save_weights(model, settings.method, out_dir)
     write_tsv(pd.DataFrame(result.history), out_dir / "history.tsv")
@@ -221,12 +225,14 @@ def write_fold_outputs(
             "features_cached": inputs.cached,
             "init": init if settings.method != "scratch" else "random",
             "train_fraction": settings.train_fraction,
+            "threshold": threshold,
             **{f"n_{role}": len(data.tables[role]) for role in ("train", "val", "test")},
             "input_shape": [data.in_channels, *data.shape],
             "settings": dataclasses.asdict(settings),
         },
     )
-    write_tsv(predictions_frame(data.tables["test"], fold, task, task.decode(outputs)), out_dir / "predictions.tsv")
+    frame = predictions_frame(data.tables["test"], fold, task, task.decode(outputs), threshold)
+    write_tsv(frame, out_dir / "predictions.tsv")
 
 
 def train_fold(

@@ -154,6 +154,8 @@ def aggregate_experiment(experiment: str, fold_dirs: list[Path], out_dir: Path, 
             [f.predictions for f in sorted(folds, key=lambda f: f.fold)], classes_of(oof), experiment
         )
         performance = [out_dir / "roc.png", out_dir / "roc.svg"]
+        reliability = plots.reliability_figure(oof, classes_of(oof), experiment)
+        plots.save_figure(reliability, [out_dir / "reliability.png", out_dir / "reliability.svg"])
     else:
         figure = plots.pred_vs_true_figure(oof, experiment)
         performance = [out_dir / "pred_vs_true.png", out_dir / "pred_vs_true.svg"]

@@ -19,10 +19,14 @@ from sklearn.metrics import confusion_matrix, mean_absolute_error, roc_auc_score
 from neuropeft.errors import NeuropeftError
 
 PROB_PREFIX = "prob_"
-CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "auc", "sensitivity", "specificity", "f1")
+CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "auc", "sensitivity", "specificity", "f1", "brier")
 REGRESSION_METRICS = ("mae", "rmse", "pearson_r")
 #: metric -> True where larger values are better
-HIGHER_IS_BETTER = {name: True for name in CLASSIFICATION_METRICS} | {"mae": False, "rmse": False, "pearson_r": True}
+HIGHER_IS_BETTER = (
+    {name: True for name in CLASSIFICATION_METRICS}
+    | {"brier": False}
+    | {"mae": False, "rmse": False, "pearson_r": True}
+)
 
 
 def label_text(value: object) -> str:
@@ -114,7 +118,7 @@ def _auc(y_true: np.ndarray, probs: np.ndarray) -> float:
 
 
 def classification_metrics(frame: pd.DataFrame) -> dict[str, float]:
-    """Accuracy, balanced accuracy, AUC, sensitivity, specificity and F1 of one table.
+    """Accuracy, balanced accuracy, AUC, sensitivity, specificity, F1 and the Brier score of one table.
 
     The threshold metrics come from one scikit-learn confusion matrix (what ``accuracy_score``,
     ``balanced_accuracy_score``, ``precision_recall_fscore_support(zero_division=nan)`` and
@@ -141,7 +145,8 @@ def classification_metrics(frame: pd.DataFrame) -> dict[str, float]:
         else:
             sensitivity, specificity, f1_value = np.nanmean(recall), np.nanmean(specificity_per_class), np.nanmean(f1)
         balanced = np.nanmean(recall)  # classes absent from y_true left out, as scikit-learn does
-        auc = _auc(y_true, _probabilities(frame, classes))
+        probs = _probabilities(frame, classes)
+        auc = _auc(y_true, probs)
     return {
         "accuracy": float(tp.sum() / counts.sum()),
         "balanced_accuracy": float(balanced),
@@ -149,7 +154,16 @@ def classification_metrics(frame: pd.DataFrame) -> dict[str, float]:
         "sensitivity": float(sensitivity),
         "specificity": float(specificity),
         "f1": float(f1_value),
+        "brier": _brier(y_true, probs),
     }
+
+
+def _brier(y_true: np.ndarray, probs: np.ndarray) -> float:
+    """Brier score: two classes, the mean squared error of the positive class's probability; more,
+    the mean over subjects of the squared distance to the one-hot truth (Brier's original form)."""
+    if probs.shape[1] == 2:
+        return float(np.mean((probs[:, 1] - (y_true == 1)) ** 2))
+    return float(np.mean(((probs - np.eye(probs.shape[1])[y_true]) ** 2).sum(axis=1)))
 
 
 def regression_metrics(frame: pd.DataFrame) -> dict[str, float]:

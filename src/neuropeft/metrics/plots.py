@@ -1,4 +1,5 @@
-"""Figures: ROC curves per fold with their mean, predicted vs true, training curves, data-size ablation.
+"""Figures: ROC curves per fold with their mean, reliability diagram, predicted vs true, training curves,
+data-size ablation.
 
 Figures are built with :class:`matplotlib.figure.Figure` (no pyplot, no global backend state) and
 saved atomically, as PNG and SVG.
@@ -16,7 +17,7 @@ from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from neuropeft.atomic import atomic_path
-from neuropeft.metrics.compute import Classes, label_text, regression_metrics
+from neuropeft.metrics.compute import Classes, classification_metrics, label_text, regression_metrics
 
 #: false-positive rates at which fold ROC curves are averaged
 MEAN_FPR = np.linspace(0.0, 1.0, 101)
@@ -78,6 +79,31 @@ def roc_figure(folds: Sequence[pd.DataFrame], classes: Classes, title: str) -> F
             title=f"{title}: class {target}" if len(targets) > 1 else title,
         )
         ax.legend(loc="lower right", fontsize="small")
+    return figure
+
+
+def reliability_figure(oof: pd.DataFrame, classes: Classes, title: str, bins: int = 5) -> Figure:
+    """Reliability diagram of the pooled out-of-fold probabilities: observed frequency against the mean
+    predicted probability in quantile bins, one line per class (one-vs-rest; the positive class alone
+    for two), with the Brier score and the diagonal of perfect calibration."""
+    from sklearn.calibration import calibration_curve
+
+    figure = Figure(figsize=(5.0, 5.0))
+    ax = figure.subplots()
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfectly calibrated")
+    shown = classes.labels[1:] if len(classes.labels) == 2 else classes.labels
+    truth = oof["y_true"].map(label_text)
+    for label, column in zip(classes.labels, classes.prob_columns, strict=True):
+        if label not in shown:
+            continue
+        observed, predicted = calibration_curve(
+            truth == label, oof[column].astype(float), n_bins=bins, strategy="quantile"
+        )
+        ax.plot(predicted, observed, marker="o", label=f"class {label}")
+    brier = classification_metrics(oof)["brier"]
+    ax.set(xlabel="mean predicted probability", ylabel="observed frequency", xlim=(0, 1), ylim=(0, 1))
+    ax.set_title(f"{title}\nBrier {brier:.3f} (out-of-fold, {bins} quantile bins)")
+    ax.legend(loc="upper left", fontsize="small")
     return figure
 
 

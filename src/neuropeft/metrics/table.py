@@ -29,6 +29,7 @@ METRIC_TITLES = {
     "sensitivity": "Sensitivity",
     "specificity": "Specificity",
     "f1": "F1",
+    "brier": "Brier",
     "mae": "MAE",
     "rmse": "RMSE",
     "pearson_r": "Pearson r",
@@ -62,7 +63,7 @@ def _format(mean: float | None, sd: float | None, decimals: int) -> str:
     return f"{mean:.{decimals}f} ± {sd:.{decimals}f}" if sd is not None else f"{mean:.{decimals}f}"
 
 
-def _percent(value: float) -> str:
+def percent_text(value: float) -> str:
     """A percentage with two significant digits below 10 % (as in the seeds' tables: 32%, 1.3%, 0.04%)."""
     if math.isnan(value):
         return "n/a"
@@ -165,7 +166,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
             text = row[metric] if isinstance(row[metric], str) else "n/a"
             cells.append(f"**{text}**" if metric in best and row[f"{metric}_mean"] == best[metric] else text)
         cells += [
-            f"{row['trainable_params']:,} ({_percent(row['trainable_percent'])})",
+            f"{row['trainable_params']:,} ({percent_text(row['trainable_percent'])})",
             f"{row['train_seconds_mean']:.1f}",
             f"{row['peak_memory_mb']:.0f}",
         ]
