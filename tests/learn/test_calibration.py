@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neuropeft.learn.calibration import call, fit_threshold, validation_threshold
+from neuropeft.learn.calibration import (
+    call,
+    corrected_gap,
+    fit_prediction_bias,
+    fit_threshold,
+    validation_threshold,
+)
 
 
 def _shifted(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -39,3 +45,25 @@ def test_calls_use_the_threshold_for_two_classes_and_the_argmax_otherwise() -> N
     assert call(three, 0.9).tolist() == [2]
     assert validation_threshold("regression", np.zeros((3, 1)), np.zeros(3)) is None
     assert validation_threshold("classification", three, np.array([2])) is None
+
+
+def test_the_age_bias_fitted_on_validation_removes_the_gaps_dependence_on_age() -> None:
+    rng = np.random.default_rng(0)
+
+    def cohort(n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Brain age regressed to the mean: predicted = 0.6 age + 20 + noise, a gap that falls with age."""
+        age = rng.uniform(20, 80, n)
+        return 0.6 * age + 20 + rng.normal(0, 2, n), age
+
+    val_pred, val_age = cohort(60)
+    bias = fit_prediction_bias(val_pred, val_age)
+    assert (
+        bias is not None and bias[0] == pytest.approx(-0.4, abs=0.03) and bias[1] == pytest.approx(20, abs=1.5)
+    )  # gap = -0.4 age + 20
+    test_pred, test_age = cohort(500)
+    raw = test_pred - test_age
+    corrected = corrected_gap(test_pred, test_age, bias)
+    assert np.corrcoef(raw, test_age)[0, 1] < -0.9
+    assert abs(np.corrcoef(corrected, test_age)[0, 1]) < 0.1 and abs(corrected.mean()) < 0.5
+    assert fit_prediction_bias(val_pred, np.full(60, 40.0)) is None
+    np.testing.assert_allclose(corrected_gap(test_pred, test_age, None), raw)

@@ -202,9 +202,15 @@ def test_regression_predicts_in_target_units(tmp_path: Path) -> None:
     settings = {"backbone": "vit-tiny", "method": "full", "head": "linear", "epochs": 2, "lr": 1e-3}
     assert _train(array, index, folds, tmp_path / "out", settings, fold=1) == 0
     predictions = pd.read_csv(tmp_path / "out" / "predictions.tsv", sep="\t")
-    assert list(predictions.columns) == ["participant_id", "session", "fold", "y_true", "y_pred"]
+    columns = ["participant_id", "session", "fold", "y_true", "y_pred", "gap", "gap_corrected"]
+    assert list(predictions.columns) == columns
     assert (predictions.fold == 1).all()
     assert 20 < predictions.y_pred.mean() < 100  # standardisation inverted
     run = json.loads((tmp_path / "out" / "run.json").read_text())
+    # the gap, and the gap less the age bias the fold fitted on its validation subjects
+    bias = run["age_bias"]
+    np.testing.assert_allclose(predictions.gap, predictions.y_pred - predictions.y_true, rtol=1e-5)
+    expected = predictions.gap - (bias["slope"] * predictions.y_true + bias["intercept"])
+    np.testing.assert_allclose(predictions.gap_corrected, expected, rtol=1e-5, atol=1e-4)
     assert run["task"] == "regression" and run["trainable_params"] == run["total_params"]
     assert (tmp_path / "out" / "weights.safetensors").exists()

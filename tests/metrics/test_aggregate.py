@@ -93,8 +93,11 @@ def test_regression_experiment_via_cli(make_experiment, tmp_path: Path) -> None:
     )
     assert status == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["metrics"]) == {"mae", "rmse", "pearson_r"}
+    assert set(summary["metrics"]) == {"mae", "rmse", "pearson_r", "r2"}
     pooled = pd.concat(pd.read_csv(d / "predictions.tsv", sep="\t") for d in dirs)
+    residual = ((pooled["y_true"] - pooled["y_pred"]) ** 2).sum()
+    r2 = 1 - residual / ((pooled["y_true"] - pooled["y_true"].mean()) ** 2).sum()
+    assert summary["metrics"]["r2"]["pooled"] == pytest.approx(r2)
     assert summary["metrics"]["mae"]["pooled"] == pytest.approx(
         float(np.mean(np.abs(pooled["y_true"] - pooled["y_pred"])))
     )

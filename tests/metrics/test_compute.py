@@ -75,6 +75,7 @@ def test_regression_metrics() -> None:
     assert metrics["rmse"] == pytest.approx(math.sqrt(0.5))
     # deviations (-1.5, -0.5, 0.5, 1.5) and (-1, -1, 1, 1): r = 4 / sqrt(5 * 4)
     assert metrics["pearson_r"] == pytest.approx(4 / math.sqrt(20))
+    assert metrics["r2"] == pytest.approx(1 - 2.0 / 5.0)  # residuals 1, 0, 1, 0; total sum of squares 5
 
 
 def test_auc_of_a_single_class_table_is_nan_not_an_error() -> None:
@@ -119,7 +120,7 @@ def test_bootstrap_regression_and_bad_level() -> None:
     y = rng.normal(50, 10, 60)
     table = pd.DataFrame({"y_true": y, "y_pred": y + rng.normal(0, 3, 60)})
     ci = bootstrap_ci(table, n=100, seed=1, level=0.9)
-    assert set(ci) == {"mae", "rmse", "pearson_r"}
+    assert set(ci) == {"mae", "rmse", "pearson_r", "r2"}
     assert ci["mae"][0] < compute_metrics(table)["mae"] < ci["mae"][1]
     with pytest.raises(NeuropeftError, match="ci_level"):
         bootstrap_ci(table, n=10, seed=1, level=95)

@@ -1,4 +1,5 @@
-"""A fold's decision threshold, fitted on its own validation subjects only.
+"""What a fold fits on its own validation subjects only, after training: a two-class decision
+threshold, and for a regression (brain age) the age bias of its predictions.
 
 A model can rank subjects well while its probabilities sit near 0.5 (a short fine-tuning, a
 balanced loss): at the fixed 0.5 threshold it then calls nearly everyone one class. Each fold
@@ -44,3 +45,25 @@ def validation_threshold(kind: str, decoded: np.ndarray, encoded: np.ndarray) ->
     if kind != "classification" or decoded.shape[1] != 2:
         return None
     return fit_threshold(decoded[:, 1], np.asarray(encoded) == 1)
+
+
+def fit_prediction_bias(predicted: np.ndarray, true: np.ndarray) -> tuple[float, float] | None:
+    """Slope and intercept of the prediction gap (predicted − true) regressed on the true value, fitted
+    on validation subjects: the age bias of brain-age models (regression to the mean makes the gap
+    fall with age). The linear correction of Beheshti et al., NeuroImage: Clinical 24 (2019) 102063,
+    also used by Smith et al. (2019) in its simplest form. None when the true values do not vary."""
+    true = np.asarray(true, dtype=float)
+    known = np.isfinite(true)
+    if known.sum() < 2 or np.ptp(true[known]) == 0:
+        return None
+    slope, intercept = np.polyfit(true[known], np.asarray(predicted, dtype=float)[known] - true[known], 1)
+    return float(slope), float(intercept)
+
+
+def corrected_gap(predicted: np.ndarray, true: np.ndarray, bias: tuple[float, float] | None) -> np.ndarray:
+    """The prediction gap minus the fitted age bias (the gap itself when there is no fit)."""
+    gap = np.asarray(predicted, dtype=float) - np.asarray(true, dtype=float)
+    if bias is None:
+        return gap
+    slope, intercept = bias
+    return gap - (slope * np.asarray(true, dtype=float) + intercept)

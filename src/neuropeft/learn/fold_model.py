@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from neuropeft.learn.calibration import call
+from neuropeft.learn.calibration import call, corrected_gap
 from neuropeft.learn.experiment import ExperimentSettings
 from neuropeft.learn.loop import autocast
 from neuropeft.learn.methods import apply_method, load_weights
@@ -89,10 +89,17 @@ def predict(
 
 
 def predictions_frame(
-    table: pd.DataFrame, fold: int | str, task: Task, decoded: np.ndarray, threshold: float | None = None
+    table: pd.DataFrame,
+    fold: int | str,
+    task: Task,
+    decoded: np.ndarray,
+    threshold: float | None = None,
+    bias: tuple[float, float] | None = None,
 ) -> pd.DataFrame:
     """predictions.tsv rows of ``table``'s subjects; an unknown target ("" or "n/a") leaves y_true empty.
-    Two classes are called at ``threshold`` (the fold's, fitted on validation; None: the argmax)."""
+    Two classes are called at ``threshold`` (the fold's, fitted on validation; None: the argmax); a
+    regression adds the gap (y_pred − y_true, the brain-age gap) and the gap corrected for the fold's
+    age ``bias`` (fitted on validation; :func:`~neuropeft.learn.calibration.fit_prediction_bias`)."""
     frame = table[["participant_id", "session"]].copy()
     frame["fold"] = fold
     known = ~table["target"].astype(str).isin(UNKNOWN_TARGETS)
@@ -104,4 +111,6 @@ def predictions_frame(
     else:
         frame["y_true"] = table["target"].where(known).astype(float).to_numpy()
         frame["y_pred"] = decoded
+        frame["gap"] = frame["y_pred"] - frame["y_true"]
+        frame["gap_corrected"] = corrected_gap(decoded, frame["y_true"].to_numpy(), bias)
     return frame

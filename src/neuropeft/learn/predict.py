@@ -114,7 +114,9 @@ def predict_array(
     if channels_last:
         model = model.to(memory_format=torch.channels_last_3d)
     outputs, _ = predict(model, loader, device, channels_last)
-    return predictions_frame(index, run["fold"], task, task.decode(outputs), run.get("threshold"))
+    bias = run.get("age_bias")
+    bias_fit = None if bias is None else (float(bias["slope"]), float(bias["intercept"]))
+    return predictions_frame(index, run["fold"], task, task.decode(outputs), run.get("threshold"), bias_fit)
 
 
 def predict_to_file(

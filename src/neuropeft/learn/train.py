@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from neuropeft.atomic import write_json, write_tsv
 from neuropeft.errors import NeuropeftError
-from neuropeft.learn.calibration import validation_threshold
+from neuropeft.learn.calibration import fit_prediction_bias, validation_threshold
 from neuropeft.learn.data import Augment, FeatureDataset, VolumeDataset, fold_tables
 from neuropeft.learn.experiment import ExperimentSettings
 from neuropeft.learn.fold_model import make_model, predict, predictions_frame, to_device, uses_channels_last
@@ -198,7 +198,11 @@ def write_fold_outputs(
     outputs, _ = predict(inputs.network, test, device, inputs.channels_last)
     val = fold_loader(inputs.datasets["val"], settings)
     val_outputs, val_targets = predict(inputs.network, val, device, inputs.channels_last)
-    threshold = validation_threshold(task.kind, task.decode(val_outputs), val_targets.numpy())
+    val_decoded = task.decode(val_outputs)
+    threshold = validation_threshold(task.kind, val_decoded, val_targets.numpy())
+    bias = None
+    if task.kind == "regression":
+        bias = fit_prediction_bias(val_decoded, data.tables["val"]["target"].astype(float).to_numpy())
     counts = count_parameters(model)
     save_weights(model, settings.method, out_dir)
     write_tsv(pd.DataFrame(result.history), out_dir / "history.tsv")
@@ -226,12 +230,13 @@ def write_fold_outputs(
             "init": init if settings.method != "scratch" else "random",
             "train_fraction": settings.train_fraction,
             "threshold": threshold,
+            "age_bias": None if bias is None else {"slope": bias[0], "intercept": bias[1]},
             **{f"n_{role}": len(data.tables[role]) for role in ("train", "val", "test")},
             "input_shape": [data.in_channels, *data.shape],
             "settings": dataclasses.asdict(settings),
         },
     )
-    frame = predictions_frame(data.tables["test"], fold, task, task.decode(outputs), threshold)
+    frame = predictions_frame(data.tables["test"], fold, task, task.decode(outputs), threshold, bias)
     write_tsv(frame, out_dir / "predictions.tsv")
 
 

@@ -14,18 +14,18 @@ import numpy as np
 import pandas as pd
 from scipy.stats import pearsonr
 from sklearn.exceptions import UndefinedMetricWarning
-from sklearn.metrics import confusion_matrix, mean_absolute_error, roc_auc_score, root_mean_squared_error
+from sklearn.metrics import confusion_matrix, mean_absolute_error, r2_score, roc_auc_score, root_mean_squared_error
 
 from neuropeft.errors import NeuropeftError
 
 PROB_PREFIX = "prob_"
 CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "auc", "sensitivity", "specificity", "f1", "brier")
-REGRESSION_METRICS = ("mae", "rmse", "pearson_r")
+REGRESSION_METRICS = ("mae", "rmse", "pearson_r", "r2")
 #: metric -> True where larger values are better
 HIGHER_IS_BETTER = (
     {name: True for name in CLASSIFICATION_METRICS}
     | {"brier": False}
-    | {"mae": False, "rmse": False, "pearson_r": True}
+    | {"mae": False, "rmse": False, "pearson_r": True, "r2": True}
 )
 
 
@@ -167,7 +167,7 @@ def _brier(y_true: np.ndarray, probs: np.ndarray) -> float:
 
 
 def regression_metrics(frame: pd.DataFrame) -> dict[str, float]:
-    """MAE, RMSE and Pearson r of one table (r is NaN for fewer than 2 rows or constant values)."""
+    """MAE, RMSE, Pearson r and R² of one table (r is NaN for fewer than 2 rows or constant values)."""
     y_true = frame["y_true"].to_numpy(dtype=float)
     y_pred = frame["y_pred"].to_numpy(dtype=float)
     if len(y_true) < 2 or np.ptp(y_true) == 0 or np.ptp(y_pred) == 0:
@@ -178,6 +178,7 @@ def regression_metrics(frame: pd.DataFrame) -> dict[str, float]:
         "mae": float(mean_absolute_error(y_true, y_pred)),
         "rmse": float(root_mean_squared_error(y_true, y_pred)),
         "pearson_r": r,
+        "r2": float(r2_score(y_true, y_pred)) if len(y_true) >= 2 else float("nan"),
     }
 
 

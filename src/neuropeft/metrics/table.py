@@ -33,6 +33,7 @@ METRIC_TITLES = {
     "mae": "MAE",
     "rmse": "RMSE",
     "pearson_r": "Pearson r",
+    "r2": "R²",
 }
 
 
