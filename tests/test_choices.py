@@ -20,6 +20,7 @@ from neuropeft.choices import look_up_option, look_up_options, suggestion
 from neuropeft.demo.settings import DemoSettings
 from neuropeft.errors import NeuropeftError
 from neuropeft.failures import ON_SUBJECT_FAILURE
+from neuropeft.federated.strategies import STRATEGIES as FEDERATED_STRATEGIES
 from neuropeft.learn.backbones import BACKBONES
 from neuropeft.learn.experiment import MONITORS, ExperimentSettings
 from neuropeft.learn.folds import GROUP_BY, FoldSettings
@@ -54,6 +55,7 @@ ENUMS: dict[tuple[str, ...], Any] = {
     ("$defs", "experiment", "properties", "head"): HEADS,
     ("$defs", "experiment", "properties", "monitor"): MONITORS,
     ("$defs", "experiment", "properties", "class_weights"): CLASS_WEIGHTS,
+    ("$defs", "experiment", "properties", "federated", "properties", "strategy"): FEDERATED_STRATEGIES,
     ("$defs", "pretrain", "properties", "backbone"): BACKBONES,
     ("$defs", "pretrain", "properties", "strategy"): STRATEGIES,
     ("properties", "task"): TASKS,

@@ -182,14 +182,24 @@ def names_pattern(names: list[str]) -> str:
 
 
 def federated_experiments(experiments: dict[str, dict[str, Any]], config: dict[str, Any]) -> list[str]:
-    """The experiments with a ``federated`` entry (trained by the federate rule); they need the folds to
-    give every site training, validation and test subjects."""
+    """The experiments with a ``federated`` entry (trained by the federate rule). Their folds must give
+    every site training, validation and test subjects (:func:`fold_settings` turns the site balance
+    on), which whole sites held out or a fixed split cannot."""
     names = [name for name, entry in experiments.items() if entry.get("federated")]
-    if names and not config["folds"].get("site_balanced", False):
+    folds = config["folds"]
+    if names and (folds.get("group_by") != "participant" or folds.get("split_column")):
         raise NeuropeftError(
-            f"federated experiment(s) {names} need every site in every fold's parts; set folds.site_balanced: true"
+            f"federated experiment(s) {names} need every site in every fold's parts; "
+            "set folds.group_by: participant and no folds.split_column"
         )
     return names
+
+
+def fold_settings(config: dict[str, Any], task: str, federated: list[str]) -> dict[str, Any]:
+    """The folds step's settings: the config's, the resolved task, and the site balance on when an
+    experiment is federated."""
+    folds = config["folds"]
+    return {**folds, "task": task, "site_balanced": bool(folds.get("site_balanced")) or bool(federated)}
 
 
 def train_uses_gpu(config: dict[str, Any]) -> bool:

@@ -94,7 +94,7 @@ def test_an_undefined_grid_is_named_with_the_defined_ones(tmp_path: Path) -> Non
 
 
 FEDERATED = """
-folds: {site_balanced: true}
+folds: {site_balanced: false}
 pretrain: []
 experiments:
   - {name: lora, backbone: resnet10, method: lora}
@@ -111,13 +111,15 @@ def test_a_federated_experiment_is_federated_beside_its_centralized_twin(tmp_pat
     assert counts["train"] == counts["federate"] == 5 and counts["compare_experiments"] == 1
     assert "neuropeft federate" in output and "--out-dir results/models/lora-fedavg/fold-0" in output
     assert "--out-dir results/models/lora/fold-0" in output
+    assert '"site_balanced":true' in output  # a federated experiment balances the folds' sites by itself
+    assert counts["federation_figures"] == counts["site_intensities"] == 1
 
 
-def test_a_federated_experiment_without_site_balanced_folds_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "fed.yaml").write_text(FEDERATED.replace("site_balanced: true", "site_balanced: false"))
+def test_a_federated_experiment_with_whole_sites_held_out_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "fed.yaml").write_text(FEDERATED.replace("site_balanced: false", "group_by: site"))
     result = snakemake(tmp_path, "-n", "--configfile", str(tmp_path / "fed.yaml"))
     output = result.stdout + result.stderr
-    assert result.returncode != 0 and "set folds.site_balanced: true" in output and "Traceback" not in output
+    assert result.returncode != 0 and "set folds.group_by: participant" in output and "Traceback" not in output
 
 
 def test_a_nested_key_is_overridden_by_a_config_file_as_the_readme_shows(tmp_path: Path) -> None:

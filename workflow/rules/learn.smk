@@ -1,6 +1,7 @@
 # Learning stage: subject-wise folds, then one fine-tuning job per experiment and fold.
 from neuropeft.workflow import (
     federated_experiments,
+    fold_settings,
     init_checkpoints,
     names_pattern,
     pretrain_settings,
@@ -37,7 +38,7 @@ rule folds:
     conda:
         "../../envs/learn.yaml"
     params:
-        settings=settings_json({**config["folds"], "task": TASK}),
+        settings=settings_json(fold_settings(config, TASK, FEDERATED)),
     shell:
         "python -m neuropeft folds --index {input.index} --out {output} --settings {params.settings:q} 2> {log}"
 

@@ -22,6 +22,7 @@ rule aggregate_experiment:
         history=fold_files("history.tsv"),
         run=fold_files("run.json"),
     output:
+        **CALIBRATION_PLOT,
         summary=f"{METRICS}/{{experiment}}/summary.json",
         folds=f"{METRICS}/{{experiment}}/fold_metrics.tsv",
         oof=f"{METRICS}/{{experiment}}/oof_predictions.tsv",
@@ -37,7 +38,6 @@ rule aggregate_experiment:
             category="Training curves",
             subcategory="{experiment}",
         ),
-        **CALIBRATION_PLOT,
     log:
         f"{RESULTS}/logs/metrics/{{experiment}}.log",
     benchmark:

@@ -29,7 +29,7 @@ class FoldSettings:
     split_column: str = ""  # optional index column giving each subject's test fold (predefined split); "" = computed
     task: str = "auto"  # "auto", "classification" or "regression" (regression stratifies on quantile bins)
     regression_bins: int = 5  # quantile bins of the target used to stratify a regression
-    site_balanced: bool = False  # stratify on site too, so every site has train, val and test subjects in every fold (sites as federated clients)
+    site_balanced: bool = False  # stratify on site too, so every site has train, val and test subjects in every fold (sites as federated clients); not with group_by site or a split_column
 
 
 def read_index(path: str | Path) -> pd.DataFrame:
@@ -131,13 +131,13 @@ def _check_classes(part: pd.Series, classes: set[str], fold: int, role: str) -> 
 def make_folds(index: pd.DataFrame, settings: FoldSettings) -> pd.DataFrame:
     """The folds table (participant_id, session, fold, role) for every index row and fold."""
     look_up_option(settings.group_by, GROUP_BY, "folds group_by")
-    if (settings.group_by == "site" or settings.site_balanced) and "site" not in index.columns:
+    # whole sites held out, or a fixed split, decide the parts themselves: site balancing does not apply
+    balanced = settings.site_balanced and settings.group_by == "participant" and not settings.split_column
+    if (settings.group_by == "site" or balanced) and "site" not in index.columns:
         raise NeuropeftError(
             "group_by 'site' and site_balanced need a site column in the index: name it with the config's "
             "site_column, or set folds.site_balanced: false for a dataset from one site"
         )
-    if settings.group_by == "site" and settings.site_balanced:
-        raise NeuropeftError("group_by 'site' holds whole sites out; it cannot also give every site a test part")
     if settings.split_column and settings.split_column not in index.columns:
         raise NeuropeftError(f"split column {settings.split_column!r} is not in the index")
     task = infer_task(index["target"].tolist()) if settings.task == "auto" else settings.task
@@ -149,10 +149,8 @@ def make_folds(index: pd.DataFrame, settings: FoldSettings) -> pd.DataFrame:
                 f"{per_subject[per_subject > 1].index[0]} has sessions in different {settings.split_column!r} folds"
             )
     labels = _strata(subjects, task, settings.regression_bins)
-    test_fold = _outer_folds(
-        subjects, _strata(subjects, task, settings.regression_bins, settings.site_balanced), settings
-    )
-    sites = subjects["site"].to_numpy().astype(str) if settings.site_balanced else None
+    test_fold = _outer_folds(subjects, _strata(subjects, task, settings.regression_bins, balanced), settings)
+    sites = subjects["site"].to_numpy().astype(str) if balanced else None
     classes = set(labels) if task == "classification" else set()
     rows = []
     for k in sorted(set(test_fold)):
