@@ -84,15 +84,12 @@ def evaluate(msg: Message, context: Context) -> Message:
         metrics = {"loss": [s[0] for s in scores], "metric": [s[1] for s in scores]}
         return _reply(msg, site, {"metrics": MetricRecord({**metrics, "n_val": len(site.data.datasets["val"])})})
     final = from_record(msg.content["arrays"])
-    val_loss, val_metric = site.score(final)
-    val_probability, val_positive = site.validation_outputs(final)
+    val_loss, val_metric, probabilities, classes = site.validation(final)
     predictions = site.predictions(final).to_csv(sep="\t", index=False)
-    metrics = {"val_loss": val_loss, "val_metric": val_metric, "val_probability": val_probability}
-    return _reply(
-        msg,
-        site,
-        {
-            "metrics": MetricRecord({**metrics, "val_positive": val_positive}),
-            "predictions": ConfigRecord({"tsv": predictions}),
-        },
-    )
+    metrics = {
+        "val_loss": val_loss,
+        "val_metric": val_metric,
+        "val_probabilities": [float(p) for p in probabilities.ravel()],  # row by row, one per class
+        "val_classes": [int(c) for c in classes],
+    }
+    return _reply(msg, site, {"metrics": MetricRecord(metrics), "predictions": ConfigRecord({"tsv": predictions})})

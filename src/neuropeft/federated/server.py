@@ -39,7 +39,7 @@ from neuropeft.federated.strategies import (
     aggregate,
     client_weights,
 )
-from neuropeft.learn.calibration import fit_threshold
+from neuropeft.learn.calibration import call, validation_threshold
 
 #: the resumable state of a federation in its output folder (removed once the outputs are written)
 PROGRESS = "federation_progress.json"
@@ -334,15 +334,14 @@ def serve(grid: Grid, job: FederationJob, out_dir: Path) -> None:
 def _call_at_validation_threshold(
     predictions: pd.DataFrame, final: list[dict[str, Any]], classes: list[str]
 ) -> float | None:
-    """Two classes: the threshold fitted on every site's validation outputs together, and the test
-    subjects in ``predictions`` called at it (in place); None otherwise (the argmax stays)."""
-    if len(classes) != 2:
-        return None
-    probability = np.concatenate([np.asarray(m["val_probability"], dtype=float) for m in final])
-    positive = np.concatenate([np.asarray(m["val_positive"], dtype=float) for m in final]) == 1
-    threshold = fit_threshold(probability, positive)
-    called = predictions[f"prob_{classes[1]}"].astype(float) >= threshold
-    predictions["y_pred"] = np.where(called, classes[1], classes[0])
+    """The threshold fitted on every site's validation outputs together, as a centralized fold fits
+    it on its own (:mod:`neuropeft.learn.calibration`), and the test subjects in ``predictions``
+    called at it (in place); None where the argmax stays (more than two classes)."""
+    probabilities = np.concatenate([np.reshape(m["val_probabilities"], (-1, len(classes))) for m in final])
+    encoded = np.concatenate([np.asarray(m["val_classes"], dtype=int) for m in final])
+    threshold = validation_threshold("classification", probabilities, encoded)
+    test = predictions[[f"prob_{c}" for c in classes]].astype(float).to_numpy()
+    predictions["y_pred"] = [classes[k] for k in call(test, threshold)]
     return threshold
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from neuropeft.choices import look_up_option
 from neuropeft.errors import NeuropeftError
+from neuropeft.federated.strategies import STRATEGIES
 
 
 @dataclass
@@ -29,6 +31,7 @@ class FederatedSettings:
                 f"experiment {experiment!r}: unknown federated setting(s) {unknown}; allowed {sorted(known)}"
             )
         settings = cls(**federated)
+        look_up_option(settings.strategy, STRATEGIES, f"experiment {experiment!r}: federated strategy")
         if settings.rounds < 1 or settings.local_epochs < 1 or settings.min_clients < 1:
             raise NeuropeftError(
                 f"experiment {experiment!r}: federated rounds, local_epochs and min_clients must be >= 1"

@@ -104,22 +104,19 @@ class Site:
                 total, count = total + loss.item() * len(x), count + len(x)
         return self.arrays(), total / max(count, 1)
 
-    def score(self, arrays: Arrays, role: str = "val") -> tuple[float, float]:
-        """Loss and metric (AUC) of ``arrays`` on this site's ``role`` subjects."""
-        self.load(arrays)
-        outputs, targets = self._outputs(role)
-        task = self.data.task
-        return task.loss(outputs, targets).item(), task.metric(task.decode(outputs), targets)
+    def score(self, arrays: Arrays) -> tuple[float, float]:
+        """Loss and metric (AUC) of ``arrays`` on this site's validation subjects."""
+        loss, metric, _, _ = self.validation(arrays)
+        return loss, metric
 
-    def validation_outputs(self, arrays: Arrays) -> tuple[list[float], list[float]]:
-        """The positive class's probability and whether each validation subject is positive, under
-        ``arrays`` (two classes; empty lists otherwise): what the server fits the threshold on."""
+    def validation(self, arrays: Arrays) -> tuple[float, float, np.ndarray, np.ndarray]:
+        """Loss, metric, class probabilities and encoded classes of ``arrays`` on this site's validation
+        subjects, from one pass (the probabilities are what the server fits the threshold on)."""
         self.load(arrays)
         outputs, targets = self._outputs("val")
-        decoded = self.data.task.decode(outputs)
-        if decoded.shape[1] != 2:
-            return [], []
-        return [float(p) for p in decoded[:, 1]], [float(t == 1) for t in targets.numpy()]
+        task = self.data.task
+        decoded = task.decode(outputs)
+        return task.loss(outputs, targets).item(), task.metric(decoded, targets), decoded, targets.numpy()
 
     def predictions(self, arrays: Arrays) -> pd.DataFrame:
         """predictions.tsv rows of this site's test subjects under ``arrays`` (with a site column)."""
