@@ -17,6 +17,7 @@ validate(config, "config/schema.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/ingest.smk"
+include: "workflow/rules/images_table.smk"
 include: "workflow/rules/preproc_dwi.smk"
 include: "workflow/rules/preproc_t1w.smk"
 include: "workflow/rules/model_input.smk"

@@ -30,11 +30,14 @@ from neuropeft.learn.pretrain.settings import STRATEGIES, PretrainSettings
 from neuropeft.learn.tasks import CLASS_WEIGHTS, TASKS
 from neuropeft.metrics.config import MetricsSettings
 from neuropeft.metrics.fractions import FRACTION_METRICS
+from neuropeft.preproc.external import GRIDS as EXTERNAL_GRIDS
+from neuropeft.preproc.external import INTERPOLATIONS as EXTERNAL_INTERPOLATIONS
+from neuropeft.preproc.external import ExternalSettings
 from neuropeft.preproc.n4 import N4DwiSettings, N4Settings
 from neuropeft.preproc.qc_metrics import QCMetricsSettings
 from neuropeft.preproc.qc_table import ON_FLAG, QCTableSettings
 from neuropeft.preproc.registration import INITIALISERS, METRICS, TRANSFORMS, RegistrationSettings
-from neuropeft.preproc.resample import INTERPOLATORS, ResampleSettings
+from neuropeft.preproc.resample import INTERPOLATORS, NORMALISATIONS, ResampleSettings
 from neuropeft.preproc.skullstrip import T1W_METHODS, DwiSkullstripSettings, T1wSkullstripSettings
 from neuropeft.preproc.tensor import FIT_METHODS, TensorSettings
 from neuropeft.workflow import DEVICES, ON_INVALID
@@ -70,6 +73,9 @@ ENUMS: dict[tuple[str, ...], Any] = {
     ("properties", "folds", "properties", "group_by"): GROUP_BY,
     ("properties", "device"): DEVICES,
     ("properties", "metrics", "properties", "fraction_metric"): FRACTION_METRICS,
+    ("properties", "images_table_options", "properties", "grid"): EXTERNAL_GRIDS,
+    ("properties", "images_table_options", "properties", "interpolation"): EXTERNAL_INTERPOLATIONS,
+    ("properties", "images_table_options", "properties", "normalise", "items"): NORMALISATIONS,
 }
 
 #: config section -> the settings dataclass(es) its step(s) read (see workflow/rules/common.smk STEP_SETTINGS
@@ -88,9 +94,14 @@ SECTIONS: list[tuple[str, type, set[str]]] = [
     ("qc", QCMetricsSettings, set(QCTableSettings.__dataclass_fields__)),
     ("folds", FoldSettings, set()),
     ("metrics", MetricsSettings, set()),
+    ("images_table_options", ExternalSettings, set()),
 ]
 #: settings a rule adds to a section (not config keys): {dataclass: fields}
-RULE_FIELDS = {ResampleSettings: {"normalise"}, FoldSettings: {"task"}}
+RULE_FIELDS = {
+    ResampleSettings: {"normalise"},
+    FoldSettings: {"task"},
+    ExternalSettings: {"voxel_mm", "shape", "md_scale"},  # the model grid's
+}
 
 
 def _enums(node: Any, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], list[Any]]:

@@ -11,6 +11,9 @@ from neuropeft.errors import NeuropeftError
 from neuropeft.workflow import (
     DEMO_SUBJECT_FILES,
     experiment_settings,
+    fold_numbers,
+    fold_settings,
+    images_table,
     init_checkpoints,
     model_grids,
     pretrain_settings,
@@ -19,6 +22,7 @@ from neuropeft.workflow import (
     settings_json,
     subject_table,
     train_uses_gpu,
+    uses_demo,
 )
 from tests.test_config import ROOT
 
@@ -103,3 +107,23 @@ def test_each_run_reads_its_grids_stack_and_pretraining_shares_the_grid(config: 
         run_grids({**experiments, "resnet": {"name": "resnet", "init": "pretrain:recon"}}, pretrain, grids)
     with pytest.raises(NeuropeftError, match="pretrain 'recon': grid 'big' is not defined"):
         run_grids(experiments, {"recon": {"name": "recon", "grid": "big"}}, grids)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"bids_dir": "/data/bids"}, "set bids_dir or images_table, not both"),
+        ({"external_bids_dir": "/data/ext"}, "external_bids_dir cannot be combined with images_table"),
+    ],
+)
+def test_an_images_table_is_the_only_dataset(config: dict, extra: dict, message: str) -> None:
+    with pytest.raises(NeuropeftError, match=message):
+        images_table({**config, "images_table": "images.tsv", **extra})
+
+
+def test_an_images_table_is_not_the_demo_and_a_fixed_split_is_fold_zero(config: dict) -> None:
+    table = {**config, "images_table": "images.tsv"}
+    assert not uses_demo(table) and model_grids(table)[""] == config["model_grid"]
+    assert fold_numbers(config, fixed_split=True) == [0]
+    assert fold_numbers(config) == list(range(config["folds"]["n_folds"]))
+    assert fold_settings(config, "classification", [], fixed_split=True)["split_column"] == "split"

@@ -38,8 +38,9 @@ def settings_json(section: dict[str, Any]) -> str:
 
 
 def uses_demo(config: dict[str, Any]) -> bool:
-    """True when no ``bids_dir`` is configured: the built-in demo cohort is synthesised and used."""
-    return not config.get("bids_dir")
+    """True when neither ``bids_dir`` nor ``images_table`` is configured: the built-in demo cohort is
+    synthesised and used."""
+    return not config.get("bids_dir") and not config.get("images_table")
 
 
 def bids_dir(config: dict[str, Any]) -> str:
@@ -121,6 +122,36 @@ def subject_table(config: dict[str, Any], cache_dir: str | Path) -> tuple[list[d
     return records, resolve_task(config, cohort.target_kind)
 
 
+def images_table(config: dict[str, Any]) -> tuple[Any, str]:
+    """The validated images table (config ``images_table``: images prepared elsewhere) and the task.
+
+    Every problem is reported at once: ``on_invalid: stop`` refuses to run, ``exclude`` runs
+    without those rows (listed in ``results/cohort/excluded.tsv`` by the validate_table rule).
+    Returns a :class:`neuropeft.preproc.images_table.ImagesTable`.
+    """
+    from neuropeft.bids.problems import format_problems
+    from neuropeft.preproc.images_table import check_usable, read_images_table
+
+    if config["bids_dir"]:
+        raise NeuropeftError("set bids_dir or images_table, not both: the workflow reads one dataset")
+    if config["external_bids_dir"]:
+        raise NeuropeftError(
+            "external_bids_dir cannot be combined with images_table; put the external subjects in the "
+            "table with split: test (or run the BIDS dataset on its own)"
+        )
+    source = Path(config["images_table"])
+    images = read_images_table(source, config["target"], config["site_column"])
+    if look_up_option(config["on_invalid"], ON_INVALID, "on_invalid") == "stop":
+        images.refuse_problems(source)
+    task = resolve_task(config, images.target_kind)
+    check_usable(images, source, task == "classification")
+    if images.problems:
+        print(
+            f"neuropeft: {images.summary()} (reasons in results/cohort/excluded.tsv):\n{format_problems(images.problems)}"
+        )
+    return images, task
+
+
 def experiment_settings(config: dict[str, Any], task: str) -> dict[str, dict[str, Any]]:
     """Each configured experiment's settings by name, with the workflow's resolved ``task``."""
     experiments: dict[str, dict[str, Any]] = {}
@@ -181,25 +212,37 @@ def names_pattern(names: list[str]) -> str:
     return "|".join(re.escape(name) for name in sorted(names)) or r"(?!)"
 
 
-def federated_experiments(experiments: dict[str, dict[str, Any]], config: dict[str, Any]) -> list[str]:
+def federated_experiments(
+    experiments: dict[str, dict[str, Any]], config: dict[str, Any], fixed_split: bool = False
+) -> list[str]:
     """The experiments with a ``federated`` entry (trained by the federate rule). Their folds must give
     every site training, validation and test subjects (:func:`fold_settings` turns the site balance
     on), which whole sites held out or a fixed split cannot."""
     names = [name for name, entry in experiments.items() if entry.get("federated")]
     folds = config["folds"]
-    if names and (folds.get("group_by") != "participant" or folds.get("split_column")):
+    if names and (folds.get("group_by") != "participant" or folds.get("split_column") or fixed_split):
         raise NeuropeftError(
             f"federated experiment(s) {names} need every site in every fold's parts; "
-            "set folds.group_by: participant and no folds.split_column"
+            "set folds.group_by: participant, no folds.split_column and no split column in images_table"
         )
     return names
 
 
-def fold_settings(config: dict[str, Any], task: str, federated: list[str]) -> dict[str, Any]:
-    """The folds step's settings: the config's, the resolved task, and the site balance on when an
-    experiment is federated."""
+#: the index column of an images table's fixed train/val/test split
+FIXED_SPLIT_COLUMN = "split"
+
+
+def fold_settings(config: dict[str, Any], task: str, federated: list[str], fixed_split: bool = False) -> dict[str, Any]:
+    """The folds step's settings: the config's, the resolved task, the site balance on when an
+    experiment is federated, and an images table's ``split`` column as the one fixed split."""
     folds = config["folds"]
-    return {**folds, "task": task, "site_balanced": bool(folds.get("site_balanced")) or bool(federated)}
+    settings = {**folds, "task": task, "site_balanced": bool(folds.get("site_balanced")) or bool(federated)}
+    return {**settings, "split_column": FIXED_SPLIT_COLUMN} if fixed_split else settings
+
+
+def fold_numbers(config: dict[str, Any], fixed_split: bool = False) -> list[int]:
+    """The folds the learning rules run: ``folds.n_folds`` of them, or fold 0 alone for a fixed split."""
+    return [0] if fixed_split else list(range(int(config["folds"]["n_folds"])))
 
 
 def train_uses_gpu(config: dict[str, Any]) -> bool:

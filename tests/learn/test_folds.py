@@ -74,6 +74,29 @@ def test_predefined_split_column() -> None:
         assert set(part.participant_id) == {f"sub-{i:03d}" for i in range(20) if (i // 2) % 4 == k}
 
 
+def test_a_train_val_test_column_is_one_fixed_split() -> None:
+    index = _index(n=12, sessions=2)
+    parts = ("train",) * 4 + ("val",) * 2 + ("test",) * 2 + ("train",) * 4  # by subject; both classes in each
+    index["split"] = [parts[int(pid[-3:])] for pid in index["participant_id"]]
+    folds = make_folds(index, FoldSettings(split_column="split", n_folds=5))
+    assert set(folds["fold"]) == {0} and len(folds) == len(index)
+    assert folds["role"].tolist() == index["split"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("roles", "message"),
+    [
+        (("train", "train", "test"), "has no val subject"),
+        (("train", "val", "test", "test"), "the val part has no subject of class 0; move some there"),
+    ],
+)
+def test_a_fixed_split_without_a_part_or_a_class_is_refused(roles: tuple[str, ...], message: str) -> None:
+    index = _index(n=12, sessions=1)
+    index["split"] = [roles[i % len(roles)] for i in range(12)]
+    with pytest.raises(NeuropeftError, match=message):
+        make_folds(index, FoldSettings(split_column="split"))
+
+
 def test_two_roles_refused() -> None:
     folds = make_folds(_index(), FoldSettings())
     leak = folds.copy()

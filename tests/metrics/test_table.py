@@ -73,12 +73,38 @@ def test_comparison_rows_columns_and_percent(summaries, tmp_path: Path) -> None:
 
     markdown = out_md.read_text().splitlines()
     assert markdown[0].startswith("| Experiment | Backbone | Method | Head | Accuracy |")
-    assert len(markdown) == 4  # header, rule, two rows
+    assert len(markdown) == 6  # header, rule, two rows, how to read the cells
+    assert markdown[5] == "Each metric: mean ± SD over the folds' test subjects."
     assert "1,640,000 (0.89%)" in markdown[2] and "185,000,000 (100%)" in markdown[3]
     best = "lora" if table.loc[0, "auc_mean"] >= table.loc[1, "auc_mean"] else "full"
     auc_column = markdown[0].split(" | ").index("AUC")
     best_row = markdown[2] if best == "lora" else markdown[3]
     assert best_row.split(" | ")[auc_column].startswith("**")
+
+
+def test_one_fixed_split_reports_the_test_value_with_its_bootstrap_ci(tmp_path: Path) -> None:
+    dirs = make_experiment_dirs(tmp_path, "split", n_folds=1, n=40)
+    aggregate_experiment("split", dirs, tmp_path / "metrics" / "split", FAST)
+    summary = tmp_path / "metrics" / "split" / "summary.json"
+    auc = json.loads(summary.read_text())["metrics"]["auc"]
+    assert auc["ci_low"] < auc["pooled"] < auc["ci_high"]
+    frame = comparison_frame([summary], sorted(tmp_path.glob("models/split/fold-*/run.json")), FAST)
+    assert frame.loc[0, "auc"] == f"{auc['pooled']:.3f} [{auc['ci_low']:.3f}, {auc['ci_high']:.3f}]"
+    out_md = tmp_path / "comparison.md"
+    cli_main(
+        [
+            "compare-experiments",
+            "--summaries",
+            str(summary),
+            "--runs-glob",
+            str(tmp_path / "models" / "*" / "fold-*" / "run.json"),
+            "--out-tsv",
+            str(tmp_path / "comparison.tsv"),
+            "--out-md",
+            str(out_md),
+        ]
+    )
+    assert "One fixed split: each metric on its test subjects [95% bootstrap CI]." in out_md.read_text()
 
 
 def test_comparison_needs_the_run_jsons_of_each_experiment(summaries, tmp_path: Path) -> None:

@@ -100,7 +100,7 @@ def test_native_grid_single_path_zscore(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "case, expected",
     [
-        ("missing_file", "row 2 path_fa file s1_FA.nii.gz does not exist"),
+        ("missing_file", "line 3 (sub-01): path_fa file s1_FA.nii.gz does not exist"),
         ("no_target", "lacks column(s) ['target']"),
         ("no_path", "no image column"),
         ("normalise", "normalise has 1 entries"),

@@ -16,7 +16,9 @@ from neuropeft.workflow import (
     expose_package,
     external_subject_table,
     grid_tag,
+    images_table,
     model_grids,
+    names_pattern,
     settings_json,
     subject_table,
     uses_demo,
@@ -45,11 +47,17 @@ STEP_SETTINGS = {
 }
 # what the qc_subject rules pass to their measurements (the rest of config qc is the QC table's)
 QC_METRICS_SETTINGS = settings_json({"wm_threshold": config["qc"]["wm_threshold"]})
+# images prepared elsewhere (config images_table), stacked as they are instead of preprocessing a BIDS dataset
+IMAGES_TABLE = config["images_table"]
 try:
-    SUBJECTS, TASK = subject_table(config, f"{RESULTS}/cohort/cache")
+    if IMAGES_TABLE:
+        IMAGES, TASK = images_table(config)
+        # every validated subject, per BIDS dataset: none here (the table's rows are not preprocessed)
+        VALIDATED_SUBJECTS = {}
+    else:
+        SUBJECTS, TASK = subject_table(config, f"{RESULTS}/cohort/cache")
+        VALIDATED_SUBJECTS = {RESULTS: SUBJECTS}
     EXPERIMENTS = experiment_settings(config, TASK)
-    # every validated subject, per dataset (failed or not): their raw files are the validation's input
-    VALIDATED_SUBJECTS = {RESULTS: SUBJECTS}
     if config["external_bids_dir"]:
         VALIDATED_SUBJECTS[EXTERNAL] = external_subject_table(config, f"{EXTERNAL}/cohort/cache")
     # subjects whose steps failed on their data (records that still apply), per dataset
@@ -65,6 +73,9 @@ except NeuropeftError as error:  # a user error: one message, no traceback
     sys.exit(f"neuropeft: {error}")
 # each dataset's subject records by file prefix (the {file_prefix} wildcard)
 BY_PREFIX = {root: {s["stem"]: s for s in subjects} for root, subjects in VALIDATED_SUBJECTS.items()}
+# the {root} of the datasets read from BIDS (validated and preprocessed) and of the images table
+BIDS_ROOTS = names_pattern(list(VALIDATED_SUBJECTS))
+TABLE_ROOTS = names_pattern([RESULTS] if IMAGES_TABLE else [])
 
 
 wildcard_constraints:
@@ -110,6 +121,16 @@ def model_input(root, tags, wildcard, ext):
     return lambda wildcards: f"{root}/cohort/model_input{tags[wildcards[wildcard]]}{ext}"
 
 
+def left_out_tables():
+    """The tables of subjects left out, for the comparison: validation's excluded.tsv, plus the failed
+    and QC-flagged subjects of a preprocessed (BIDS) dataset."""
+    preprocessed = {
+        "failures": f"{RESULTS}/cohort/failures.tsv",
+        "qc_excluded": f"{RESULTS}/cohort/qc_excluded.tsv",
+    }
+    return {"excluded": f"{RESULTS}/cohort/excluded.tsv", **({} if IMAGES_TABLE else preprocessed)}
+
+
 def fold_files(name):
     """Input function: one fold file (predictions.tsv, history.tsv, run.json) of every fold."""
     return lambda wildcards: [f"{RESULTS}/models/{wildcards.experiment}/fold-{k}/{name}" for k in FOLDS]
@@ -125,7 +146,8 @@ def final_outputs():
         [f"{RESULTS}/metrics/comparison_external.md", f"{EXTERNAL}/qc/qc.tsv"] if EXTERNAL in INCLUDED_SUBJECTS else []
     )
     return (
-        [f"{RESULTS}/qc/qc.tsv", f"{RESULTS}/metrics/comparison.md", f"{RESULTS}/provenance.json"]
+        [f"{RESULTS}/metrics/comparison.md", f"{RESULTS}/provenance.json"]
+        + ([f"{RESULTS}/qc/qc.tsv"] if RESULTS in INCLUDED_SUBJECTS else [])
         + fractions
         + federation
         + external

@@ -13,6 +13,8 @@ rule validate_cohort:
         "{root}/logs/validate_cohort.log",
     benchmark:
         "{root}/benchmarks/validate_cohort.tsv"
+    wildcard_constraints:
+        root=BIDS_ROOTS,
     conda:
         "../../envs/preproc.yaml"
     params:

@@ -1,6 +1,7 @@
 # Learning stage: subject-wise folds, then one fine-tuning job per experiment and fold.
 from neuropeft.workflow import (
     federated_experiments,
+    fold_numbers,
     fold_settings,
     init_checkpoints,
     names_pattern,
@@ -9,13 +10,15 @@ from neuropeft.workflow import (
     train_uses_gpu,
 )
 
-FOLDS = list(range(config["folds"]["n_folds"]))
+# an images table with a split column: one fixed train/val/test split (fold 0) instead of k folds
+FIXED_SPLIT = bool(IMAGES_TABLE) and IMAGES.fixed_split
+FOLDS = fold_numbers(config, FIXED_SPLIT)
 try:
     PRETRAIN = pretrain_settings(config)
     INIT = {name: init_checkpoints(e, PRETRAIN, RESULTS) for name, e in EXPERIMENTS.items()}
     # the grid tag of each experiment's / pre-training run's model input (its cohort stack)
     EXPERIMENT_GRID, PRETRAIN_GRID = run_grids(EXPERIMENTS, PRETRAIN, model_grids(config))
-    FEDERATED = federated_experiments(EXPERIMENTS, config)
+    FEDERATED = federated_experiments(EXPERIMENTS, config, FIXED_SPLIT)
 except NeuropeftError as error:
     sys.exit(f"neuropeft: {error}")
 
@@ -38,7 +41,7 @@ rule folds:
     conda:
         "../../envs/learn.yaml"
     params:
-        settings=settings_json(fold_settings(config, TASK, FEDERATED)),
+        settings=settings_json(fold_settings(config, TASK, FEDERATED, FIXED_SPLIT)),
     shell:
         "python -m neuropeft folds --index {input.index} --out {output} --settings {params.settings:q} 2> {log}"
 

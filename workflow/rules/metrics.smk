@@ -55,11 +55,9 @@ rule aggregate_experiment:
 
 rule compare_experiments:
     input:
+        **left_out_tables(),
         summaries=expand(f"{METRICS}/{{experiment}}/summary.json", experiment=EXPERIMENTS),
         runs=expand(f"{RESULTS}/models/{{experiment}}/fold-{{fold}}/run.json", experiment=EXPERIMENTS, fold=FOLDS),
-        excluded=f"{RESULTS}/cohort/excluded.tsv",
-        failures=f"{RESULTS}/cohort/failures.tsv",
-        qc_excluded=f"{RESULTS}/cohort/qc_excluded.tsv",
     output:
         tsv=f"{METRICS}/comparison.tsv",
         md=report(f"{METRICS}/comparison.md", caption="../report/comparison.rst", category="Comparison"),
@@ -71,9 +69,12 @@ rule compare_experiments:
         "../../envs/report.yaml"
     params:
         settings=settings_json(config["metrics"]),
+        left_out=lambda wildcards, input: " ".join(
+            f"--{name.replace('_', '-')} {input[name]}" for name in left_out_tables()
+        ),
     shell:
         "python -m neuropeft compare-experiments --summaries {input.summaries} --run-jsons {input.runs}"
-        " --excluded {input.excluded} --failures {input.failures} --qc-excluded {input.qc_excluded} --out-tsv {output.tsv} --out-md {output.md} --settings {params.settings:q} 2> {log}"
+        " {params.left_out} --out-tsv {output.tsv} --out-md {output.md} --settings {params.settings:q} 2> {log}"
 
 
 FRACTION_EXPERIMENTS = [name for name, e in EXPERIMENTS.items() if "train_fraction" in e]

@@ -55,6 +55,8 @@ rule stack_model_input:
         "{root}/logs/stack_model_input{grid_tag}.log",
     benchmark:
         "{root}/benchmarks/stack_model_input{grid_tag}.tsv"
+    wildcard_constraints:
+        root=BIDS_ROOTS,
     conda:
         "../../envs/preproc.yaml"
     shell:

@@ -26,7 +26,7 @@ class FoldSettings:
     seed: int = 0  # seed of the subject shuffling (same seed -> same folds)
     val_fraction: float = 0.2  # fraction of each training part held out (stratified) for early stopping
     group_by: str = "participant"  # "participant" (sessions of a subject stay together) or "site" (sites stay together)
-    split_column: str = ""  # optional index column giving each subject's test fold (predefined split); "" = computed
+    split_column: str = ""  # optional index column: each subject's test fold (predefined folds), or train/val/test (one fixed split); "" = computed
     task: str = "auto"  # "auto", "classification" or "regression" (regression stratifies on quantile bins)
     regression_bins: int = 5  # quantile bins of the target used to stratify a regression
     site_balanced: bool = False  # stratify on site too, so every site has train, val and test subjects in every fold (sites as federated clients); not with group_by site or a split_column
@@ -128,6 +128,36 @@ def _check_classes(part: pd.Series, classes: set[str], fold: int, role: str) -> 
         )
 
 
+#: the roles a fixed split's column holds
+ROLES = ("train", "val", "test")
+
+
+def fixed_split(index: pd.DataFrame, column: str, task: str) -> pd.DataFrame:
+    """One fold (0) whose roles are the ``column`` values (train/val/test), as public benchmarks define them."""
+    values = set(index[column])
+    if values - set(ROLES):
+        raise NeuropeftError(
+            f"split column {column!r} has value(s) {sorted(values - set(ROLES))}; use train, val, test"
+        )
+    missing = [role for role in ROLES if role not in values]
+    if missing:
+        raise NeuropeftError(f"split column {column!r} has no {missing[0]} subject; every part needs subjects")
+    if task == "classification":
+        labels = index["target"].map(normalise_label)
+        for role in ("val", "test"):
+            absent = sorted(set(labels) - set(labels[index[column] == role]))
+            if absent:
+                raise NeuropeftError(
+                    f"split column {column!r}: the {role} part has no subject of class {absent[0]}; move some there "
+                    "(the threshold is fitted on val, and the metrics need every class in test)"
+                )
+    folds = pd.DataFrame(
+        {"participant_id": index["participant_id"], "session": index["session"], "fold": 0, "role": index[column]}
+    )
+    check_folds(folds)
+    return folds
+
+
 def make_folds(index: pd.DataFrame, settings: FoldSettings) -> pd.DataFrame:
     """The folds table (participant_id, session, fold, role) for every index row and fold."""
     look_up_option(settings.group_by, GROUP_BY, "folds group_by")
@@ -141,6 +171,8 @@ def make_folds(index: pd.DataFrame, settings: FoldSettings) -> pd.DataFrame:
     if settings.split_column and settings.split_column not in index.columns:
         raise NeuropeftError(f"split column {settings.split_column!r} is not in the index")
     task = infer_task(index["target"].tolist()) if settings.task == "auto" else settings.task
+    if settings.split_column and set(index[settings.split_column]) <= set(ROLES):
+        return fixed_split(index, settings.split_column, task)
     subjects = index.drop_duplicates("participant_id").reset_index(drop=True)
     if settings.split_column:
         per_subject = index.groupby("participant_id")[settings.split_column].nunique()

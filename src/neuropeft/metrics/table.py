@@ -64,6 +64,15 @@ def _format(mean: float | None, sd: float | None, decimals: int) -> str:
     return f"{mean:.{decimals}f} ± {sd:.{decimals}f}" if sd is not None else f"{mean:.{decimals}f}"
 
 
+def _format_split(values: dict[str, Any], decimals: int) -> str:
+    """One fixed split's metric on its test subjects with the bootstrap CI: ``0.812 [0.650, 0.940]``."""
+    if values.get("pooled") is None:
+        return "n/a"
+    low, high = values.get("ci_low"), values.get("ci_high")
+    interval = f" [{low:.{decimals}f}, {high:.{decimals}f}]" if low is not None and high is not None else ""
+    return f"{values['pooled']:.{decimals}f}{interval}"
+
+
 def percent_text(value: float) -> str:
     """A percentage with two significant digits below 10 % (as in the seeds' tables: 32%, 1.3%, 0.04%)."""
     if math.isnan(value):
@@ -102,7 +111,11 @@ def comparison_frame(summary_paths: list[Path], run_paths: list[Path], settings:
         }
         for metric in present:
             values = summary["metrics"].get(metric, {})
-            row[metric] = _format(values.get("mean"), values.get("sd"), settings.decimals)
+            row[metric] = (
+                _format_split(values, settings.decimals)
+                if summary["n_folds"] == 1
+                else _format(values.get("mean"), values.get("sd"), settings.decimals)
+            )
             for key in ("mean", "sd", "pooled", "ci_low", "ci_high"):
                 row[f"{metric}_{key}"] = values.get(key)
         row.update(
@@ -177,6 +190,13 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _reading(frame: pd.DataFrame, settings: MetricsSettings) -> str:
+    """How to read the metric cells: mean ± SD over folds, or one fixed split's test value [bootstrap CI]."""
+    if (frame["n_folds"] == 1).all():
+        return f"\nOne fixed split: each metric on its test subjects [{settings.ci_level:.0%} bootstrap CI].\n"
+    return "\nEach metric: mean ± SD over the folds' test subjects.\n"
+
+
 def left_out_section(excluded: Path | None, failures: Path | None, qc_excluded: Path | None = None) -> str:
     """Markdown listing the subjects left out of training: failed validation, a processing step or the QC.
 
@@ -231,6 +251,6 @@ def compare_experiments(
 ) -> None:
     """Write the comparison table (TSV and Markdown, with the left-out subjects) of the experiments."""
     frame = comparison_frame(summaries, resolve_runs(run_jsons, runs_glob), settings)
-    markdown = markdown_table(frame) + left_out_section(excluded, failures, qc_excluded)
+    markdown = markdown_table(frame) + _reading(frame, settings) + left_out_section(excluded, failures, qc_excluded)
     write_tsv(frame, out_tsv)
     write_text(out_md, markdown)

@@ -1,10 +1,8 @@
 """``neuropeft stack-table``: stack images prepared elsewhere (e.g. FA maps from another pipeline).
 
-The table (TSV) has a ``target`` column (name configurable with ``--target``), optional
-``participant_id`` (default: the first image's file name without extension), ``session``,
-``split`` and ``site``, and either one ``path`` column or several ``path_<channel>`` columns
-(``path_fa``, ``path_md``; channels in column order). Relative paths are read relative to the
-table's folder. Each 3D image is resampled with nilearn (``resample_to_img``, world coordinates)
+The table is an images table (:mod:`neuropeft.preproc.images_table`: ``path`` or
+``path_<channel>`` columns, the target, optional ``participant_id``, ``session``, ``site``,
+``split``), validated with every problem reported at once. Each 3D image is resampled with nilearn (``resample_to_img``, world coordinates)
 onto one of two grids:
 
 * ``grid = "template"``: the model grid of ``resample`` (template at ``voxel_mm``, cropped/padded
@@ -23,11 +21,11 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-import pandas as pd
 
 from neuropeft.choices import look_up_option
 from neuropeft.errors import NeuropeftError
 from neuropeft.preproc.imageio import load_image
+from neuropeft.preproc.images_table import read_images_table
 from neuropeft.preproc.resample import (
     check_normalisations,
     check_voxel_mm,
@@ -35,7 +33,7 @@ from neuropeft.preproc.resample import (
     normalise_channel,
     resample_to_grid,
 )
-from neuropeft.preproc.stack import build_index, read_table, write_stack
+from neuropeft.preproc.stack import build_index, write_stack
 
 GRIDS = ("template", "native")
 INTERPOLATIONS = ("continuous", "linear", "nearest")
@@ -47,7 +45,8 @@ def _default_shape() -> list[int]:
 
 @dataclasses.dataclass
 class ExternalSettings:
-    """Settings of ``stack-table`` (config section ``external``)."""
+    """Settings of ``stack-table`` (config section ``images_table_options``; the rule adds the model grid's
+    ``voxel_mm``, ``shape`` and ``md_scale``)."""
 
     #: target grid: template (images in MNI space) or native (any space; centred on the non-zero voxels)
     grid: str = "template"
@@ -69,39 +68,6 @@ class ExternalSettings:
             raise NeuropeftError("external shape must be three positive integers and md_scale positive")
         check_voxel_mm(self.voxel_mm)
         check_normalisations(self.normalise)
-
-
-def channel_columns(table: pd.DataFrame, source: Path) -> list[str]:
-    """The image columns: ``path`` alone or the ``path_<channel>`` columns in order."""
-    multi = [c for c in table.columns if c.startswith("path_")]
-    if "path" in table.columns and multi:
-        raise NeuropeftError(
-            f"{source}: has both 'path' and {multi}; use one 'path' column or only path_<channel> columns"
-        )
-    columns = ["path"] if "path" in table.columns else multi
-    if not columns:
-        raise NeuropeftError(
-            f"{source}: no image column; add a 'path' column or path_<channel> columns (e.g. path_fa, path_md)"
-        )
-    return columns
-
-
-def resolve_paths(table: pd.DataFrame, columns: list[str], source: Path) -> list[list[Path]]:
-    """Per row, the image paths of ``columns`` (relative to the table's folder), all checked to exist."""
-    rows = []
-    for number, record in enumerate(table.to_dict("records"), start=1):
-        paths = []
-        for column in columns:
-            if not record[column]:
-                raise NeuropeftError(f"{source}: row {number} has an empty {column}; give an image path")
-            path = Path(record[column]) if Path(record[column]).is_absolute() else source.parent / record[column]
-            if not path.is_file():
-                raise NeuropeftError(
-                    f"{source}: row {number} {column} file {record[column]} does not exist; fix the path (relative paths are read from the table's folder)"
-                )
-            paths.append(path)
-        rows.append(paths)
-    return rows
 
 
 def native_grid(img: nib.Nifti1Image, voxel_mm: float, shape: list[int]) -> nib.Nifti1Image:
@@ -131,21 +97,15 @@ def prepare(paths: list[Path], settings: ExternalSettings, methods: list[str]) -
 
 
 def run(table_path: Path, target: str, out_array: Path, out_index: Path, settings: ExternalSettings) -> None:
-    """Validate the table, then resample and stack every row."""
-    table = read_table(table_path, [target], "image table")
-    columns = channel_columns(table, table_path)
-    methods = settings.normalise or ["none"] * len(columns)
-    if len(methods) != len(columns):
+    """Validate the table (every problem at once), then resample and stack every row."""
+    images = read_images_table(table_path, target)
+    images.refuse_problems(table_path)
+    methods = settings.normalise or ["none"] * len(images.image_columns)
+    if len(methods) != len(images.image_columns):
         raise NeuropeftError(
-            f"{table_path}: {len(columns)} image column(s) {columns} but normalise has {len(methods)} entries; give one per column"
+            f"{table_path}: {len(images.image_columns)} image column(s) {images.image_columns} but normalise has "
+            f"{len(methods)} entries; give one per column"
         )
-    empty = table.index[table[target] == ""].tolist()
-    if empty:
-        raise NeuropeftError(
-            f"{table_path}: row {empty[0] + 1} has an empty {target}; fill in the target or drop the row"
-        )
-    paths = resolve_paths(table, columns, table_path)
-    if "participant_id" not in table.columns:
-        table = table.assign(participant_id=[p[0].name.split(".")[0] for p in paths])
+    paths = [[Path(row[c]) for c in images.image_columns] for row in images.rows.to_dict("records")]
     loaders = [lambda p=row: prepare(p, settings, methods) for row in paths]
-    write_stack(loaders, out_array, build_index(table, target), out_index)
+    write_stack(loaders, out_array, build_index(images.rows, "target"), out_index)
