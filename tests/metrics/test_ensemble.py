@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -46,6 +47,25 @@ def test_classification_mean_probabilities_and_argmax(tmp_path: Path) -> None:
     assert out["session"].tolist() == ["n/a", "n/a"] and out["y_true"].tolist() == [1, 0]
     assert out["prob_0"].tolist() == pytest.approx([0.6, 0.6]) and out["prob_1"].tolist() == pytest.approx([0.4, 0.4])
     assert out["y_pred"].tolist() == [0, 0]
+
+
+def test_two_classes_are_called_at_the_mean_of_the_models_fitted_thresholds(tmp_path: Path) -> None:
+    rows = [("sub-001", "n/a", 0, 1, 0.48, 0.52, 1), ("sub-002", "n/a", 0, 0, 0.53, 0.47, 0)]
+    a = _write(tmp_path / "a.tsv", rows, CLASS_COLUMNS)
+    b = _write(tmp_path / "b.tsv", rows, CLASS_COLUMNS)
+    runs = [tmp_path / "a.json", tmp_path / "b.json"]
+    runs[0].write_text(json.dumps({"threshold": 0.48}))
+    runs[1].write_text(json.dumps({"threshold": 0.54}))  # mean 0.51: sub-001 (0.52) positive, sub-002 (0.47) not
+    out = tmp_path / "ens.tsv"
+    arguments = ["ensemble", "--predictions", str(a), str(b), "--out", str(out)]
+    assert cli_main([*arguments, "--run-jsons", *map(str, runs)]) == 0
+    assert pd.read_csv(out, sep="\t")["y_pred"].tolist() == [1, 0]
+    runs[1].write_text(json.dumps({"threshold": 0.6}))  # mean 0.54: both negative
+    assert cli_main([*arguments, "--run-jsons", *map(str, runs)]) == 0
+    assert pd.read_csv(out, sep="\t")["y_pred"].tolist() == [0, 0]
+    runs[1].write_text(json.dumps({"threshold": None}))  # a model without one: the arg-max
+    assert cli_main([*arguments, "--run-jsons", *map(str, runs)]) == 0
+    assert pd.read_csv(out, sep="\t")["y_pred"].tolist() == [1, 0]
 
 
 def test_regression_mean_values_with_unknown_truth(tmp_path: Path) -> None:

@@ -35,7 +35,11 @@ rule predict_external:
 
 rule ensemble_external:
     input:
-        lambda wildcards: [f"{EXTERNAL}/models/{wildcards.experiment}/fold-{k}/predictions.tsv" for k in FOLDS],
+        predictions=lambda wildcards: [
+            f"{EXTERNAL}/models/{wildcards.experiment}/fold-{k}/predictions.tsv" for k in FOLDS
+        ],
+        # each fold model's record: its fitted decision threshold
+        runs=lambda wildcards: [f"{EXTERNAL}/models/{wildcards.experiment}/fold-{k}/run.json" for k in FOLDS],
     output:
         f"{EXTERNAL_MODELS}/ensemble/predictions.tsv",
     log:
@@ -45,7 +49,8 @@ rule ensemble_external:
     conda:
         "../../envs/report.yaml"
     shell:
-        "python -m neuropeft ensemble --predictions {input} --out {output} 2> {log}"
+        "python -m neuropeft ensemble --predictions {input.predictions} --run-jsons {input.runs} --out {output}"
+        " 2> {log}"
 
 
 rule aggregate_experiment_external:

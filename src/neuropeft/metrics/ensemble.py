@@ -1,20 +1,25 @@
 """``neuropeft ensemble``: average several models' predictions of the same subjects into one table.
 
 Classification: the mean of each ``prob_<class>`` column, ``y_pred`` its arg-max (first class on a
-tie, as in training); regression: the mean ``y_pred``. Rows keep the first table's order and
+tie, as in training) — or, for two classes whose models fitted decision thresholds on their own
+validation subjects (``threshold`` in each model's run.json), the mean probability called at the
+mean of those thresholds; regression: the mean ``y_pred``. Rows keep the first table's order and
 ``fold`` is ``ensemble``; every table must hold the same subjects with the same ``y_true``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from neuropeft.atomic import write_tsv
 from neuropeft.errors import NeuropeftError
+from neuropeft.learn.calibration import call
 from neuropeft.metrics.compute import PROB_PREFIX
+from neuropeft.metrics.table import read_json
 
 KEY = ["participant_id", "session"]
 
@@ -63,8 +68,17 @@ def _aligned(frames: list[pd.DataFrame], paths: list[Path]) -> list[pd.DataFrame
     return aligned
 
 
-def ensemble(frames: list[pd.DataFrame], paths: list[Path]) -> pd.DataFrame:
-    """The averaged predictions table (fold = ``ensemble``)."""
+def ensemble_threshold(runs: list[dict[str, Any]]) -> float | None:
+    """The mean of the models' fitted two-class thresholds; None (the arg-max) unless every model has one."""
+    thresholds = [run.get("threshold") for run in runs]
+    if not thresholds or any(t is None for t in thresholds):
+        return None
+    return float(np.mean(thresholds))
+
+
+def ensemble(frames: list[pd.DataFrame], paths: list[Path], threshold: float | None = None) -> pd.DataFrame:
+    """The averaged predictions table (fold = ``ensemble``); two classes are called at ``threshold``
+    when given (see :func:`neuropeft.learn.calibration.call`)."""
     tables = _aligned(frames, paths)
     first = tables[0]
     out = first.index.to_frame(index=False)
@@ -81,13 +95,15 @@ def ensemble(frames: list[pd.DataFrame], paths: list[Path]) -> pd.DataFrame:
     if probs:
         for k, column in enumerate(probs):
             out[column] = mean[:, k]
-        out["y_pred"] = [probs[k][len(PROB_PREFIX) :] for k in mean.argmax(axis=1)]
+        out["y_pred"] = [probs[k][len(PROB_PREFIX) :] for k in call(mean, threshold)]
     else:
         out["y_pred"] = mean[:, 0]
     return out
 
 
-def ensemble_files(paths: list[Path], out: Path) -> None:
-    """Read the predictions tables, average them and write the ensemble's table."""
+def ensemble_files(paths: list[Path], out: Path, run_jsons: list[Path] | None = None) -> None:
+    """Read the predictions tables (and the models' run.json files, for their thresholds), average
+    them and write the ensemble's table."""
     frames = [read_predictions(path) for path in paths]
-    write_tsv(ensemble(frames, paths), out)
+    runs = [read_json(path) for path in run_jsons or []]
+    write_tsv(ensemble(frames, paths, ensemble_threshold(runs)), out)

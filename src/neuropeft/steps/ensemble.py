@@ -15,6 +15,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="predictions TSVs of the same subjects (e.g. every fold model on an external set)",
     )
+    parser.add_argument(
+        "--run-jsons",
+        nargs="*",
+        type=Path,
+        default=[],
+        help="the models' run.json files: two classes are called at the mean of their fitted thresholds",
+    )
     parser.add_argument("--out", required=True, type=Path, help="ensemble predictions TSV (fold = ensemble)")
 
 
@@ -22,4 +29,4 @@ def main(args: argparse.Namespace) -> None:
     """Run the step."""
     from neuropeft.metrics.ensemble import ensemble_files
 
-    ensemble_files(args.predictions, args.out)
+    ensemble_files(args.predictions, args.out, args.run_jsons)
