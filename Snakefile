@@ -23,6 +23,7 @@ include: "workflow/rules/preproc_t1w.smk"
 include: "workflow/rules/model_input.smk"
 include: "workflow/rules/learn.smk"
 include: "workflow/rules/metrics.smk"
+include: "workflow/rules/segmentation.smk"
 include: "workflow/rules/external.smk"
 
 

@@ -40,7 +40,10 @@ from neuropeft.preproc.registration import INITIALISERS, METRICS, TRANSFORMS, Re
 from neuropeft.preproc.resample import INTERPOLATORS, NORMALISATIONS, ResampleSettings
 from neuropeft.preproc.skullstrip import T1W_METHODS, DwiSkullstripSettings, T1wSkullstripSettings
 from neuropeft.preproc.tensor import FIT_METHODS, TensorSettings
-from neuropeft.workflow import DEVICES, ON_INVALID
+from neuropeft.segment.methods import METHODS as SEGMENTATION_METHODS
+from neuropeft.segment.models import SEGMENTATION_BACKBONES
+from neuropeft.segment.train import SegmentationSettings
+from neuropeft.workflow import DEVICES, ON_INVALID, WORKFLOW_TASKS
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
@@ -61,7 +64,9 @@ ENUMS: dict[tuple[str, ...], Any] = {
     ("$defs", "experiment", "properties", "federated", "properties", "strategy"): FEDERATED_STRATEGIES,
     ("$defs", "pretrain", "properties", "backbone"): BACKBONES,
     ("$defs", "pretrain", "properties", "strategy"): STRATEGIES,
-    ("properties", "task"): TASKS,
+    ("properties", "task"): WORKFLOW_TASKS,
+    ("$defs", "segmentation_experiment", "properties", "backbone"): SEGMENTATION_BACKBONES,
+    ("$defs", "segmentation_experiment", "properties", "method"): SEGMENTATION_METHODS,
     ("properties", "modalities", "items"): MODALITIES,
     ("properties", "run_policy"): RUN_POLICIES,
     ("properties", "on_invalid"): ON_INVALID,
@@ -148,12 +153,20 @@ def test_dataclass_defaults_equal_config(section: str, settings: type, elsewhere
 
 def test_top_level_defaults_equal_the_dataclasses() -> None:
     assert CONFIG["task"] == ExperimentSettings.task == FoldSettings.task
+    assert WORKFLOW_TASKS[: len(TASKS)] == TASKS  # the learning tasks, then segmentation
     assert CONFIG["device"] == DEVICES[0]
 
 
-@pytest.mark.parametrize(("entries", "settings"), [("experiments", ExperimentSettings), ("pretrain", PretrainSettings)])
-def test_entry_keys_are_dataclass_fields(entries: str, settings: type) -> None:
-    keys = set(SCHEMA["$defs"]["experiment" if entries == "experiments" else "pretrain"]["properties"])
+@pytest.mark.parametrize(
+    ("entry", "settings"),
+    [
+        ("experiment", ExperimentSettings),
+        ("pretrain", PretrainSettings),
+        ("segmentation_experiment", SegmentationSettings),
+    ],
+)
+def test_entry_keys_are_dataclass_fields(entry: str, settings: type) -> None:
+    keys = set(SCHEMA["$defs"][entry]["properties"])
     assert keys <= {f.name for f in dataclasses.fields(settings)}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -19,6 +20,8 @@ from neuropeft.workflow import (
     pretrain_settings,
     resolve_task,
     run_grids,
+    segmentation_experiments,
+    segmentation_labels,
     settings_json,
     subject_table,
     train_uses_gpu,
@@ -127,3 +130,43 @@ def test_an_images_table_is_not_the_demo_and_a_fixed_split_is_fold_zero(config: 
     assert fold_numbers(config, fixed_split=True) == [0]
     assert fold_numbers(config) == list(range(config["folds"]["n_folds"]))
     assert fold_settings(config, "classification", [], fixed_split=True)["split_column"] == "split"
+
+
+def _labelled_subject(root: Path, stem: str, names: list[str]) -> dict[str, str]:
+    folder = root / "derivatives" / "dlmuse" / stem / "anat"
+    folder.mkdir(parents=True)
+    for name in names:
+        (folder / name).write_bytes(b"")
+    return {"stem": stem, "key": stem}
+
+
+def test_each_subject_gets_its_one_label_map_by_desc(config: dict, tmp_path: Path) -> None:
+    seg = {**config, "bids_dir": str(tmp_path), "task": "segmentation", "modalities": ["t1w"]}
+    seg["segmentation"] = {**config["segmentation"], "labels_dir": "derivatives/dlmuse", "desc": "DLMUSE"}
+    subjects = [
+        _labelled_subject(tmp_path, "sub-01", ["sub-01_desc-DLMUSE_dseg.nii.gz", "sub-01_desc-other_dseg.nii.gz"]),
+        _labelled_subject(tmp_path, "sub-02", ["sub-02_desc-DLMUSE_dseg.nii.gz"]),
+    ]
+    found = segmentation_labels(seg, subjects)
+    assert found == {
+        s: str(tmp_path / f"derivatives/dlmuse/{s}/anat/{s}_desc-DLMUSE_dseg.nii.gz") for s in ("sub-01", "sub-02")
+    }
+    subjects.append(_labelled_subject(tmp_path, "sub-03", ["sub-03_desc-other_dseg.nii.gz"]))
+    with pytest.raises(
+        NeuropeftError, match=r"1 subject\(s\) have not exactly one .*desc-DLMUSE.*: sub-03 \(0 found\)"
+    ):
+        segmentation_labels(seg, subjects)
+    seg["segmentation"] = {**seg["segmentation"], "desc": ""}
+    with pytest.raises(NeuropeftError, match=r"sub-01 \(2 found\); add them or set segmentation.desc"):
+        segmentation_labels(seg, subjects[:1])
+
+
+def test_segmentation_needs_the_t1w_and_no_external_set(config: dict) -> None:
+    seg = {**config, "task": "segmentation"}
+    with pytest.raises(NeuropeftError, match="add t1w to modalities"):
+        segmentation_experiments(seg)
+    with pytest.raises(NeuropeftError, match="does not score an external_bids_dir"):
+        segmentation_experiments({**seg, "modalities": ["t1w"], "external_bids_dir": "/data/ext"})
+    assert list(segmentation_experiments({**seg, "modalities": ["t1w"]})) == [
+        e["name"] for e in config["segmentation_experiments"]
+    ]

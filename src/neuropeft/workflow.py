@@ -17,6 +17,8 @@ from neuropeft.errors import NeuropeftError
 ON_INVALID = ("exclude", "stop")
 #: ``device`` of training: auto (CUDA when present), cpu or cuda
 DEVICES = ("auto", "cpu", "cuda")
+#: ``task``: the learning tasks (neuropeft.learn.tasks.TASKS) and segmentation (label maps as the target)
+WORKFLOW_TASKS = ("auto", "classification", "regression", "segmentation")
 
 
 def expose_package(basedir: str) -> None:
@@ -57,10 +59,12 @@ def demo_subjects(n_subjects: int) -> list[str]:
 DEMO_SUBJECT_FILES = {
     field: str(path)
     for field, path in subject_files(DEMO_DIR, "{sub}").items()
-    if field in ("t1w", "dwi", "bval", "bvec")
+    if field in ("t1w", "dwi", "bval", "bvec", "tissue_dseg")
 }
 #: the demo's dataset-level files that later rules read
-DEMO_DATASET_FILES = [str(dataset_files(DEMO_DIR)[name]) for name in ("participants", "description")]
+DEMO_DATASET_FILES = [
+    str(dataset_files(DEMO_DIR)[name]) for name in ("participants", "description", "tissue_description", "tissue_lut")
+]
 
 
 DEMO_TARGET_KINDS = {"diagnosis": "binary", "age": "continuous", "sex": "binary", "site": "multiclass"}
@@ -132,6 +136,8 @@ def images_table(config: dict[str, Any]) -> tuple[Any, str]:
     from neuropeft.bids.problems import format_problems
     from neuropeft.preproc.images_table import check_usable, read_images_table
 
+    if config["task"] == "segmentation":
+        raise NeuropeftError("task segmentation needs label maps from BIDS derivatives; use bids_dir, not images_table")
     if config["bids_dir"]:
         raise NeuropeftError("set bids_dir or images_table, not both: the workflow reads one dataset")
     if config["external_bids_dir"]:
@@ -162,6 +168,67 @@ def experiment_settings(config: dict[str, Any], task: str) -> dict[str, dict[str
             )
         experiments[entry["name"]] = {**entry, "task": task}
     return experiments
+
+
+def segmentation_experiments(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each configured segmentation experiment's settings by name (``task: segmentation``)."""
+    if config["external_bids_dir"]:
+        raise NeuropeftError("task segmentation does not score an external_bids_dir yet; leave it empty")
+    if "t1w" not in config["modalities"]:
+        raise NeuropeftError(
+            "task segmentation carries the label maps by the T1w's registration; add t1w to modalities"
+        )
+    experiments: dict[str, dict[str, Any]] = {}
+    for entry in config["segmentation_experiments"]:
+        if entry["name"] in experiments:
+            raise NeuropeftError(f"segmentation experiment name {entry['name']!r} is used twice; names must be unique")
+        experiments[entry["name"]] = dict(entry)
+    return experiments
+
+
+#: the demo's tissue classes (its ground truth): label map field of a demo subject, look-up table
+DEMO_TISSUE_FIELD = "tissue_dseg"
+DEMO_TISSUE_LUT = str(dataset_files(DEMO_DIR).get("tissue_lut", ""))
+
+
+def segmentation_labels(config: dict[str, Any], subjects: list[dict[str, str]]) -> dict[str, str]:
+    """Each subject's label map by its file prefix (stem): the demo's tissue classes, or the one
+    ``*_dseg.nii.gz`` (with the configured ``desc``) under ``segmentation.labels_dir``'s subject folder."""
+    if uses_demo(config):
+        return {s["stem"]: s[DEMO_TISSUE_FIELD] for s in subjects}
+    section = config["segmentation"]
+    if not section["labels_dir"]:
+        raise NeuropeftError("task segmentation needs segmentation.labels_dir, e.g. derivatives/dlmuse")
+    root = Path(section["labels_dir"])
+    root = root if root.is_absolute() else Path(config["bids_dir"]) / root
+    desc = f"_desc-{section['desc']}_" if section["desc"] else "_"
+    found, missing = {}, []
+    for subject in subjects:
+        folder = root / subject["key"] / "anat"
+        matches = sorted(folder.glob(f"{subject['stem']}_*dseg.nii.gz")) if folder.is_dir() else []
+        matches = [m for m in matches if desc in m.name.removeprefix(subject["stem"])[: -len("dseg.nii.gz")]]
+        if len(matches) == 1:
+            found[subject["stem"]] = str(matches[0])
+        else:
+            missing.append(f"{subject['stem']} ({len(matches)} found)")
+    if missing:
+        raise NeuropeftError(
+            f"{len(missing)} subject(s) have not exactly one {subject_pattern(section['desc'])} under {root}: "
+            f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}; add them or set segmentation.desc"
+        )
+    return found
+
+
+def subject_pattern(desc: str) -> str:
+    """The label map file name sought for a subject (for messages)."""
+    return f"sub-*[_ses-*]_*desc-{desc}_*dseg.nii.gz" if desc else "sub-*[_ses-*]_*dseg.nii.gz"
+
+
+def label_groups(config: dict[str, Any]) -> str:
+    """The table grouping labels into classes: the configured one, or the demo's tissue look-up table."""
+    if config["segmentation"]["label_groups"] or not uses_demo(config):
+        return str(config["segmentation"]["label_groups"])
+    return DEMO_TISSUE_LUT
 
 
 def model_grids(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -233,10 +300,15 @@ FIXED_SPLIT_COLUMN = "split"
 
 
 def fold_settings(config: dict[str, Any], task: str, federated: list[str], fixed_split: bool = False) -> dict[str, Any]:
-    """The folds step's settings: the config's, the resolved task, the site balance on when an
-    experiment is federated, and an images table's ``split`` column as the one fixed split."""
+    """The folds step's settings: the config's, the resolved task (a segmentation's folds are
+    stratified on its target column, whatever it holds), the site balance on when an experiment is
+    federated, and an images table's ``split`` column as the one fixed split."""
     folds = config["folds"]
-    settings = {**folds, "task": task, "site_balanced": bool(folds.get("site_balanced")) or bool(federated)}
+    settings = {
+        **folds,
+        "task": "auto" if task == "segmentation" else task,
+        "site_balanced": bool(folds.get("site_balanced")) or bool(federated),
+    }
     return {**settings, "split_column": FIXED_SPLIT_COLUMN} if fixed_split else settings
 
 

@@ -47,6 +47,8 @@ def test_parts_written_alone_equal_the_whole_cohort(tmp_path) -> None:
         "sub-002/dwi/sub-002_dwi.nii.gz",
         "sub-001/anat/sub-001_T1w.nii.gz",
         "sub-001/dwi/sub-001_dwi.bvec",
+        "derivatives/tissue/sub-001/anat/sub-001_desc-tissue_dseg.nii.gz",
+        "derivatives/tissue/desc-tissue_dseg.tsv",
     ):
         assert (whole / "bids" / name).read_bytes() == (parts / "bids" / name).read_bytes(), name
     assert (whole / "truth" / "labels.tsv").read_text() == (parts / "truth" / "labels.tsv").read_text()

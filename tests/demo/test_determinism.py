@@ -15,7 +15,7 @@ def _make(settings: DemoSettings, index: int) -> Subject:
 
 
 def _arrays(subject: Subject) -> dict[str, np.ndarray]:
-    arrays = {"t1w": subject.t1w, "dwi": subject.dwi}
+    arrays = {"t1w": subject.t1w, "dwi": subject.dwi, "tissue_dseg": subject.tissue_dseg}
     arrays.update({f"t1w_{k}": v for k, v in subject.truth_t1w.items()})
     arrays.update({f"dwi_{k}": v for k, v in subject.truth_dwi.items()})
     return arrays

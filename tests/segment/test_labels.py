@@ -90,6 +90,13 @@ def test_grouping_table_numbers_classes_in_order_of_first_appearance(tmp_path: P
     assert groups.apply(source).tolist() == [[[0, 1, 1, 2], [3, 0, 2, 1]]]
 
 
+def test_a_bids_look_up_table_is_one_class_per_label(tmp_path: Path) -> None:
+    path = tmp_path / "desc-tissue_dseg.tsv"
+    path.write_text("index\tname\n1\tCSF\n2\tGM\n3\tWM\n")
+    groups = read_label_groups(path)
+    assert groups.classes == ("CSF", "GM", "WM") and groups.class_of == {1: 1, 2: 2, 3: 3}
+
+
 def test_groups_from_labels_keep_every_label() -> None:
     groups = LabelGroups.from_labels([0, 7, 3, 7])
     assert groups.classes == ("3", "7")

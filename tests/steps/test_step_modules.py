@@ -15,7 +15,7 @@ from neuropeft.cli import build_parser, step_help, steps
 
 ROOT = Path(__file__).resolve().parents[2]
 #: steps no rule runs: for users
-USER_STEPS = {"convert-checkpoint", "params", "qc-image", "qc-metrics", "results-table"}
+USER_STEPS = {"convert-checkpoint", "params", "qc-image", "qc-metrics", "results-table", "segmentation-params"}
 RULE = re.compile(r"^\s*rule (\w+):")
 STEP_CALL = re.compile(r"python -m neuropeft(?: --failure-record \{params\.failure\})? ([a-z0-9-]+)")
 

@@ -19,6 +19,7 @@ from neuropeft.workflow import (
     images_table,
     model_grids,
     names_pattern,
+    segmentation_experiments,
     settings_json,
     subject_table,
     uses_demo,
@@ -57,7 +58,9 @@ try:
     else:
         SUBJECTS, TASK = subject_table(config, f"{RESULTS}/cohort/cache")
         VALIDATED_SUBJECTS = {RESULTS: SUBJECTS}
-    EXPERIMENTS = experiment_settings(config, TASK)
+    # the experiments trained: segmentation_experiments for task segmentation, else experiments
+    SEGMENTATION = TASK == "segmentation"
+    EXPERIMENTS = segmentation_experiments(config) if SEGMENTATION else experiment_settings(config, TASK)
     if config["external_bids_dir"]:
         VALIDATED_SUBJECTS[EXTERNAL] = external_subject_table(config, f"{EXTERNAL}/cohort/cache")
     # subjects whose steps failed on their data (records that still apply), per dataset
@@ -131,6 +134,12 @@ def left_out_tables():
     return {"excluded": f"{RESULTS}/cohort/excluded.tsv", **({} if IMAGES_TABLE else preprocessed)}
 
 
+def labels_stack(ext):
+    """Input function: a segmentation's label stack (``ext`` .npy) or class names (.tsv) on the experiment's grid."""
+    name = "labels" if ext == ".npy" else "classes"
+    return lambda wildcards: f"{RESULTS}/cohort/{name}{EXPERIMENT_GRID[wildcards.experiment]}{ext}"
+
+
 def fold_files(name):
     """Input function: one fold file (predictions.tsv, history.tsv, run.json) of every fold."""
     return lambda wildcards: [f"{RESULTS}/models/{wildcards.experiment}/fold-{k}/{name}" for k in FOLDS]
@@ -145,11 +154,17 @@ def final_outputs():
     external = (
         [f"{RESULTS}/metrics/comparison_external.md", f"{EXTERNAL}/qc/qc.tsv"] if EXTERNAL in INCLUDED_SUBJECTS else []
     )
+    segmentations = [
+        path
+        for e in (EXPERIMENTS if SEGMENTATION else [])
+        for path in (f"{RESULTS}/segmentations/{e}", f"{RESULTS}/metrics/{e}/qc.png")
+    ]
     return (
         [f"{RESULTS}/metrics/comparison.md", f"{RESULTS}/provenance.json"]
         + ([f"{RESULTS}/qc/qc.tsv"] if RESULTS in INCLUDED_SUBJECTS else [])
         + fractions
         + federation
         + external
+        + segmentations
         + [f for root in INCLUDED_SUBJECTS for m in config["modalities"] for f in per_subject(qc[m], root)]
     )

@@ -61,7 +61,7 @@ rule train:
     benchmark:
         f"{RESULTS}/benchmarks/train/{{experiment}}_fold-{{fold}}.tsv"
     wildcard_constraints:
-        experiment=names_pattern([e for e in EXPERIMENTS if e not in FEDERATED]),
+        experiment=names_pattern([e for e in EXPERIMENTS if e not in FEDERATED and not SEGMENTATION]),
     conda:
         "../../envs/learn.yaml"
     threads: config["threads"]["train"]

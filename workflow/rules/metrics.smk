@@ -42,6 +42,8 @@ rule aggregate_experiment:
         f"{RESULTS}/logs/metrics/{{experiment}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/metrics/{{experiment}}.tsv"
+    wildcard_constraints:
+        experiment=names_pattern([] if SEGMENTATION else list(EXPERIMENTS)),
     conda:
         "../../envs/report.yaml"
     params:

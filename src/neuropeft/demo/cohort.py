@@ -1,4 +1,5 @@
-"""Write the demo cohort: a BIDS dataset under ``out_dir/bids`` and ground truth under ``out_dir/truth``.
+"""Write the demo cohort: a BIDS dataset under ``out_dir/bids`` (with the tissue label maps as the
+derivative ``bids/derivatives/tissue``) and ground truth under ``out_dir/truth``.
 
 Each subject is written independently of the others (:func:`write_demo_subject`, one workflow job
 per subject) and the dataset-level files (:func:`write_dataset_files`: ``participants.tsv``,
@@ -21,7 +22,7 @@ from neuropeft.demo.gradients import format_bval, format_bvec, gradient_table
 from neuropeft.demo.grids import Grid
 from neuropeft.demo.layout import dataset_files, subject_files, truth_root
 from neuropeft.demo.settings import DemoSettings
-from neuropeft.demo.subject import make_subject, subject_profile
+from neuropeft.demo.subject import TISSUE_CLASSES, make_subject, subject_profile
 from neuropeft.errors import NeuropeftError
 
 BIDS_VERSION = "1.9.0"
@@ -52,6 +53,12 @@ TRUTH_DESCRIPTIONS = {
     "FA": ("true fractional anisotropy of the (noise-free) voxel tensor, 0 outside the brain mask", "1"),
     "MD": ("true mean diffusivity of the (noise-free) voxel tensor, 0 outside the brain mask", "mm^2/s"),
 }
+
+TISSUE_DSEG_DESCRIPTION = (
+    "true tissue classes on the T1w grid (0 background, 1 CSF, 2 GM, 3 WM; see desc-tissue_dseg.tsv): WM where the "
+    "white-matter fraction is >= 0.5 (the wmmask truth), else where brain + CSF is >= 0.5 the larger of the grey-matter "
+    "and CSF (within the brain and extra-axial) fractions of the template tissue maps carried through the pose"
+)
 
 
 def make_demo_cohort(out_dir: Path, settings: DemoSettings, workers: int = 1) -> None:
@@ -116,6 +123,15 @@ def _write_subject_index(out_dir: Path, settings: DemoSettings, index: int) -> N
     write_text(files["bval"], format_bval(bvals))
     write_text(files["bvec"], format_bvec(bvecs))
     generated_by = provenance(settings)
+    _save(subject.tissue_dseg, t1w, files["tissue_dseg"])
+    write_json(
+        files["tissue_dseg_json"],
+        {
+            "Description": TISSUE_DSEG_DESCRIPTION,
+            "Sources": [f"bids:raw:{sub}/anat/{files['t1w'].name}"],
+            "GeneratedBy": generated_by,
+        },
+    )
     for modality, grid, maps in (("T1w", t1w, subject.truth_t1w), ("dwi", dwi, subject.truth_dwi)):
         for name, array in maps.items():
             path = truth / f"{sub}_{modality}_{name}.nii.gz"
@@ -154,7 +170,8 @@ def _save(array: np.ndarray, grid: Grid, path: Path, repetition_time: float | No
 
 
 def write_dataset_files(out_dir: Path, settings: DemoSettings) -> None:
-    """The dataset-level files: description, README, participants (BIDS) and labels (truth)."""
+    """The dataset-level files: description, README, participants (BIDS), the tissue derivative's
+    description and label table, and labels (truth)."""
     import pandas as pd  # here, not at the top: the per-subject jobs do not need it
 
     files = dataset_files(out_dir)
@@ -169,12 +186,30 @@ def write_dataset_files(out_dir: Path, settings: DemoSettings) -> None:
             "GeneratedBy": [{"Name": generated_by["Name"], "Version": generated_by["Versions"]["neuropeft"]}],
         },
     )
+    write_json(
+        files["tissue_description"],
+        {
+            "Name": "neuropeft synthetic demo cohort: true tissue classes",
+            "BIDSVersion": BIDS_VERSION,
+            "DatasetType": "derivative",
+            "License": "CC0",
+            "GeneratedBy": [
+                {
+                    "Name": generated_by["Name"],
+                    "Version": generated_by["Versions"]["neuropeft"],
+                    "Description": "tissue classes of the template maps the demo images are synthesised from",
+                }
+            ],
+            "DatasetLinks": {"raw": "../.."},
+        },
+    )
+    write_text(files["tissue_lut"], "index\tname\n" + "".join(f"{i}\t{n}\n" for i, n in TISSUE_CLASSES.items()))
     write_text(
         files["readme"],
         (
             "Synthetic DWI + T1w cohort made by `neuropeft demo-cohort` from the MNI152 2009a template "
             "(random pose, deformation, bias, Rician noise, sites, a planted white-matter FA effect). "
-            "Ground truth lies in ../truth.\n"
+            "Ground truth lies in ../truth; the true tissue classes in derivatives/tissue.\n"
         ),
     )
     write_json(

@@ -69,8 +69,12 @@ class Subject(Profile):
     dwi: np.ndarray = field(default_factory=lambda: np.empty(0))
     truth_t1w: dict[str, np.ndarray] = field(default_factory=dict)
     truth_dwi: dict[str, np.ndarray] = field(default_factory=dict)
+    tissue_dseg: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint8))  # T1w grid, TISSUE_CLASSES
     noise_sigma: dict[str, float] = field(default_factory=dict)
 
+
+#: the classes of the tissue label map (``Subject.tissue_dseg``; 0 is background), as in its BIDS ``dseg.tsv``
+TISSUE_CLASSES = {1: "CSF", 2: "GM", 3: "WM"}
 
 #: random streams per subject: demographics, pose, T1w bias, DWI bias, T1w noise, DWI noise
 _STREAMS = 6
@@ -122,6 +126,12 @@ def _make_t1w(
     intensity = _sample(anatomy.t1w, ijk)
     head = intensity > 0
     brain, wm = _sample_within(head, ijk, anatomy.brain, anatomy.wm)
+    # grey matter counts only inside the brain, extra-axial CSF only where the brain mask is not whole
+    # (the two template masks are disjoint): sampling each there alone keeps the job fast
+    (gm,) = _sample_within(brain > 0, ijk, anatomy.gm)
+    (csf_extra,) = _sample_within(head & (brain < 1), ijk, anatomy.csf_extra)
+    white = brain * wm >= 0.5
+    subject.tissue_dseg = tissue_labels(brain, wm, gm, csf_extra, white).reshape(grid.shape, order="F")
     bias = bias_field(bias_rng, world, head, settings.bias_strength)
     scale = subject.site.scale * T1W_SCALE
     sigma = scale * anat.T1W_WM / settings.t1w_snr * subject.site.noise
@@ -129,7 +139,7 @@ def _make_t1w(
         grid.shape, order="F"
     )
     subject.noise_sigma["T1w"] = float(sigma) if settings.noise else 0.0
-    subject.truth_t1w = _volumes(grid, brainmask=brain >= 0.5, wmmask=brain * wm >= 0.5, biasfield=bias)
+    subject.truth_t1w = _volumes(grid, brainmask=brain >= 0.5, wmmask=white, biasfield=bias)
 
 
 def _make_dwi(
@@ -182,6 +192,34 @@ def _make_dwi(
         FA=np.where(in_brain, fa, 0),
         MD=np.where(in_brain, md, 0),
     )
+
+
+def tissue_labels(
+    brain: np.ndarray, wm: np.ndarray, gm: np.ndarray, csf_extra: np.ndarray, white: np.ndarray
+) -> np.ndarray:
+    """Tissue label map (uint8, :data:`TISSUE_CLASSES`) from the template fractions sampled at each voxel.
+
+    The fractions are those :func:`_make_dwi` mixes: white matter ``brain*wm``, grey matter
+    ``brain*gm`` and CSF ``brain*(1-wm-gm) + csf_extra`` (CSF inside the brain mask plus the
+    extra-axial pockets), with ``wm`` clipped to 0..1 and ``gm`` to 0..1-wm; they add up to
+    ``brain + csf_extra`` (at most 1: the two template masks are disjoint). A voxel is labelled
+
+    - 3 (WM) where ``white`` holds: the ``wmmask`` truth, ``brain*wm >= 0.5``, so WM is the largest
+      fraction there;
+    - else 2 (GM) where ``brain + csf_extra >= 0.5`` and the grey-matter fraction exceeds the CSF one;
+    - else 1 (CSF) where ``brain + csf_extra >= 0.5`` (CSF fraction at least the grey-matter one);
+    - else 0 (background: skull, scalp, air, and voxels less than half brain or CSF).
+
+    So the labelled voxels cover the brain mask (``brain >= 0.5``) and the largest class wins,
+    except that a voxel whose largest fraction is WM below 0.5 takes the larger of GM and CSF.
+    """
+    wm = np.clip(wm, 0, 1)
+    gm = np.clip(gm, 0, 1 - wm)
+    grey, csf = brain * gm, brain * (1 - wm - gm) + csf_extra
+    labels = np.where(grey > csf, np.uint8(2), np.uint8(1))
+    labels[brain + csf_extra < 0.5] = 0
+    labels[white] = 3
+    return labels
 
 
 def _volumes(grid: Grid, **maps: np.ndarray) -> dict[str, np.ndarray]:

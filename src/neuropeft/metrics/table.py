@@ -35,6 +35,35 @@ METRIC_TITLES = {
     "pearson_r": "Pearson r",
     "r2": "R²",
 }
+#: a segmentation's scores (per class ``<score>_<class>``, and the class mean ``<score>``): title, higher is better
+SEGMENTATION_SCORES = {"dice": ("Dice", True), "hd95": ("HD95 (mm)", False)}
+
+
+def _score(metric: str) -> str:
+    """The segmentation score a metric name belongs to ("" for another metric)."""
+    score = metric.split("_", 1)[0]
+    return score if score in SEGMENTATION_SCORES and metric not in METRIC_TITLES else ""
+
+
+def metric_title(metric: str) -> str:
+    """A metric's column title (``dice_WM`` -> ``Dice WM``)."""
+    score = _score(metric)
+    if not score:
+        return METRIC_TITLES[metric]
+    title = SEGMENTATION_SCORES[score][0]
+    if metric == score:
+        return title
+    return (
+        title.replace(" (mm)", f" {metric.split('_', 1)[1]} (mm)")
+        if score == "hd95"
+        else f"{title} {metric.split('_', 1)[1]}"
+    )
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of the metric is better."""
+    score = _score(metric)
+    return SEGMENTATION_SCORES[score][1] if score else HIGHER_IS_BETTER[metric]
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -89,6 +118,7 @@ def comparison_frame(summary_paths: list[Path], run_paths: list[Path], settings:
     if repeated:
         raise NeuropeftError(f"--summaries repeat experiment(s) {repeated}; pass each summary.json once")
     present = [m for m in CLASSIFICATION_METRICS + REGRESSION_METRICS if any(m in s["metrics"] for s in summaries)]
+    present += list(dict.fromkeys(m for s in summaries for m in s["metrics"] if _score(m)))
     rows = []
     for path, summary in zip(summary_paths, summaries, strict=False):
         experiment = summary["experiment"]
@@ -156,9 +186,9 @@ def _megabytes(value: Any) -> str:
 
 def markdown_table(frame: pd.DataFrame) -> str:
     """The comparison as a Markdown pipe table; the best mean of each metric is bold."""
-    metrics = [m for m in METRIC_TITLES if m in frame.columns]
+    metrics = [c for c in frame.columns if f"{c}_mean" in frame.columns]  # in the order comparison_frame put them
     header = ["Experiment", "Backbone", "Method", "Head"] + (["Train %"] if "train_fraction" in frame else [])
-    header += [METRIC_TITLES[m] for m in metrics] + [
+    header += [metric_title(m) for m in metrics] + [
         "Trainable params (% of full)",
         "Time/fold (s)",
         "Peak memory (MB)",
@@ -170,7 +200,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
     for metric in metrics:
         means = frame[f"{metric}_mean"].astype(float)
         if means.notna().any():
-            best[metric] = means.max() if HIGHER_IS_BETTER[metric] else means.min()
+            best[metric] = means.max() if higher_is_better(metric) else means.min()
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 4 + ["---:"] * (len(header) - 4)) + "|"]
     for _, row in frame.iterrows():
         cells = [str(row["experiment"]), str(row["backbone"]), str(row["method"]), str(row["head"])]

@@ -22,6 +22,8 @@ from neuropeft.preproc.resample import resample_to_grid
 
 #: columns a grouping table must have
 GROUP_COLUMNS = ("label", "class")
+#: the columns of a BIDS look-up table (``dseg.tsv``), read as a grouping table of one label per class
+BIDS_LUT_COLUMNS = ("index", "name")
 
 
 def load_labels(path: str | Path) -> nib.Nifti1Image:
@@ -79,11 +81,14 @@ class LabelGroups:
 
 def read_label_groups(path: str | Path) -> LabelGroups:
     """The grouping table at ``path`` (TSV with columns ``label`` and ``class``; several labels may
-    share a class), refused on one line naming the file when it is malformed."""
+    share a class; or a BIDS look-up table ``dseg.tsv``, columns ``index`` and ``name``: one class per
+    label), refused on one line naming the file when it is malformed."""
     path = Path(path)
     if not path.is_file():
         raise NeuropeftError(f"label table {path} does not exist; fix the path in the config")
     table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    if set(BIDS_LUT_COLUMNS) <= set(table.columns) and not set(GROUP_COLUMNS) & set(table.columns):
+        table = table.rename(columns=dict(zip(BIDS_LUT_COLUMNS, GROUP_COLUMNS, strict=True)))
     missing = [c for c in GROUP_COLUMNS if c not in table.columns]
     if missing:
         raise NeuropeftError(

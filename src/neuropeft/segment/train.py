@@ -43,6 +43,8 @@ from neuropeft.segment.models import build_segmentation_model
 class SegmentationSettings:
     """One segmentation fine-tuning run; LoRA/DoRA defaults are the second seed's (PEMMA)."""
 
+    name: str = ""  # the experiment's name (config segmentation_experiments)
+    grid: str = ""  # the model grid (config model_grids name; "" = model_grid)
     backbone: str = "unetr"  # unetr, swin-unetr (or their -tiny variants)
     method: str = "lora"  # lora, dora, decoder, full or scratch
     model_options: dict[str, Any] = field(default_factory=dict)  # MONAI size arguments (hidden_size, feature_size ...)
@@ -75,6 +77,9 @@ class FoldResult:
     history: list[dict[str, Any]]
     val_dice: np.ndarray  # (K-1,) mean over validation subjects, NaN for a class absent from all of them
     best_epoch: int
+    epochs_run: int
+    stopped_early: bool
+    wall_seconds: float  # over every invocation of a resumed run
 
 
 def make_segmentation_model(
@@ -188,4 +193,12 @@ def train_fold(
     if result is None:
         return None
     dice = dice_per_class(predict_labels(model, val_x.numpy(), settings.batch_size, device), val_y, num_classes)
-    return FoldResult(model, result.history, _nanmean(dice, axis=0), result.best_epoch)
+    return FoldResult(
+        model,
+        result.history,
+        _nanmean(dice, axis=0),
+        result.best_epoch,
+        result.epochs_run,
+        result.stopped_early,
+        result.wall_seconds(),
+    )

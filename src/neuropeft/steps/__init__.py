@@ -4,7 +4,8 @@ Naming: a step is named after the rule that runs it, ``_`` becoming ``-`` (rule 
 ``neuropeft fit-tensor``, defined in ``steps/fit_tensor.py``). Where several rules run one step, each
 rule is named ``<step>_<variant>`` (rules ``register_dwi`` and ``register_t1w`` run
 ``neuropeft register``; ``compare_experiments_external`` runs ``compare-experiments``). Steps that
-no rule runs (``convert-checkpoint``, ``params``, ``qc-image``, ``qc-metrics``, ``results-table``) are for users.
+no rule runs (``convert-checkpoint``, ``params``, ``qc-image``, ``qc-metrics``, ``results-table``,
+``segmentation-params``) are for users.
 
 Each step module has a one-line docstring (the step's help, read by :mod:`neuropeft.cli` without
 importing the module), ``add_arguments(parser)`` and ``main(args)``, which makes one call into the
