@@ -136,3 +136,15 @@ def test_unknown_backbone_and_bad_sizes_are_one_line_errors() -> None:
         build_segmentation_model("unetr", 1, 2, SHAPE, hidden_size=30, num_heads=4)
     with pytest.raises(NeuropeftError, match="'swin-unetr': feature_size should be divisible by 12"):
         build_segmentation_model("swin-unetr", 1, 2, SHAPE, feature_size=8)
+
+
+def test_a_full_or_scratch_fold_saved_by_neuropeft_loads_as_init(tmp_path: Path) -> None:
+    from neuropeft.learn.methods import save_weights
+
+    source = _unetr().eval()
+    path = save_weights(source, "scratch", tmp_path)  # keys net.…, as a fold's weights.safetensors
+    model = _unetr().eval()
+    model.load_pretrained(path)
+    x = torch.randn(1, 1, *SHAPE)
+    with torch.no_grad():
+        assert torch.equal(model(x), source(x))

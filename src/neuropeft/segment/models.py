@@ -71,8 +71,13 @@ class SegmentationModel(nn.Module):
 
     def load_pretrained(self, path: str | Path, sha256: str = "") -> None:
         """Load a checkpoint of the whole network or of its encoder alone (keys starting ``vit.`` /
-        ``swinViT.``), strictly; the output block is left random when its class count differs."""
-        state = self.adapt_checkpoint(read_state_dict(path, sha256))
+        ``swinViT.``), strictly; the output block is left random when its class count differs. A
+        model this package saved (``weights.safetensors`` of a ``full`` or ``scratch`` fold: keys
+        ``net.…``) loads too."""
+        state = read_state_dict(path, sha256)
+        if state and all(k.startswith("net.") for k in state):
+            state = {k.removeprefix("net."): v for k, v in state.items()}
+        state = self.adapt_checkpoint(state)
         own = self.net.state_dict()
         encoder_only = all(k.startswith(f"{self.encoder}.") for k in state)
         kept = {
