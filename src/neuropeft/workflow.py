@@ -170,6 +170,16 @@ def experiment_settings(config: dict[str, Any], task: str) -> dict[str, dict[str
     return experiments
 
 
+def entries_by_name(entries: list[dict[str, Any]], what: str) -> dict[str, dict[str, Any]]:
+    """A config list of named entries (experiments, pretrain runs) by name, refusing a repeated name."""
+    named: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        if entry["name"] in named:
+            raise NeuropeftError(f"{what} name {entry['name']!r} is used twice; names must be unique")
+        named[entry["name"]] = dict(entry)
+    return named
+
+
 def segmentation_experiments(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each configured segmentation experiment's settings by name (``task: segmentation``)."""
     if config["external_bids_dir"]:
@@ -178,12 +188,7 @@ def segmentation_experiments(config: dict[str, Any]) -> dict[str, dict[str, Any]
         raise NeuropeftError(
             "task segmentation carries the label maps by the T1w's registration; add t1w to modalities"
         )
-    experiments: dict[str, dict[str, Any]] = {}
-    for entry in config["segmentation_experiments"]:
-        if entry["name"] in experiments:
-            raise NeuropeftError(f"segmentation experiment name {entry['name']!r} is used twice; names must be unique")
-        experiments[entry["name"]] = dict(entry)
-    return experiments
+    return entries_by_name(config["segmentation_experiments"], "segmentation experiment")
 
 
 #: the demo's tissue classes (its ground truth): label map field of a demo subject, look-up table
@@ -339,12 +344,7 @@ PRETRAIN_PREFIX = "pretrain:"
 
 def pretrain_settings(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each configured pre-training run's settings by name."""
-    runs: dict[str, dict[str, Any]] = {}
-    for entry in config["pretrain"]:
-        if entry["name"] in runs:
-            raise NeuropeftError(f"pretrain name {entry['name']!r} is used twice; names must be unique")
-        runs[entry["name"]] = dict(entry)
-    return runs
+    return entries_by_name(config["pretrain"], "pretrain")
 
 
 def init_checkpoints(experiment: dict[str, Any], pretrain: dict[str, dict[str, Any]], results: str) -> list[str]:
