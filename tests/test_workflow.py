@@ -11,6 +11,7 @@ import yaml
 from neuropeft.errors import NeuropeftError
 from neuropeft.workflow import (
     DEMO_SUBJECT_FILES,
+    event_column,
     experiment_settings,
     fold_numbers,
     fold_settings,
@@ -54,7 +55,7 @@ def test_demo_age_target_is_a_regression(config: dict, tmp_path) -> None:  # typ
     assert subject_table(config, tmp_path)[1] == "regression"
     config["target"] = "iq"
     with pytest.raises(
-        NeuropeftError, match=r"demo target column 'iq' is not one of \['age', 'diagnosis', 'sex', 'site'\]"
+        NeuropeftError, match=r"demo target column 'iq' is not one of \['age', 'diagnosis', 'sex', 'site', 'time'\]"
     ):
         subject_table(config, tmp_path)
 
@@ -170,3 +171,33 @@ def test_segmentation_needs_the_t1w_and_no_external_set(config: dict) -> None:
     assert list(segmentation_experiments({**seg, "modalities": ["t1w"]})) == [
         e["name"] for e in config["segmentation_experiments"]
     ]
+
+
+def test_survival_reads_the_event_column_and_the_demo_outcome(config: dict, tmp_path: Path) -> None:
+    assert event_column(config) == ""  # only task survival reads it
+    survival = {**config, "task": "survival", "target": "time"}
+    assert event_column(survival) == "event"
+    assert subject_table(survival, tmp_path)[1] == "survival"
+    with pytest.raises(NeuropeftError, match="target: time with event_column: event"):
+        subject_table({**survival, "target": "age"}, tmp_path)
+
+
+def test_survival_refuses_what_it_cannot_do_yet(config: dict) -> None:
+    survival = {**config, "task": "survival", "target": "time"}
+    with pytest.raises(
+        NeuropeftError, match=r"federated experiments take classification targets; remove \['resnet10-lora-fedavg'\]"
+    ):
+        experiment_settings(survival, "survival")
+    centralised = [e for e in config["experiments"] if not e.get("federated")]
+    assert set(experiment_settings({**survival, "experiments": centralised}, "survival")) == {
+        e["name"] for e in centralised
+    }
+    with pytest.raises(NeuropeftError, match="does not score an external_bids_dir"):
+        experiment_settings({**survival, "experiments": centralised, "external_bids_dir": "/data/ext"}, "survival")
+    with pytest.raises(NeuropeftError, match="task survival reads its targets from a BIDS dataset"):
+        images_table({**survival, "images_table": "images.tsv"})
+
+
+def test_the_survival_config_file_has_no_federated_experiment(config: dict) -> None:
+    survival = {**config, **yaml.safe_load((ROOT / "config" / "survival.yaml").read_text())}
+    assert set(experiment_settings(survival, "survival")) == {e["name"] for e in survival["experiments"]}

@@ -18,7 +18,7 @@ ON_INVALID = ("exclude", "stop")
 #: ``device`` of training: auto (CUDA when present), cpu or cuda
 DEVICES = ("auto", "cpu", "cuda")
 #: ``task``: the learning tasks (neuropeft.learn.tasks.TASKS) and segmentation (label maps as the target)
-WORKFLOW_TASKS = ("auto", "classification", "regression", "segmentation")
+WORKFLOW_TASKS = ("auto", "classification", "regression", "survival", "segmentation")
 
 
 def expose_package(basedir: str) -> None:
@@ -67,7 +67,20 @@ DEMO_DATASET_FILES = [
 ]
 
 
-DEMO_TARGET_KINDS = {"diagnosis": "binary", "age": "continuous", "sex": "binary", "site": "multiclass"}
+DEMO_TARGET_KINDS = {
+    "diagnosis": "binary",
+    "age": "continuous",
+    "sex": "binary",
+    "site": "multiclass",
+    "time": "continuous",
+}
+#: the demo's event indicator (its target for task survival is ``time``)
+DEMO_EVENT_COLUMN = "event"
+
+
+def event_column(config: dict[str, Any]) -> str:
+    """The participants.tsv column of the event indicator for ``task: survival``; "" for other tasks."""
+    return str(config["event_column"]) if config["task"] == "survival" else ""
 
 
 def resolve_task(config: dict[str, Any], target_kind: str) -> str:
@@ -85,6 +98,10 @@ def subject_table(config: dict[str, Any], cache_dir: str | Path) -> tuple[list[d
     """
     if uses_demo(config):
         look_up_option(config["target"], sorted(DEMO_TARGET_KINDS), "demo target column")
+        if event_column(config) and (config["target"], event_column(config)) != ("time", DEMO_EVENT_COLUMN):
+            raise NeuropeftError(
+                f"the demo's time-to-event outcome is target: time with event_column: {DEMO_EVENT_COLUMN}; set those"
+            )
         records = [
             {
                 "participant_id": sub,
@@ -107,6 +124,7 @@ def subject_table(config: dict[str, Any], cache_dir: str | Path) -> tuple[list[d
         site_column=config["site_column"],
         run_policy=config["run_policy"],
         bids_filters=config["bids_filters"],
+        event_column=event_column(config),
     )
     if cohort.problems and look_up_option(config["on_invalid"], ON_INVALID, "on_invalid") == "stop":
         raise NeuropeftError(
@@ -136,8 +154,11 @@ def images_table(config: dict[str, Any]) -> tuple[Any, str]:
     from neuropeft.bids.problems import format_problems
     from neuropeft.preproc.images_table import check_usable, read_images_table
 
-    if config["task"] == "segmentation":
-        raise NeuropeftError("task segmentation needs label maps from BIDS derivatives; use bids_dir, not images_table")
+    if config["task"] in ("segmentation", "survival"):
+        raise NeuropeftError(
+            f"task {config['task']} reads its targets from a BIDS dataset (label maps, or time and event columns) "
+            "yet; use bids_dir, not images_table"
+        )
     if config["bids_dir"]:
         raise NeuropeftError("set bids_dir or images_table, not both: the workflow reads one dataset")
     if config["external_bids_dir"]:
@@ -160,6 +181,8 @@ def images_table(config: dict[str, Any]) -> tuple[Any, str]:
 
 def experiment_settings(config: dict[str, Any], task: str) -> dict[str, dict[str, Any]]:
     """Each configured experiment's settings by name, with the workflow's resolved ``task``."""
+    if task == "survival":
+        check_survival(config)
     experiments: dict[str, dict[str, Any]] = {}
     for entry in config["experiments"]:
         if entry["name"] in experiments:
@@ -168,6 +191,18 @@ def experiment_settings(config: dict[str, Any], task: str) -> dict[str, dict[str
             )
         experiments[entry["name"]] = {**entry, "task": task}
     return experiments
+
+
+def check_survival(config: dict[str, Any]) -> None:
+    """Refuse what ``task: survival`` cannot do yet: an external test set, federated experiments."""
+    if config["external_bids_dir"]:
+        raise NeuropeftError("task survival does not score an external_bids_dir yet; leave it empty")
+    federated = [entry["name"] for entry in config["experiments"] if entry.get("federated")]
+    if federated:
+        raise NeuropeftError(
+            f"federated experiments take classification targets; remove {federated} from experiments for task survival "
+            "(config/survival.yaml has a set without them)"
+        )
 
 
 def entries_by_name(entries: list[dict[str, Any]], what: str) -> dict[str, dict[str, Any]]:

@@ -87,3 +87,18 @@ def test_stray_text_value_in_a_numeric_target_is_a_problem_not_a_class(tmp_path:
     # a text column (e.g. group names) is left alone
     text = "participant_id\tgroup\nsub-01\tadhd\nsub-02\tcontrol\nsub-03\tmaybe\n"
     assert read_participants(write(tmp_path / "p2.tsv", text), "group", "").problems == []
+
+
+def test_an_event_column_makes_each_target_a_time_to_event_outcome(tmp_path: Path) -> None:
+    text = "participant_id\ttime\tevent\nsub-01\t4.5\t1\nsub-02\t10\t0\nsub-03\tlater\t1\nsub-04\t3\tmaybe\n"
+    result = read_participants(write(tmp_path / "participants.tsv", text), "time", "site", event_column="event")
+    assert result.targets == {"sub-01": "4.5:1", "sub-02": "10:0"}
+    reasons = dict(result.problems)
+    assert "time 'later' is not a number" in reasons["sub-03"]
+    assert "event 'maybe' must be 1 (event) or 0 (censored)" in reasons["sub-04"]
+
+
+def test_a_missing_event_column_is_fatal(tmp_path: Path) -> None:
+    path = write(tmp_path / "participants.tsv", "participant_id\ttime\nsub-01\t4.5\n")
+    with pytest.raises(NeuropeftError, match="no column 'status' for the event indicator"):
+        read_participants(path, "time", "site", event_column="status")

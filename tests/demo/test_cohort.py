@@ -27,7 +27,7 @@ def test_bids_layout(tiny_demo) -> None:
     description = json.loads((tiny_demo.bids / "dataset_description.json").read_text())
     assert description["BIDSVersion"] and description["Name"]
     participants = pd.read_csv(tiny_demo.bids / "participants.tsv", sep="\t")
-    assert list(participants.columns) == ["participant_id", "diagnosis", "age", "sex", "site"]
+    assert list(participants.columns) == ["participant_id", "diagnosis", "age", "sex", "site", "time", "event"]
     assert participants.participant_id.tolist() == tiny_demo.subjects
     assert set(participants.diagnosis) == {0, 1} and participants.diagnosis.sum() == len(participants) // 2
     assert participants.age.between(tiny_demo.settings.age_min, tiny_demo.settings.age_max).all()

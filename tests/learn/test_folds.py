@@ -157,3 +157,16 @@ def test_site_balanced_names_a_site_too_small_for_the_folds() -> None:
     test_sites = by_site[by_site["role"] == "test"].merge(index, on=["participant_id", "session"])
     assert (test_sites.groupby("fold")["site"].nunique() >= 1).all()
     assert test_sites.groupby("site")["fold"].nunique().eq(1).all()  # each site tested in one fold only
+
+
+def test_survival_is_stratified_on_the_event() -> None:
+    index = _index(n=30, sessions=1)
+    index["target"] = [f"{1 + i * 0.5:g}:{int(i % 3 == 0)}" for i in range(30)]  # 10 events, 20 censored
+    folds = make_folds(index, FoldSettings(n_folds=5, val_fraction=0.25, task="survival"))
+    events = dict(zip(index.participant_id, index.target.str.endswith(":1"), strict=True))
+    for _, part in folds.groupby("fold"):
+        for role in ("test", "val"):
+            ids = part.loc[part.role == role, "participant_id"]
+            assert any(events[i] for i in ids) and not all(events[i] for i in ids)
+        test = part.loc[part.role == "test", "participant_id"]
+        assert sum(events[i] for i in test) == 2  # 10 events over 5 folds

@@ -67,3 +67,19 @@ def test_augmentation_is_seeded_and_bounded() -> None:
     assert torch.equal(flipped, x) or torch.equal(flipped, x.flip(1))
     identity = augment_volume(x, Augment(rotate_deg=0.0, scale=1e-9), torch.Generator().manual_seed(0))
     torch.testing.assert_close(identity, x, atol=1e-5, rtol=0)
+
+
+def test_survival_task_encodes_outcomes_and_scores_the_c_index() -> None:
+    task = Task.fit("survival", ["2:1", "5:0", "3:1", "9:1"])
+    assert task.kind == "survival" and task.out_features == 1 and task.higher_is_better
+    encoded = task.encode(["2:1", "5:0", "3:1", "9:1"])
+    assert encoded.tolist() == [[2.0, 1.0], [5.0, 0.0], [3.0, 1.0], [9.0, 1.0]]
+    right = torch.tensor([[3.0], [1.0], [2.0], [0.0]])  # earlier events, higher risk
+    np.testing.assert_allclose(task.decode(right), [3.0, 1.0, 2.0, 0.0])
+    assert task.metric(task.decode(right), encoded) == 1.0
+    assert task.loss(right, encoded) < task.loss(-right, encoded)
+
+
+def test_survival_needs_events_in_the_training_part() -> None:
+    with pytest.raises(NeuropeftError, match="no event"):
+        Task.fit("survival", ["2:0", "5:0"])

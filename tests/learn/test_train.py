@@ -13,6 +13,7 @@ from sklearn.metrics import roc_auc_score
 
 from neuropeft.cli import main as cli_main
 from neuropeft.learn.folds import FoldSettings, make_folds, read_index
+from neuropeft.outcomes import concordance
 from tests.learn.learn_synthetic import make_synthetic
 
 
@@ -214,3 +215,33 @@ def test_regression_predicts_in_target_units(tmp_path: Path) -> None:
     np.testing.assert_allclose(predictions.gap_corrected, expected, rtol=1e-5, atol=1e-4)
     assert run["task"] == "regression" and run["trainable_params"] == run["total_params"]
     assert (tmp_path / "out" / "weights.safetensors").exists()
+
+
+def test_survival_learns_a_known_risk_ordering(tmp_path: Path) -> None:
+    """The central cube's brightness sets the log hazard; earlier events must get higher predicted risk."""
+    n, side = 40, 16
+    array, index = make_synthetic(tmp_path, n_subjects=n, side=side, effect=0.0)
+    volumes = np.load(array)
+    log_hazard = np.linspace(-1.5, 1.5, n)[np.random.default_rng(3).permutation(n)]
+    cube = slice(side // 4, 3 * side // 4)
+    volumes[:, :, cube, cube, cube] += log_hazard[:, None, None, None, None]
+    np.save(array, volumes)
+    table = pd.read_csv(index, sep="\t")
+    times = np.exp(-log_hazard) * 10  # the riskier, the sooner
+    events = (times < 20).astype(int)  # the longest survivors censored
+    table["target"] = [f"{t:.3f}:{e}" for t, e in zip(times, events, strict=True)]
+    table.to_csv(index, sep="\t", index=False)
+    folds = tmp_path / "folds.tsv"
+    make_folds(read_index(index), FoldSettings(n_folds=4, val_fraction=0.25, task="survival")).to_csv(
+        folds, sep="\t", index=False
+    )
+    settings = {"backbone": "vit-tiny", "method": "full", "head": "linear", "task": "survival", "epochs": 8}
+    assert _train(array, index, folds, tmp_path / "out", {**settings, "batch_size": 8, "lr": 1e-3}) == 0
+    predictions = pd.read_csv(tmp_path / "out" / "predictions.tsv", sep="\t")
+    assert list(predictions.columns) == ["participant_id", "session", "fold", "time", "event", "risk"]
+    truth = dict(zip(table.participant_id, times, strict=True))
+    np.testing.assert_allclose(predictions.time, predictions.participant_id.map(truth), rtol=1e-3)
+    c_index = concordance(predictions.time.to_numpy(), predictions.event.to_numpy(), predictions.risk.to_numpy())
+    assert c_index > 0.8
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["task"] == "survival" and run["threshold"] is None

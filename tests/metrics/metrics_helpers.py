@@ -60,6 +60,31 @@ def regression_predictions(fold: int, n: int, rng: np.random.Generator) -> pd.Da
     )
 
 
+def survival_predictions(fold: int, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Time-to-event predictions: the risk is the true log hazard plus noise."""
+    log_hazard = rng.normal(0, 1, n)
+    event_time = rng.exponential(1.0 / np.exp(log_hazard))
+    follow_up = rng.uniform(0.5, 3.0, n)
+    return pd.DataFrame(
+        {
+            "participant_id": [f"sub-{fold}{i:02d}" for i in range(n)],
+            "session": "n/a",
+            "fold": fold,
+            "time": np.minimum(event_time, follow_up).round(3) + 0.001,
+            "event": (event_time <= follow_up).astype(int),
+            "risk": log_hazard + rng.normal(0, 0.5, n),
+        }
+    )
+
+
+#: the predictions of each task
+PREDICTIONS = {
+    "classification": classification_predictions,
+    "regression": regression_predictions,
+    "survival": survival_predictions,
+}
+
+
 def run_record(experiment: str, fold: int, **extra) -> dict:
     """A run.json as the training step writes it."""
     record = {
@@ -88,7 +113,7 @@ def make_experiment_dirs(
     rng = np.random.default_rng(zlib.crc32(experiment.encode()))
     dirs = []
     for fold in range(n_folds):
-        frame = (classification_predictions if task == "classification" else regression_predictions)(fold, n, rng)
+        frame = PREDICTIONS[task](fold, n, rng)
         run = run_record(experiment, fold, task=task, **run_extra)
         dirs.append(write_fold(root / "models" / experiment / f"fold-{fold}", frame, run))
     return dirs

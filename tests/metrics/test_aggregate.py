@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from lifelines.utils import concordance_index
 
 from neuropeft.cli import main as cli_main
 from neuropeft.errors import NeuropeftError
 from neuropeft.metrics.aggregate import aggregate_experiment
 from neuropeft.metrics.config import MetricsSettings
+from neuropeft.metrics.kaplan_meier import risk_groups
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FAST = MetricsSettings(bootstrap=60, seed=3)
@@ -144,3 +146,24 @@ def test_unknown_setting_is_refused(make_experiment, tmp_path: Path, capsys) -> 
     )
     assert status == 1
     assert "bootstraps" in capsys.readouterr().err
+
+
+def test_survival_experiment(make_experiment, tmp_path: Path) -> None:
+    dirs = make_experiment("prognosis", task="survival", n_folds=3, n=30)
+    out = tmp_path / "metrics" / "prognosis"
+    summary = aggregate_experiment("prognosis", dirs, out, MetricsSettings(bootstrap=100, seed=0))
+    assert summary["task"] == "survival" and set(summary["metrics"]) == {"c_index"}
+    pooled = pd.concat(pd.read_csv(d / "predictions.tsv", sep="\t") for d in dirs)
+    expected = concordance_index(pooled["time"], -pooled["risk"], pooled["event"])
+    c_index = summary["metrics"]["c_index"]
+    assert c_index["pooled"] == pytest.approx(expected)
+    assert 0.6 < c_index["pooled"] and c_index["ci_low"] < c_index["pooled"] < c_index["ci_high"]
+    folds = pd.read_csv(out / "fold_metrics.tsv", sep="\t")
+    assert c_index["mean"] == pytest.approx(folds["c_index"].mean())
+    assert_png(out / "kaplan_meier.png")
+    assert not (out / "roc.png").exists() and not (out / "pred_vs_true.png").exists()
+
+
+def test_risk_groups_split_each_fold_at_its_median() -> None:
+    oof = pd.DataFrame({"fold": [0, 0, 0, 0, 1, 1], "risk": [1.0, 2.0, 3.0, 4.0, 100.0, 200.0]})
+    assert risk_groups(oof).tolist() == ["low", "low", "high", "high", "low", "high"]

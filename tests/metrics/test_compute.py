@@ -10,7 +10,7 @@ import pytest
 
 from neuropeft.errors import NeuropeftError
 from neuropeft.metrics.bootstrap import bootstrap_ci
-from neuropeft.metrics.compute import check_predictions, compute_metrics, infer_task
+from neuropeft.metrics.compute import check_predictions, compute_metrics, infer_task, metric_names
 
 
 def binary_table() -> pd.DataFrame:
@@ -178,3 +178,16 @@ def test_brier_score_is_scikit_learns_for_two_classes_and_brier_s_original_form_
     )
     # only the third row misses: (0.2² + 0.5² + 0.7²) / 3 subjects
     assert compute_metrics(three)["brier"] == pytest.approx((0.04 + 0.25 + 0.49) / 3)
+
+
+def test_a_survival_table_is_told_by_its_risk_column() -> None:
+    frame = pd.DataFrame({"time": [1.0, 2.0, 3.0], "event": [1, 1, 0], "risk": [2.0, 1.0, 0.0]})
+    assert infer_task(frame) == "survival" and metric_names("survival") == ("c_index",)
+    assert compute_metrics(frame) == {"c_index": 1.0}
+    check_predictions(frame, "p.tsv")
+    with pytest.raises(
+        NeuropeftError, match=r"missing column\(s\) \['event'\]; predictions.tsv needs time, event, risk"
+    ):
+        check_predictions(frame.drop(columns="event"), "p.tsv")
+    with pytest.raises(NeuropeftError, match="empty values"):
+        check_predictions(frame.assign(time=[1.0, None, 3.0]), "p.tsv")

@@ -25,8 +25,9 @@ rule validate_cohort:
         run_policy=config["run_policy"],
         filters=settings_json(config["bids_filters"]),
         on_invalid=config["on_invalid"],
+        event=event_column(config),
     shell:
         "python -m neuropeft validate-cohort --bids-dir {params.bids} --target {params.target} --modalities {params.modalities}"
         " --site-column {params.site} --run-policy {params.run_policy} --bids-filters {params.filters:q}"
-        " --on-invalid {params.on_invalid}"
+        " --on-invalid {params.on_invalid} --event-column {params.event:q}"
         " --out-cohort {output.cohort} --out-excluded {output.excluded} 2> {log}"

@@ -1,6 +1,6 @@
 # Metrics per experiment (per fold, across folds, pooled with a bootstrap CI), plots and the comparison table.
 METRICS = f"{RESULTS}/metrics"
-PERFORMANCE_PLOT = "roc" if TASK == "classification" else "pred_vs_true"
+PERFORMANCE_PLOT = {"classification": "roc", "survival": "kaplan_meier"}.get(TASK, "pred_vs_true")
 # a classification's reliability diagram (calibration of the out-of-fold probabilities)
 CALIBRATION_PLOT = (
     {

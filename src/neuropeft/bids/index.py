@@ -271,7 +271,9 @@ def _validate(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Validate the dataset; returns (result as plain data, header-check cache)."""
     root, modalities = scan.root, arguments["modalities"]
-    participants = read_participants(root / "participants.tsv", arguments["target"], arguments["site_column"])
+    participants = read_participants(
+        root / "participants.tsv", arguments["target"], arguments["site_column"], arguments.get("event_column", "")
+    )
     validator = _Validator(scan, previous_checks)
     problems: list[Problem] = []
     subject_reasons: dict[str, list[str]] = defaultdict(list)
@@ -341,8 +343,11 @@ def load_cohort(
     site_column: str = "site",
     run_policy: str = "last",
     bids_filters: Mapping[str, Any] | None = None,
+    event_column: str = "",
 ) -> Cohort:
     """Index and validate ``bids_dir`` (cached in ``cache_dir``); see the module docstring.
+
+    With ``event_column`` (``task: survival``) each row's target is its time-to-event outcome.
 
     Fatal problems (no dataset folder, no participants.tsv, no participant_id or target column, bad
     arguments) raise :class:`NeuropeftError`; all others are returned in ``Cohort.problems`` and the
@@ -360,6 +365,8 @@ def load_cohort(
         "run_policy": parse_run_policy(run_policy),
         "bids_filters": parse_filters(bids_filters),
     }
+    if event_column:  # only then: the cache names of other datasets stay as they were
+        arguments["event_column"] = event_column
     scan = scan_dataset(root)
     fingerprint = _fingerprint(scan, arguments)
     name = hashlib.sha256(json.dumps(arguments, sort_keys=True).encode()).hexdigest()[:16]

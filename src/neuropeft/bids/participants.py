@@ -12,6 +12,7 @@ import pandas as pd
 
 from neuropeft.bids.ids import id_problem
 from neuropeft.errors import NeuropeftError
+from neuropeft.outcomes import outcome_cell, outcome_problem
 
 #: cell values that mean "no value" (compared case-insensitively)
 MISSING = frozenset({"", "n/a", "na", "nan", "none", "null"})
@@ -48,10 +49,13 @@ def _read_table(path: Path) -> pd.DataFrame:
     return table.apply(lambda column: column.str.strip())
 
 
-def read_participants(path: str | Path, target: str, site_column: str) -> Participants:
+def read_participants(path: str | Path, target: str, site_column: str, event_column: str = "") -> Participants:
     """Read ``path``; fatal errors (missing file or column) raise :class:`NeuropeftError`.
 
-    ``site_column`` is optional: when it is "" or not in the file every site is "".
+    ``site_column`` is optional: when it is "" or not in the file every site is "". With an
+    ``event_column`` (``task: survival``) ``target`` is the follow-up time, and each target becomes the
+    outcome's one-cell form (:func:`neuropeft.outcomes.outcome_cell`); a bad time or event is a
+    participant's problem.
     """
     path = Path(path)
     table = _read_table(path)
@@ -69,6 +73,10 @@ def read_participants(path: str | Path, target: str, site_column: str) -> Partic
         raise NeuropeftError(
             f"{path} has no column {target!r} for the target (columns: {columns}); set target to one of them"
         )
+    if event_column and event_column not in table.columns:
+        raise NeuropeftError(
+            f"{path} has no column {event_column!r} for the event indicator (columns: {columns}); set event_column to one of them"
+        )
     result = Participants()
     lines: dict[str, list[int]] = defaultdict(list)
     for line, value in enumerate(table["participant_id"], start=2):
@@ -76,8 +84,13 @@ def read_participants(path: str | Path, target: str, site_column: str) -> Partic
     result.listed = set(lines)
     has_site = bool(site_column) and site_column in table.columns
     reported: set[str] = set()
-    for pid, target_value, site in zip(
-        table["participant_id"], table[target], table[site_column] if has_site else [""] * len(table), strict=False
+    blank = [""] * len(table)
+    for pid, target_value, site, event in zip(
+        table["participant_id"],
+        table[target],
+        table[site_column] if has_site else blank,
+        table[event_column] if event_column else blank,
+        strict=False,
     ):
         if len(lines[pid]) > 1:
             if pid not in reported:
@@ -100,10 +113,20 @@ def read_participants(path: str | Path, target: str, site_column: str) -> Partic
                     f"has no value for the target {target!r} in participants.tsv; fill it in or remove the participant's row",
                 )
             )
+        elif event_column:
+            problem = outcome_problem(target_value, event)
+            if problem:
+                result.problems.append(
+                    (pid, f"has {problem} in participants.tsv ({target!r}, {event_column!r}); fix it or remove the row")
+                )
+            else:
+                result.targets[pid] = outcome_cell(target_value, event)
+                result.sites[pid] = site
         else:
             result.targets[pid] = target_value
             result.sites[pid] = site
-    _refuse_stray_text_targets(result, target)
+    if not event_column:
+        _refuse_stray_text_targets(result, target)
     return result
 
 

@@ -27,10 +27,13 @@ def validate_cohort(
     bids_filters: str = "{}",
     on_invalid: str = "exclude",
     cache_dir: str | None = None,
+    event_column: str = "",
 ) -> None:
     """Validate, report every problem, write both tables (``on_invalid``: exclude the rows or stop)."""
     cache = cache_dir or Path(out_cohort).parent / ".bids-index"
-    cohort = load_cohort(bids_dir, cache, target, modalities, site_column, run_policy, filters_from_json(bids_filters))
+    cohort = load_cohort(
+        bids_dir, cache, target, modalities, site_column, run_policy, filters_from_json(bids_filters), event_column
+    )
     if cohort.problems:
         if on_invalid == "exclude":
             print(f"neuropeft {STEP}: {cohort.summary()} (reasons below and in {out_excluded})", file=sys.stderr)

@@ -222,6 +222,11 @@ def write_dataset_files(out_dir: Path, settings: DemoSettings) -> None:
             "age": {"Description": "age", "Units": "years"},
             "sex": {"Description": "sex", "Levels": {"F": "female", "M": "male"}},
             "site": {"Description": "scanner site"},
+            "time": {
+                "Description": "follow-up time: to the event, or to the end of follow-up (censored)",
+                "Units": "years",
+            },
+            "event": {"Description": "event indicator", "Levels": {"0": "censored", "1": "event at time"}},
         },
     )
     labels = pd.DataFrame([subject_profile(settings, index).record(settings) for index in range(settings.n_subjects)])
@@ -240,7 +245,7 @@ def write_dataset_files(out_dir: Path, settings: DemoSettings) -> None:
         },
     )
     write_tsv(labels, truth / "labels.tsv")
-    write_tsv(labels[["participant_id", "diagnosis", "age", "sex", "site"]], files["participants"])
+    write_tsv(labels[["participant_id", "diagnosis", "age", "sex", "site", "time", "event"]], files["participants"])
 
 
 def write_demo(

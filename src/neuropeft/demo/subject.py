@@ -19,6 +19,7 @@ from neuropeft.demo import tensors
 from neuropeft.demo.bias import bias_field
 from neuropeft.demo.design import Site, assignment, site, subject_streams
 from neuropeft.demo.grids import AXIS_SIGNS, Grid, dwi_grid, t1w_grid
+from neuropeft.demo.outcome import Outcome, draw_outcome
 from neuropeft.demo.pose import Pose, random_pose
 from neuropeft.demo.settings import DemoSettings
 
@@ -38,6 +39,7 @@ class Profile:
     wm_fa: float  # white-matter compartment FA of this subject outside the effect region
     wm_md: float
     gm_md: float
+    outcome: Outcome  # time to event (task survival)
 
     def record(self, settings: DemoSettings) -> dict[str, Any]:
         """The row of ``truth/labels.tsv``."""
@@ -55,6 +57,9 @@ class Profile:
             "gm_md": round(self.gm_md, 10),
             "site_scale": self.site.scale,
             "site_noise": self.site.noise,
+            "log_hazard": self.outcome.log_hazard,
+            "time": self.outcome.time,
+            "event": self.outcome.event,
         }
 
 
@@ -88,6 +93,7 @@ def subject_profile(settings: DemoSettings, index: int) -> Profile:
     sex = str(demo_rng.choice(["F", "M"]))
     fa_offset = float(demo_rng.normal(0.0, settings.fa_subject_sd))
     age_shift = age - (settings.age_min + settings.age_max) / 2
+    outcome = draw_outcome(demo_rng, diagnosis, age_shift)  # drawn last: the draws above stay as they were
     return Profile(
         participant_id=f"sub-{index + 1:03d}",
         diagnosis=diagnosis,
@@ -97,6 +103,7 @@ def subject_profile(settings: DemoSettings, index: int) -> Profile:
         wm_fa=tensors.WM.fa + fa_offset + settings.age_fa_slope * age_shift,
         wm_md=tensors.WM.md + settings.age_md_slope * age_shift,
         gm_md=tensors.GM.md + settings.age_md_slope * age_shift,
+        outcome=outcome,
     )
 
 

@@ -19,6 +19,7 @@ from neuropeft.learn.loop import autocast
 from neuropeft.learn.methods import apply_method, load_weights
 from neuropeft.learn.model import build_model
 from neuropeft.learn.tasks import Task, normalise_label
+from neuropeft.outcomes import parse_outcomes
 
 #: index targets that mean "unknown" (external test sets without labels)
 UNKNOWN_TARGETS = ("", "n/a")
@@ -99,7 +100,8 @@ def predictions_frame(
     """predictions.tsv rows of ``table``'s subjects; an unknown target ("" or "n/a") leaves y_true empty.
     Two classes are called at ``threshold`` (the fold's, fitted on validation; None: the argmax); a
     regression adds the gap (y_pred − y_true, the brain-age gap) and the gap corrected for the fold's
-    age ``bias`` (fitted on validation; :func:`~neuropeft.learn.calibration.fit_prediction_bias`)."""
+    age ``bias`` (fitted on validation; :func:`~neuropeft.learn.calibration.fit_prediction_bias`); survival
+    writes the outcome as time and event beside the predicted risk (log hazard ratio)."""
     frame = table[["participant_id", "session"]].copy()
     frame["fold"] = fold
     known = ~table["target"].astype(str).isin(UNKNOWN_TARGETS)
@@ -108,6 +110,11 @@ def predictions_frame(
         for k, name in enumerate(task.classes):
             frame[f"prob_{name}"] = decoded[:, k]
         frame["y_pred"] = [task.classes[k] for k in call(decoded, threshold)]
+    elif task.kind == "survival":
+        times, events = parse_outcomes([t if k else "nan:0" for t, k in zip(table["target"], known, strict=False)])
+        frame["time"], frame["risk"] = times, decoded
+        frame["event"] = pd.Series(events, index=frame.index, dtype="Int64").mask(np.isnan(times))
+        frame = frame[["participant_id", "session", "fold", "time", "event", "risk"]]
     else:
         frame["y_true"] = table["target"].where(known).astype(float).to_numpy()
         frame["y_pred"] = decoded

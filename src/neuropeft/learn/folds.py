@@ -13,6 +13,10 @@ from neuropeft.atomic import write_tsv
 from neuropeft.choices import look_up_option
 from neuropeft.errors import NeuropeftError
 from neuropeft.learn.tasks import infer_task, normalise_label
+from neuropeft.outcomes import parse_outcomes
+
+#: tasks stratified on a category (the class; survival: the event indicator), kept in every part
+CATEGORICAL = ("classification", "survival")
 
 #: how subjects are grouped so a group's rows stay in one fold: participant (their sessions) or site
 GROUP_BY = ("participant", "site")
@@ -27,7 +31,9 @@ class FoldSettings:
     val_fraction: float = 0.2  # fraction of each training part held out (stratified) for early stopping
     group_by: str = "participant"  # "participant" (sessions of a subject stay together) or "site" (sites stay together)
     split_column: str = ""  # optional index column: each subject's test fold (predefined folds), or train/val/test (one fixed split); "" = computed
-    task: str = "auto"  # "auto", "classification" or "regression" (regression stratifies on quantile bins)
+    task: str = (
+        "auto"  # "auto", "classification", "regression" (stratified on quantile bins) or "survival" (on the event)
+    )
     regression_bins: int = 5  # quantile bins of the target used to stratify a regression
     site_balanced: bool = False  # stratify on site too, so every site has train, val and test subjects in every fold (sites as federated clients); not with group_by site or a split_column
 
@@ -53,10 +59,12 @@ def site_rows(index: pd.DataFrame, site: str, path: str | Path) -> pd.DataFrame:
 
 
 def _strata(subjects: pd.DataFrame, task: str, bins: int, by_site: bool = False) -> np.ndarray:
-    """One stratification label per subject: the class, or the target's quantile bin (with
-    ``by_site``, combined with the subject's site)."""
+    """One stratification label per subject: the class, the event indicator (survival), or the target's
+    quantile bin (with ``by_site``, combined with the subject's site)."""
     if task == "classification":
         labels = subjects["target"].map(normalise_label).to_numpy()
+    elif task == "survival":
+        labels = parse_outcomes(subjects["target"].tolist())[1].astype(str)
     else:
         values = subjects["target"].astype(float).to_numpy()
         edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))
@@ -142,8 +150,8 @@ def fixed_split(index: pd.DataFrame, column: str, task: str) -> pd.DataFrame:
     missing = [role for role in ROLES if role not in values]
     if missing:
         raise NeuropeftError(f"split column {column!r} has no {missing[0]} subject; every part needs subjects")
-    if task == "classification":
-        labels = index["target"].map(normalise_label)
+    if task in CATEGORICAL:
+        labels = pd.Series(_strata(index, task, 0), index=index.index)
         for role in ("val", "test"):
             absent = sorted(set(labels) - set(labels[index[column] == role]))
             if absent:
@@ -183,7 +191,7 @@ def make_folds(index: pd.DataFrame, settings: FoldSettings) -> pd.DataFrame:
     labels = _strata(subjects, task, settings.regression_bins)
     test_fold = _outer_folds(subjects, _strata(subjects, task, settings.regression_bins, balanced), settings)
     sites = subjects["site"].to_numpy().astype(str) if balanced else None
-    classes = set(labels) if task == "classification" else set()
+    classes = set(labels) if task in CATEGORICAL else set()
     rows = []
     for k in sorted(set(test_fold)):
         train_idx = np.flatnonzero(test_fold != k)
@@ -252,7 +260,7 @@ def subsample_training(train: pd.DataFrame, fraction: float, seed: int, task: st
     subjects = train.drop_duplicates("participant_id").reset_index(drop=True)
     task = infer_task(train["target"].tolist()) if task == "auto" else task
     n_keep = int(np.floor(fraction * len(subjects) + 0.5))
-    if task == "classification":
+    if task in CATEGORICAL:
         strata = _strata(subjects, task, 0)
         needed = max(2, len(set(strata)))
     else:
@@ -264,7 +272,7 @@ def subsample_training(train: pd.DataFrame, fraction: float, seed: int, task: st
             f"{needed} needed (>= 1 per class, >= 2 in all); raise train_fraction"
         )
     labels, codes = np.unique(strata, return_inverse=True)
-    keep = _allocate(np.bincount(codes), n_keep, 1 if task == "classification" else 0)
+    keep = _allocate(np.bincount(codes), n_keep, 1 if task in CATEGORICAL else 0)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(subjects))
     chosen = np.concatenate([order[codes[order] == s][: keep[s]] for s in range(len(labels))])

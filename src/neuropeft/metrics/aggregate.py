@@ -3,7 +3,8 @@
 Reads ``predictions.tsv``, ``history.tsv`` and ``run.json`` of every fold directory and writes to
 ``--out-dir``: ``fold_metrics.tsv`` (one row per fold), ``summary.json`` (per metric: mean and SD
 across folds, pooled out-of-fold value with a seeded bootstrap CI), ``oof_predictions.tsv``,
-``roc.png``/``roc.svg`` (classification) or ``pred_vs_true.png``/``.svg`` (regression) and
+``roc.png``/``roc.svg`` (classification), ``pred_vs_true.png``/``.svg`` (regression) or
+``kaplan_meier.png``/``.svg`` (survival: :mod:`neuropeft.metrics.kaplan_meier`), and
 ``curves.png``/``.svg``. Every input is checked before anything is written.
 """
 
@@ -23,6 +24,7 @@ from neuropeft.metrics import plots
 from neuropeft.metrics.bootstrap import bootstrap_ci
 from neuropeft.metrics.compute import check_predictions, classes_of, compute_metrics, infer_task, metric_names
 from neuropeft.metrics.config import MetricsSettings, tool_versions
+from neuropeft.metrics.kaplan_meier import kaplan_meier_figure
 
 FOLD_FILES = ("predictions.tsv", "history.tsv", "run.json")
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_metric")
@@ -156,6 +158,9 @@ def aggregate_experiment(experiment: str, fold_dirs: list[Path], out_dir: Path, 
         performance = [out_dir / "roc.png", out_dir / "roc.svg"]
         reliability = plots.reliability_figure(oof, classes_of(oof), experiment)
         plots.save_figure(reliability, [out_dir / "reliability.png", out_dir / "reliability.svg"])
+    elif summary["task"] == "survival":
+        figure = kaplan_meier_figure(oof, experiment)
+        performance = [out_dir / "kaplan_meier.png", out_dir / "kaplan_meier.svg"]
     else:
         figure = plots.pred_vs_true_figure(oof, experiment)
         performance = [out_dir / "pred_vs_true.png", out_dir / "pred_vs_true.svg"]

@@ -2,7 +2,8 @@
 
 A predictions table has ``y_true`` and ``y_pred``; classification tables also have one
 ``prob_<class>`` column per class (the task is inferred from those columns). In the binary case
-the positive class is the larger label (``1`` for 0/1 labels).
+the positive class is the larger label (``1`` for 0/1 labels). Survival tables have ``time``,
+``event`` and ``risk`` instead (the task is inferred from ``risk``).
 """
 
 from __future__ import annotations
@@ -17,15 +18,20 @@ from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import confusion_matrix, mean_absolute_error, r2_score, roc_auc_score, root_mean_squared_error
 
 from neuropeft.errors import NeuropeftError
+from neuropeft.outcomes import concordance
 
 PROB_PREFIX = "prob_"
 CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "auc", "sensitivity", "specificity", "f1", "brier")
 REGRESSION_METRICS = ("mae", "rmse", "pearson_r", "r2")
+SURVIVAL_METRICS = ("c_index",)
+#: the columns of a survival predictions table
+SURVIVAL_COLUMNS = ("time", "event", "risk")
 #: metric -> True where larger values are better
 HIGHER_IS_BETTER = (
     {name: True for name in CLASSIFICATION_METRICS}
     | {"brier": False}
     | {"mae": False, "rmse": False, "pearson_r": True, "r2": True}
+    | {"c_index": True}
 )
 
 
@@ -61,7 +67,10 @@ class Classes:
 
 
 def infer_task(frame: pd.DataFrame) -> str:
-    """``"classification"`` when the table has ``prob_*`` columns, else ``"regression"``."""
+    """``"survival"`` when the table has a ``risk`` column, ``"classification"`` when it has ``prob_*``
+    columns, else ``"regression"``."""
+    if "risk" in frame.columns:
+        return "survival"
     return "classification" if any(str(c).startswith(PROB_PREFIX) for c in frame.columns) else "regression"
 
 
@@ -75,17 +84,19 @@ def classes_of(frame: pd.DataFrame) -> Classes:
 
 def metric_names(task: str) -> tuple[str, ...]:
     """The metrics reported for ``task``."""
-    return CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+    return {"classification": CLASSIFICATION_METRICS, "survival": SURVIVAL_METRICS}.get(task, REGRESSION_METRICS)
 
 
 def check_predictions(frame: pd.DataFrame, source: str) -> None:
-    """Refuse a predictions table missing ``y_true``/``y_pred``, with empty values, or with unknown labels."""
-    missing = [c for c in ("y_true", "y_pred") if c not in frame.columns]
+    """Refuse a predictions table missing ``y_true``/``y_pred`` (survival: ``time``/``event``/``risk``),
+    with empty values, or with unknown labels."""
+    required = list(SURVIVAL_COLUMNS) if infer_task(frame) == "survival" else ["y_true", "y_pred"]
+    missing = [c for c in required if c not in frame.columns]
     if missing:
-        raise NeuropeftError(f"{source}: missing column(s) {missing}; predictions.tsv needs y_true and y_pred")
+        raise NeuropeftError(f"{source}: missing column(s) {missing}; predictions.tsv needs {', '.join(required)}")
     if frame.empty:
         raise NeuropeftError(f"{source}: no prediction rows")
-    needed = ["y_true", "y_pred"] + [c for c in frame.columns if str(c).startswith(PROB_PREFIX)]
+    needed = required + [c for c in frame.columns if str(c).startswith(PROB_PREFIX)]
     if frame[needed].isna().any().any():
         raise NeuropeftError(f"{source}: empty values in {needed}; every test subject needs a prediction")
     if infer_task(frame) == "classification":
@@ -182,8 +193,17 @@ def regression_metrics(frame: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def survival_metrics(frame: pd.DataFrame) -> dict[str, float]:
+    """Harrell's concordance index of the predicted risk (NaN without a comparable pair)."""
+    times, events = frame["time"].to_numpy(dtype=float), frame["event"].to_numpy(dtype=int)
+    return {"c_index": concordance(times, events, frame["risk"].to_numpy(dtype=float))}
+
+
 def compute_metrics(frame: pd.DataFrame) -> dict[str, float]:
     """All metrics of one predictions table; the task is inferred from its columns."""
-    if infer_task(frame) == "classification":
+    task = infer_task(frame)
+    if task == "classification":
         return classification_metrics(frame)
+    if task == "survival":
+        return survival_metrics(frame)
     return regression_metrics(frame)

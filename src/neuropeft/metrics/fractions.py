@@ -13,14 +13,14 @@ import pandas as pd
 from neuropeft.atomic import write_tsv
 from neuropeft.choices import look_up_option
 from neuropeft.errors import NeuropeftError
-from neuropeft.metrics.compute import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from neuropeft.metrics.compute import CLASSIFICATION_METRICS, REGRESSION_METRICS, SURVIVAL_METRICS
 from neuropeft.metrics.config import MetricsSettings
 from neuropeft.metrics.plots import fractions_figure, save_figure
 from neuropeft.metrics.table import read_json
 
-DEFAULT_METRIC = {"classification": "auc", "regression": "mae"}
+DEFAULT_METRIC = {"classification": "auc", "regression": "mae", "survival": "c_index"}
 #: ``metrics.fraction_metric``: "" (the task's :data:`DEFAULT_METRIC`) or a metric summary.json records
-FRACTION_METRICS = ("", *CLASSIFICATION_METRICS, *REGRESSION_METRICS)
+FRACTION_METRICS = ("", *CLASSIFICATION_METRICS, *REGRESSION_METRICS, *SURVIVAL_METRICS)
 
 
 def fraction_points(summary_paths: list[Path], metric: str) -> tuple[pd.DataFrame, str]:

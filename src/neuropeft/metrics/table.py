@@ -18,7 +18,7 @@ import pandas as pd
 
 from neuropeft.atomic import write_text, write_tsv
 from neuropeft.errors import NeuropeftError
-from neuropeft.metrics.compute import CLASSIFICATION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS
+from neuropeft.metrics.compute import CLASSIFICATION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS, SURVIVAL_METRICS
 from neuropeft.metrics.config import MetricsSettings
 
 RUN_FIELDS = ("experiment", "trainable_params", "total_params", "wall_seconds", "peak_memory_mb")
@@ -34,6 +34,7 @@ METRIC_TITLES = {
     "rmse": "RMSE",
     "pearson_r": "Pearson r",
     "r2": "R²",
+    "c_index": "C-index",
 }
 #: a segmentation's scores (per class ``<score>_<class>``, and the class mean ``<score>``): title, higher is better
 SEGMENTATION_SCORES = {"dice": ("Dice", True), "hd95": ("HD95 (mm)", False)}
@@ -117,7 +118,11 @@ def comparison_frame(summary_paths: list[Path], run_paths: list[Path], settings:
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise NeuropeftError(f"--summaries repeat experiment(s) {repeated}; pass each summary.json once")
-    present = [m for m in CLASSIFICATION_METRICS + REGRESSION_METRICS if any(m in s["metrics"] for s in summaries)]
+    present = [
+        m
+        for m in CLASSIFICATION_METRICS + REGRESSION_METRICS + SURVIVAL_METRICS
+        if any(m in s["metrics"] for s in summaries)
+    ]
     present += list(dict.fromkeys(m for s in summaries for m in s["metrics"] if _score(m)))
     rows = []
     for path, summary in zip(summary_paths, summaries, strict=False):

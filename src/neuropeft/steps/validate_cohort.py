@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="exclude",
         help="exclude: drop (subject, session) rows with problems; stop: fail listing every problem",
     )
+    parser.add_argument(
+        "--event-column", default="", help="task survival: participants.tsv column of the event (--target: the time)"
+    )
     parser.add_argument("--out-cohort", required=True, help="cohort table to write (TSV)")
     parser.add_argument("--out-excluded", required=True, help="excluded rows and reasons to write (TSV)")
     parser.add_argument(
@@ -50,4 +53,5 @@ def main(args: argparse.Namespace) -> None:
         bids_filters=args.bids_filters,
         on_invalid=args.on_invalid,
         cache_dir=args.cache_dir,
+        event_column=args.event_column,
     )
