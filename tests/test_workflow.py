@@ -11,6 +11,7 @@ import yaml
 from neuropeft.errors import NeuropeftError
 from neuropeft.workflow import (
     DEMO_SUBJECT_FILES,
+    covariate_columns,
     event_column,
     experiment_settings,
     fold_numbers,
@@ -201,3 +202,21 @@ def test_survival_refuses_what_it_cannot_do_yet(config: dict) -> None:
 def test_the_survival_config_file_has_no_federated_experiment(config: dict) -> None:
     survival = {**config, **yaml.safe_load((ROOT / "config" / "survival.yaml").read_text())}
     assert set(experiment_settings(survival, "survival")) == {e["name"] for e in survival["experiments"]}
+
+
+def test_covariates_are_validated_and_refused_where_they_cannot_be_read(config: dict) -> None:
+    with_covariates = [
+        {**config["experiments"][0], "covariates": ["age", "sex"]},
+        {**config["experiments"][2], "name": "full-site", "covariates": ["site"]},
+    ]
+    assert covariate_columns({**config, "experiments": with_covariates}) == ["age", "sex", "site"]
+    assert covariate_columns(config) == []
+    assert covariate_columns({**config, "experiments": with_covariates, "task": "segmentation"}) == []
+    for extra in ({"images_table": "images.tsv"}, {"external_bids_dir": "/data/ext"}):
+        with pytest.raises(NeuropeftError, match="read from a BIDS dataset's participants.tsv"):
+            experiment_settings({**config, **extra, "experiments": with_covariates}, "classification")
+    federated = [{**config["experiments"][3], "covariates": ["age"]}]
+    with pytest.raises(
+        NeuropeftError, match=r"federated experiment\(s\) \['resnet10-lora-fedavg'\] cannot take covariates"
+    ):
+        experiment_settings({**config, "experiments": federated}, "classification")

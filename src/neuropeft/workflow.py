@@ -125,6 +125,7 @@ def subject_table(config: dict[str, Any], cache_dir: str | Path) -> tuple[list[d
         run_policy=config["run_policy"],
         bids_filters=config["bids_filters"],
         event_column=event_column(config),
+        covariates=covariate_columns(config),
     )
     if cohort.problems and look_up_option(config["on_invalid"], ON_INVALID, "on_invalid") == "stop":
         raise NeuropeftError(
@@ -183,6 +184,7 @@ def experiment_settings(config: dict[str, Any], task: str) -> dict[str, dict[str
     """Each configured experiment's settings by name, with the workflow's resolved ``task``."""
     if task == "survival":
         check_survival(config)
+    check_covariates(config)
     experiments: dict[str, dict[str, Any]] = {}
     for entry in config["experiments"]:
         if entry["name"] in experiments:
@@ -191,6 +193,28 @@ def experiment_settings(config: dict[str, Any], task: str) -> dict[str, dict[str
             )
         experiments[entry["name"]] = {**entry, "task": task}
     return experiments
+
+
+def covariate_columns(config: dict[str, Any]) -> list[str]:
+    """Every participants.tsv column an experiment feeds to its head (sorted; [] for segmentation)."""
+    if config["task"] == "segmentation":
+        return []
+    return sorted({name for entry in config["experiments"] for name in entry.get("covariates", [])})
+
+
+def check_covariates(config: dict[str, Any]) -> None:
+    """Refuse covariates where they cannot be read yet: an images table, an external test set, a federation."""
+    named = [entry["name"] for entry in config["experiments"] if entry.get("covariates")]
+    if not named:
+        return
+    if config["images_table"] or config["external_bids_dir"]:
+        raise NeuropeftError(
+            f"experiment(s) {named} take covariates, read from a BIDS dataset's participants.tsv; "
+            "they do not work with images_table or external_bids_dir yet"
+        )
+    federated = [entry["name"] for entry in config["experiments"] if entry.get("covariates") and entry.get("federated")]
+    if federated:
+        raise NeuropeftError(f"federated experiment(s) {federated} cannot take covariates yet; remove them there")
 
 
 def check_survival(config: dict[str, Any]) -> None:

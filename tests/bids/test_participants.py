@@ -102,3 +102,16 @@ def test_a_missing_event_column_is_fatal(tmp_path: Path) -> None:
     path = write(tmp_path / "participants.tsv", "participant_id\ttime\nsub-01\t4.5\n")
     with pytest.raises(NeuropeftError, match="no column 'status' for the event indicator"):
         read_participants(path, "time", "site", event_column="status")
+
+
+def test_a_row_without_a_covariate_value_is_a_problem(tmp_path: Path) -> None:
+    text = "participant_id\tdiagnosis\tage\tsex\nsub-01\t1\t30\tF\nsub-02\t0\tn/a\tM\nsub-03\t1\t41\t\n"
+    result = read_participants(
+        write(tmp_path / "participants.tsv", text), "diagnosis", "site", covariates=["age", "sex"]
+    )
+    assert result.targets == {"sub-01": "1"}
+    reasons = dict(result.problems)
+    assert "has no value for covariate(s) ['age']" in reasons["sub-02"]
+    assert "has no value for covariate(s) ['sex']" in reasons["sub-03"]
+    with pytest.raises(NeuropeftError, match=r"no column\(s\) \['bmi'\] named in the experiments' covariates"):
+        read_participants(tmp_path / "participants.tsv", "diagnosis", "site", covariates=["bmi"])

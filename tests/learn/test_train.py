@@ -245,3 +245,54 @@ def test_survival_learns_a_known_risk_ordering(tmp_path: Path) -> None:
     assert c_index > 0.8
     run = json.loads((tmp_path / "out" / "run.json").read_text())
     assert run["task"] == "survival" and run["threshold"] is None
+
+
+@pytest.mark.parametrize("cache_features", [False, True])
+def test_covariates_reach_the_head(tmp_path: Path, cache_features: bool) -> None:
+    """Images without signal, a covariate that tells the class: the head must learn from the covariate."""
+    array, index = make_synthetic(tmp_path, n_subjects=24, side=16, effect=0.0)
+    table = pd.read_csv(index, sep="\t")
+    rng = np.random.default_rng(0)
+    participants = pd.DataFrame(
+        {
+            "participant_id": table.participant_id,
+            "score": (table.target * 2.0 + rng.normal(0, 0.3, len(table))).round(3),
+            "group": np.where(rng.random(len(table)) < 0.5, "A", "B"),  # noise, one-hot encoded
+        }
+    )
+    participants.to_csv(tmp_path / "participants.tsv", sep="\t", index=False)
+    folds = _folds(index, n_folds=3)
+    settings = {
+        "backbone": "vit-tiny",
+        "method": "linear_probe",
+        "head": "linear",
+        "covariates": ["score", "group"],
+        "cache_features": cache_features,
+        "augment_flip": True,
+        "epochs": 30,
+        "patience": 30,
+        "lr": 3e-2,
+    }
+    status = cli_main(
+        [
+            "train",
+            *("--array", str(array), "--index", str(index), "--folds", str(folds), "--fold", "0"),
+            *("--out-dir", str(tmp_path / "out"), "--device", "cpu", "--settings", json.dumps(settings)),
+            *("--covariates-table", str(tmp_path / "participants.tsv")),
+        ]
+    )
+    assert status == 0
+    predictions = pd.read_csv(tmp_path / "out" / "predictions.tsv", sep="\t")
+    assert roc_auc_score(predictions.y_true, predictions.prob_1) > 0.9
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["features_cached"] == cache_features
+    assert [(c["name"], c["kind"]) for c in run["covariates"]] == [("score", "numeric"), ("group", "categorical")]
+    assert run["covariates"][1]["levels"] == ["A", "B"]
+
+
+def test_an_experiment_with_covariates_needs_the_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    array, index = make_synthetic(tmp_path, n_subjects=12, side=16)
+    folds = _folds(index, n_folds=3)
+    settings = {"backbone": "vit-tiny", "method": "full", "covariates": ["age"], "epochs": 1}
+    assert _train(array, index, folds, tmp_path / "out", settings) != 0
+    assert "pass --covariates-table (participants.tsv)" in capsys.readouterr().err

@@ -129,3 +129,19 @@ def test_a_nested_key_is_overridden_by_a_config_file_as_the_readme_shows(tmp_pat
     assert result.returncode == 0, output[-2000:]
     assert '"fit_method":"WLS","max_bval":2500,' in output  # the other tensor keys stay
     assert job_counts(output)["train"] == 4 * 10
+
+
+def test_an_experiment_with_covariates_reads_participants_and_its_twin_does_not(tmp_path: Path) -> None:
+    (tmp_path / "cov.yaml").write_text(
+        "experiments:\n"
+        "  - {name: lora, backbone: resnet10, method: lora}\n"
+        "  - {name: lora-clinical, backbone: resnet10, method: lora, covariates: [age, sex]}\n"
+    )
+    result = snakemake(tmp_path, "-n", "-p", "--configfile", str(tmp_path / "cov.yaml"))
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-2000:]
+    assert job_counts(output)["train"] == 10
+    commands = [line for line in output.splitlines() if "neuropeft train" in line]
+    with_table = [c for c in commands if "--covariates-table results/demo/bids/participants.tsv" in c]
+    assert len(with_table) == 5 and all("lora-clinical" in c for c in with_table)
+    assert "--covariates age sex" in output  # validation leaves out rows without them

@@ -12,6 +12,7 @@ from neuropeft.paths import (
 )
 from neuropeft.workflow import (
     bids_dir,
+    covariate_columns,
     event_column,
     experiment_settings,
     expose_package,

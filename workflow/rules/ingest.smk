@@ -26,8 +26,9 @@ rule validate_cohort:
         filters=settings_json(config["bids_filters"]),
         on_invalid=config["on_invalid"],
         event=event_column(config),
+        covariates=" ".join(covariate_columns(config)),
     shell:
         "python -m neuropeft validate-cohort --bids-dir {params.bids} --target {params.target} --modalities {params.modalities}"
         " --site-column {params.site} --run-policy {params.run_policy} --bids-filters {params.filters:q}"
-        " --on-invalid {params.on_invalid} --event-column {params.event:q}"
+        " --on-invalid {params.on_invalid} --event-column {params.event:q} --covariates {params.covariates}"
         " --out-cohort {output.cohort} --out-excluded {output.excluded} 2> {log}"

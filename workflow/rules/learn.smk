@@ -52,6 +52,10 @@ rule train:
         index=model_input(RESULTS, EXPERIMENT_GRID, "experiment", ".tsv"),
         folds=f"{RESULTS}/folds/folds.tsv",
         init=lambda wildcards: INIT[wildcards.experiment],
+        # the dataset's participants.tsv, for an experiment with covariates
+        covariates=lambda wildcards: (
+            f"{BIDS}/participants.tsv" if EXPERIMENTS[wildcards.experiment].get("covariates") else []
+        ),
     output:
         predictions=f"{RESULTS}/models/{{experiment}}/fold-{{fold}}/predictions.tsv",
         history=f"{RESULTS}/models/{{experiment}}/fold-{{fold}}/history.tsv",
@@ -72,9 +76,11 @@ rule train:
         device=config["device"],
         out_dir=lambda wildcards, output: os.path.dirname(output.predictions),
         init=lambda wildcards, input: f"--init-checkpoint {input.init}" if input.init else "",
+        covariates=lambda wildcards, input: (f"--covariates-table {input.covariates}" if input.covariates else ""),
     shell:
         "python -m neuropeft train --array {input.array} --index {input.index} --folds {input.folds} --fold {wildcards.fold}"
-        " --out-dir {params.out_dir} --device {params.device} {params.init} --settings {params.settings:q} 2> {log}"
+        " --out-dir {params.out_dir} --device {params.device} {params.init} {params.covariates}"
+        " --settings {params.settings:q} 2> {log}"
 
 
 rule pretrain:

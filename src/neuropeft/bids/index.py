@@ -272,7 +272,11 @@ def _validate(
     """Validate the dataset; returns (result as plain data, header-check cache)."""
     root, modalities = scan.root, arguments["modalities"]
     participants = read_participants(
-        root / "participants.tsv", arguments["target"], arguments["site_column"], arguments.get("event_column", "")
+        root / "participants.tsv",
+        arguments["target"],
+        arguments["site_column"],
+        arguments.get("event_column", ""),
+        arguments.get("covariates", []),
     )
     validator = _Validator(scan, previous_checks)
     problems: list[Problem] = []
@@ -344,10 +348,12 @@ def load_cohort(
     run_policy: str = "last",
     bids_filters: Mapping[str, Any] | None = None,
     event_column: str = "",
+    covariates: Sequence[str] = (),
 ) -> Cohort:
     """Index and validate ``bids_dir`` (cached in ``cache_dir``); see the module docstring.
 
-    With ``event_column`` (``task: survival``) each row's target is its time-to-event outcome.
+    With ``event_column`` (``task: survival``) each row's target is its time-to-event outcome; a row
+    without a value in one of ``covariates`` (the experiments' clinical covariates) is excluded.
 
     Fatal problems (no dataset folder, no participants.tsv, no participant_id or target column, bad
     arguments) raise :class:`NeuropeftError`; all others are returned in ``Cohort.problems`` and the
@@ -367,6 +373,8 @@ def load_cohort(
     }
     if event_column:  # only then: the cache names of other datasets stay as they were
         arguments["event_column"] = event_column
+    if covariates:
+        arguments["covariates"] = sorted(set(covariates))
     scan = scan_dataset(root)
     fingerprint = _fingerprint(scan, arguments)
     name = hashlib.sha256(json.dumps(arguments, sort_keys=True).encode()).hexdigest()[:16]

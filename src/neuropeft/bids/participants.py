@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,13 +49,16 @@ def _read_table(path: Path) -> pd.DataFrame:
     return table.apply(lambda column: column.str.strip())
 
 
-def read_participants(path: str | Path, target: str, site_column: str, event_column: str = "") -> Participants:
+def read_participants(
+    path: str | Path, target: str, site_column: str, event_column: str = "", covariates: Sequence[str] = ()
+) -> Participants:
     """Read ``path``; fatal errors (missing file or column) raise :class:`NeuropeftError`.
 
     ``site_column`` is optional: when it is "" or not in the file every site is "". With an
     ``event_column`` (``task: survival``) ``target`` is the follow-up time, and each target becomes the
     outcome's one-cell form (:func:`neuropeft.outcomes.outcome_cell`); a bad time or event is a
-    participant's problem.
+    participant's problem. Each of ``covariates`` (columns the experiments feed to the head) must have a
+    value in a usable row.
     """
     path = Path(path)
     table = _read_table(path)
@@ -72,6 +75,12 @@ def read_participants(path: str | Path, target: str, site_column: str, event_col
     if target not in table.columns:
         raise NeuropeftError(
             f"{path} has no column {target!r} for the target (columns: {columns}); set target to one of them"
+        )
+    absent = [c for c in covariates if c not in table.columns]
+    if absent:
+        raise NeuropeftError(
+            f"{path} has no column(s) {absent} named in the experiments' covariates (columns: {columns}); "
+            "add them or change covariates"
         )
     if event_column and event_column not in table.columns:
         raise NeuropeftError(
@@ -104,8 +113,16 @@ def read_participants(path: str | Path, target: str, site_column: str, event_col
                 reported.add(pid)
             continue
         reason = id_problem(pid, "sub")
+        lacking = [c for c in covariates if is_missing(str(table.at[lines[pid][0] - 2, c]))]
         if reason:
             result.problems.append((pid, f"{reason} (participants.tsv)"))
+        elif lacking:
+            result.problems.append(
+                (
+                    pid,
+                    f"has no value for covariate(s) {lacking} in participants.tsv; fill them in or remove them from covariates",
+                )
+            )
         elif is_missing(target_value):
             result.problems.append(
                 (

@@ -28,11 +28,20 @@ def validate_cohort(
     on_invalid: str = "exclude",
     cache_dir: str | None = None,
     event_column: str = "",
+    covariates: Sequence[str] = (),
 ) -> None:
     """Validate, report every problem, write both tables (``on_invalid``: exclude the rows or stop)."""
     cache = cache_dir or Path(out_cohort).parent / ".bids-index"
     cohort = load_cohort(
-        bids_dir, cache, target, modalities, site_column, run_policy, filters_from_json(bids_filters), event_column
+        bids_dir,
+        cache,
+        target,
+        modalities,
+        site_column,
+        run_policy,
+        filters_from_json(bids_filters),
+        event_column,
+        covariates,
     )
     if cohort.problems:
         if on_invalid == "exclude":

@@ -14,6 +14,9 @@ from torch.utils.data import Dataset
 
 from neuropeft.errors import NeuropeftError
 
+#: a model's input: volumes (B, C, X, Y, Z), or volumes and covariates (B, D) (batches collate the pair as a list)
+ModelInput = torch.Tensor | tuple[torch.Tensor, torch.Tensor] | list[torch.Tensor]
+
 
 @dataclass
 class Augment:
@@ -67,7 +70,8 @@ def augment_volume(x: torch.Tensor, aug: Augment, generator: torch.Generator) ->
 class VolumeDataset(Dataset):
     """Rows of ``model_input.npy`` opened with ``mmap_mode="r"`` (per worker; never loaded whole).
 
-    Item ``i`` is ``(volume (C, X, Y, Z) float32, target, i)``; augmentation draws from a generator
+    Item ``i`` is ``(volume (C, X, Y, Z) float32, target, i)``, or ``((volume, covariates), target, i)``
+    with ``covariates`` (N, D) (the model's input is then the pair); augmentation draws from a generator
     seeded by (seed, epoch, i), so it is the same whatever the worker count or a resume.
     """
 
@@ -78,8 +82,10 @@ class VolumeDataset(Dataset):
         targets: torch.Tensor,
         augment: Augment | None = None,
         seed: int = 0,
+        covariates: torch.Tensor | None = None,
     ) -> None:
         self.array_path = str(array_path)
+        self.covariates = covariates
         self.rows = [int(r) for r in rows]
         self.targets = targets
         self.augment = augment or Augment()
@@ -114,11 +120,15 @@ class VolumeDataset(Dataset):
         """Whether item ``i`` is flipped this epoch (the same draw as :func:`augment_volume`'s)."""
         return self.augment.flip and bool(torch.rand(6, generator=self._generator(i), dtype=torch.float64)[0] < 0.5)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    def model_input(self, volumes: torch.Tensor, items: Sequence[int]) -> ModelInput:
+        """What the model takes for ``volumes`` of ``items``: the volumes, or (volumes, their covariates)."""
+        return volumes if self.covariates is None else (volumes, self.covariates[list(items)])
+
+    def __getitem__(self, i: int) -> tuple[ModelInput, torch.Tensor, int]:
         x = self.volume(i)
         if self.augment.active:
             x = augment_volume(x, self.augment, self._generator(i))
-        return x, self.targets[i], i
+        return (x if self.covariates is None else (x, self.covariates[i])), self.targets[i], i
 
 
 class FeatureDataset(Dataset):

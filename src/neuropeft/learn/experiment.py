@@ -22,7 +22,7 @@ class ExperimentSettings:
     head_norm: bool = (
         False  # standardise the backbone features (BatchNorm without affine, as MAE's linear probe) before the head
     )
-    task: str = "auto"  # auto (from the target), classification or regression
+    task: str = "auto"  # auto (from the target), classification, regression or survival
     lora_rank: int = 8  # LoRA/DoRA rank r
     lora_alpha: float = 16.0  # LoRA/DoRA scaling numerator (update scaled by alpha / r)
     lora_dropout: float = 0.0  # dropout on the LoRA/DoRA input
@@ -51,6 +51,9 @@ class ExperimentSettings:
     train_fraction: float = 1.0  # seeded, class-stratified share of each fold's training subjects used (data-size ablation; val/test unchanged)
     cache_features: bool = False  # frozen backbone (linear_probe): its features once per fold (and of the flipped volumes under augment_flip), the head trained on them; as through the backbone up to float rounding
     checkpoint_seconds: float = 60.0  # write the resumable checkpoint at most this often (0 = after every epoch); a resume replays the epochs since the last one
+    covariates: list[str] = field(
+        default_factory=list
+    )  # participants.tsv columns fed to the head beside the image features
     grid: str = ""  # the model grid (config model_grids) whose stack the workflow passes; "" = model_grid; recorded, not read by training
     federated: dict[str, Any] = field(
         default_factory=dict

@@ -14,6 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from neuropeft.learn.calibration import call, corrected_gap
+from neuropeft.learn.data import ModelInput
 from neuropeft.learn.experiment import ExperimentSettings
 from neuropeft.learn.loop import autocast
 from neuropeft.learn.methods import apply_method, load_weights
@@ -26,9 +27,15 @@ UNKNOWN_TARGETS = ("", "n/a")
 
 
 def base_model(
-    settings: ExperimentSettings, in_channels: int, shape: tuple[int, ...], out_features: int, init: str
+    settings: ExperimentSettings,
+    in_channels: int,
+    shape: tuple[int, ...],
+    out_features: int,
+    init: str,
+    n_covariates: int = 0,
 ) -> nn.Module:
-    """Backbone (random or from ``init``) + head, before the method; seeded by ``settings.seed``."""
+    """Backbone (random or from ``init``) + head (taking ``n_covariates`` encoded covariates beside the
+    image features), before the method; seeded by ``settings.seed``."""
     torch.manual_seed(settings.seed)
     model = build_model(
         settings.backbone,
@@ -39,6 +46,7 @@ def base_model(
         settings.head_hidden,
         settings.head_dropout,
         settings.head_norm,
+        n_covariates,
     )
     if init != "random" and settings.method != "scratch":
         model.backbone.load_pretrained(init, settings.checkpoint_sha256)
@@ -46,10 +54,15 @@ def base_model(
 
 
 def make_model(
-    settings: ExperimentSettings, in_channels: int, shape: tuple[int, ...], out_features: int, init: str
+    settings: ExperimentSettings,
+    in_channels: int,
+    shape: tuple[int, ...],
+    out_features: int,
+    init: str,
+    n_covariates: int = 0,
 ) -> nn.Module:
     """Backbone (random or from ``init``) + head, with the method applied; seeded by ``settings.seed``."""
-    return apply_method(base_model(settings, in_channels, shape, out_features, init), settings)
+    return apply_method(base_model(settings, in_channels, shape, out_features, init, n_covariates), settings)
 
 
 def load_trained_model(
@@ -59,9 +72,11 @@ def load_trained_model(
     shape: tuple[int, ...],
     out_features: int,
     init: str = "random",
+    n_covariates: int = 0,
 ) -> nn.Module:
     """The trained model of ``out_dir`` rebuilt from its base (same seed and init) and saved weights."""
-    return load_weights(base_model(settings, in_channels, shape, out_features, init), settings.method, out_dir)
+    model = base_model(settings, in_channels, shape, out_features, init, n_covariates)
+    return load_weights(model, settings.method, out_dir)
 
 
 def uses_channels_last(backbone: str, device: torch.device) -> bool:
@@ -69,8 +84,11 @@ def uses_channels_last(backbone: str, device: torch.device) -> bool:
     return device.type == "cuda" and backbone.startswith(("resnet", "fmcib"))
 
 
-def to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
-    """A batch on ``device``, in channels-last layout when asked."""
+def to_device(x: ModelInput, device: torch.device, channels_last: bool) -> ModelInput:
+    """A batch on ``device`` (volumes, or volumes and covariates), the volumes in channels-last layout when asked."""
+    if isinstance(x, (list, tuple)):
+        volumes, covariates = x
+        return to_device(volumes, device, channels_last), covariates.to(device, non_blocking=True)
     x = x.to(device, non_blocking=True)
     return x.contiguous(memory_format=torch.channels_last_3d) if channels_last else x
 

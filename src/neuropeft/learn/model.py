@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from neuropeft.errors import NeuropeftError
 from neuropeft.learn.backbones import Backbone, build_backbone
 from neuropeft.learn.heads import MAP_HEADS, build_head
 
@@ -24,11 +25,16 @@ class BackboneWithHead(nn.Module):
         self.head = head
         self.use_map = use_map
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """What the head takes: the backbone's pooled features (B, D) or, for a map head, its feature map."""
+    def features(self, x: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | list[torch.Tensor]) -> torch.Tensor:
+        """What the head takes: the backbone's pooled features (B, D) or, for a map head, its feature map;
+        given (volumes, covariates), the pooled features with the covariates (B, D + K) appended."""
+        if isinstance(x, (list, tuple)):
+            volumes, covariates = x
+            pooled = self.backbone(volumes)
+            return torch.cat([pooled, covariates.to(pooled.dtype)], dim=1)
         return self.backbone.feature_map(x) if self.use_map else self.backbone(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | list[torch.Tensor]) -> torch.Tensor:
         """Outputs (B, K)."""
         return self.head(self.features(x))
 
@@ -59,11 +65,17 @@ def build_model(
     head_hidden: int = 256,
     head_dropout: float = 0.0,
     head_norm: bool = False,
+    n_covariates: int = 0,
 ) -> BackboneWithHead:
-    """A randomly initialised backbone + head."""
+    """A randomly initialised backbone + head; the head takes ``n_covariates`` encoded covariates beside the
+    pooled features (a map head takes none)."""
+    if n_covariates and head_name in MAP_HEADS:
+        raise NeuropeftError(
+            f"head {head_name!r} works on the feature map and takes no covariates; use head linear or mlp"
+        )
     backbone = build_backbone(backbone_name, in_channels, input_shape)
     return BackboneWithHead(
         backbone,
-        build_head(head_name, backbone.feature_dim, out_features, head_hidden, head_dropout, head_norm),
+        build_head(head_name, backbone.feature_dim + n_covariates, out_features, head_hidden, head_dropout, head_norm),
         use_map=head_name in MAP_HEADS,
     )

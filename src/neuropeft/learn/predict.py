@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 
 from neuropeft.atomic import write_tsv
 from neuropeft.errors import NeuropeftError
+from neuropeft.learn.covariates import CovariateEncoder
 from neuropeft.learn.data import VolumeDataset
 from neuropeft.learn.experiment import ExperimentSettings
 from neuropeft.learn.fold_model import (
@@ -66,7 +67,8 @@ def load_fold_model(model_dir: Path, device: torch.device) -> tuple[nn.Module, T
     task = Task(run["task"], classes=list(run["classes"]), mean=float(run["target_mean"]), std=float(run["target_std"]))
     in_channels, *shape = (int(s) for s in run["input_shape"])
     init = "random" if settings.method == "full" else run["init"]  # a full model's weights file holds every tensor
-    model = load_trained_model(model_dir, settings, in_channels, tuple(shape), task.out_features, init)
+    n_covariates = CovariateEncoder.from_json(run["covariates"]).width if run.get("covariates") else 0
+    model = load_trained_model(model_dir, settings, in_channels, tuple(shape), task.out_features, init, n_covariates)
     return model.to(device).eval(), task, run
 
 
@@ -104,6 +106,11 @@ def predict_array(
 ) -> pd.DataFrame:
     """predictions.tsv rows (fold = the model's fold) of every index row, in index order."""
     model, task, run = load_fold_model(model_dir, device)
+    if run.get("covariates"):
+        raise NeuropeftError(
+            f"{model_dir} was trained with covariates {[c['name'] for c in run['covariates']]}; "
+            "predicting a new array does not read covariates yet, train the experiment without them"
+        )
     index = read_index(index_path)
     array = np.load(array_path, mmap_mode="r")
     check_input(array, index, run, array_path, task)

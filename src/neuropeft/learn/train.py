@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from neuropeft.atomic import write_json, write_tsv
 from neuropeft.errors import NeuropeftError
 from neuropeft.learn.calibration import fit_prediction_bias, validation_threshold
+from neuropeft.learn.covariates import CovariateEncoder, read_covariates
 from neuropeft.learn.data import Augment, FeatureDataset, VolumeDataset, fold_tables
 from neuropeft.learn.experiment import ExperimentSettings
 from neuropeft.learn.fold_model import make_model, predict, predictions_frame, to_device, uses_channels_last
@@ -49,13 +50,20 @@ from neuropeft.learn.tasks import Task
 
 @dataclass
 class FoldData:
-    """One fold's subject tables (train/val/test), fitted task, input geometry and datasets."""
+    """One fold's subject tables (train/val/test), fitted task, input geometry, datasets, and the
+    covariates' encoding (None without covariates)."""
 
     tables: dict[str, pd.DataFrame]
     task: Task
     in_channels: int
     shape: tuple[int, ...]
     datasets: dict[str, VolumeDataset]
+    covariates: CovariateEncoder | None = None
+
+    @property
+    def n_covariates(self) -> int:
+        """Encoded covariates the head takes beside the image features."""
+        return 0 if self.covariates is None else self.covariates.width
 
 
 def load_fold_data(
@@ -65,9 +73,11 @@ def load_fold_data(
     fold: int,
     settings: ExperimentSettings,
     site: str | None = None,
+    covariates_table: Path | None = None,
 ) -> FoldData:
     """The fold's tables (training subsampled to ``settings.train_fraction``), its task and datasets;
-    with ``site``, that site's subjects alone (a federated client)."""
+    with ``site``, that site's subjects alone (a federated client); with ``settings.covariates``, their
+    values from ``covariates_table`` (participants.tsv), encoded as the training part shows."""
     array = np.load(array_path, mmap_mode="r")
     if array.ndim != 5:
         raise NeuropeftError(f"{array_path} has shape {array.shape}; expected (N, C, X, Y, Z)")
@@ -82,13 +92,35 @@ def load_fold_data(
     augment = Augment(
         settings.augment_flip, settings.augment_rotate_deg, settings.augment_scale, settings.augment_intensity
     )
+    encoder, encoded = fold_covariates(tables, settings.covariates, covariates_table)
     datasets = {
         role: VolumeDataset(
-            array_path, t["row"], task.encode(t["target"].tolist()), augment if role == "train" else None, settings.seed
+            array_path,
+            t["row"],
+            task.encode(t["target"].tolist()),
+            augment if role == "train" else None,
+            settings.seed,
+            encoded.get(role),
         )
         for role, t in tables.items()
     }
-    return FoldData(tables, task, int(array.shape[1]), tuple(int(s) for s in array.shape[2:]), datasets)
+    return FoldData(tables, task, int(array.shape[1]), tuple(int(s) for s in array.shape[2:]), datasets, encoder)
+
+
+def fold_covariates(
+    tables: dict[str, pd.DataFrame], names: list[str], covariates_table: Path | None
+) -> tuple[CovariateEncoder | None, dict[str, torch.Tensor]]:
+    """The covariates' encoding fitted on the training part and each part's encoded rows ({} without covariates)."""
+    if not names:
+        return None, {}
+    if covariates_table is None:
+        raise NeuropeftError(f"the experiment names covariates {names}; pass --covariates-table (participants.tsv)")
+    values = {
+        role: read_covariates(covariates_table, names, table["participant_id"].tolist())
+        for role, table in tables.items()
+    }
+    encoder = CovariateEncoder.fit(values["train"], names)
+    return encoder, {role: torch.from_numpy(encoder.transform(frame)) for role, frame in values.items()}
 
 
 def fold_loader(dataset: Dataset, settings: ExperimentSettings, shuffle_epoch: int | None = None) -> DataLoader:
@@ -123,11 +155,12 @@ def frozen_features(
     model.eval()
     features = []
     for start in range(0, len(volumes), batch_size):
-        x = torch.stack([volumes.volume(i) for i in range(start, min(start + batch_size, len(volumes)))])
+        items = range(start, min(start + batch_size, len(volumes)))
+        x = torch.stack([volumes.volume(i) for i in items])
         if flip:
             x = torch.flip(x, dims=(2,))  # the first spatial axis of (B, C, X, Y, Z)
         with autocast(device):
-            features.append(model.features(to_device(x, device, channels_last)).cpu())
+            features.append(model.features(to_device(volumes.model_input(x, items), device, channels_last)).cpu())
     return torch.cat(features)
 
 
@@ -233,6 +266,7 @@ def write_fold_outputs(
             "age_bias": None if bias is None else {"slope": bias[0], "intercept": bias[1]},
             **{f"n_{role}": len(data.tables[role]) for role in ("train", "val", "test")},
             "input_shape": [data.in_channels, *data.shape],
+            "covariates": None if data.covariates is None else data.covariates.to_json(),
             "settings": dataclasses.asdict(settings),
         },
     )
@@ -249,6 +283,7 @@ def train_fold(
     settings: ExperimentSettings,
     device: torch.device,
     init_checkpoint: str = "",
+    covariates_table: Path | None = None,
 ) -> bool:
     """Train, early-stop, resume if interrupted, and write the fold's outputs; False if stopped early
     by ``max_epochs_this_run`` (checkpoint kept, no predictions written)."""
@@ -258,9 +293,10 @@ def train_fold(
             f"monitor must be 'metric' or 'loss', got {settings.monitor!r}; fix the experiment settings"
         )
     seed_everything(settings.seed, device)
-    data = load_fold_data(array_path, index_path, folds_path, fold, settings)
+    data = load_fold_data(array_path, index_path, folds_path, fold, settings, covariates_table=covariates_table)
     init = init_checkpoint or settings.init
-    model = make_model(settings, data.in_channels, data.shape, data.task.out_features, init).to(device)
+    model = make_model(settings, data.in_channels, data.shape, data.task.out_features, init, data.n_covariates)
+    model = model.to(device)
     channels_last = uses_channels_last(settings.backbone, device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last_3d)

@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--init-checkpoint", default="", help="foundation checkpoint for the backbone (overrides settings init)"
     )
+    parser.add_argument(
+        "--covariates-table", default="", help="participants.tsv holding the experiment's covariates (if it has any)"
+    )
     add_settings_argument(parser)
 
 
@@ -44,4 +47,5 @@ def main(args: argparse.Namespace) -> None:
         settings,
         select_device(args.device),
         args.init_checkpoint,
+        Path(args.covariates_table) if args.covariates_table else None,
     )

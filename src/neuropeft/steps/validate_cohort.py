@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--event-column", default="", help="task survival: participants.tsv column of the event (--target: the time)"
     )
+    parser.add_argument(
+        "--covariates", nargs="*", default=[], help="participants.tsv columns every row needs a value in"
+    )
     parser.add_argument("--out-cohort", required=True, help="cohort table to write (TSV)")
     parser.add_argument("--out-excluded", required=True, help="excluded rows and reasons to write (TSV)")
     parser.add_argument(
@@ -54,4 +57,5 @@ def main(args: argparse.Namespace) -> None:
         on_invalid=args.on_invalid,
         cache_dir=args.cache_dir,
         event_column=args.event_column,
+        covariates=args.covariates,
     )
