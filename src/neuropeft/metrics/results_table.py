@@ -14,7 +14,7 @@ from neuropeft.metrics.table import percent_text
 
 START, END = "<!-- results-table:start -->", "<!-- results-table:end -->"
 #: the metric shown per task: the comparison table's formatted mean ± SD column
-PRIMARY = {"auc": "AUC", "mae": "MAE"}
+PRIMARY = {"auc": "AUC", "mae": "MAE", "c_index": "C-index"}
 
 
 def _read(path: Path) -> str:
@@ -30,7 +30,7 @@ def results_block(results: Path) -> str:
     provenance = json.loads(_read(results / "provenance.json"))
     metric = next((m for m in PRIMARY if m in comparison.columns), None)
     if metric is None:
-        raise NeuropeftError(f"{results / 'metrics' / 'comparison.tsv'} has neither AUC nor MAE; rerun compare")
+        raise NeuropeftError(f"{results / 'metrics' / 'comparison.tsv'} has none of AUC, MAE, C-index; rerun compare")
     federated = "strategy" in comparison.columns
     header = ["Experiment", "Method", f"{PRIMARY[metric]} (mean ± SD over folds)", "Trained parameters"]
     header += ["Federated: strategy, MB/round"] if federated else []
