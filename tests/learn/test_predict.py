@@ -134,3 +134,24 @@ def test_unknown_targets_and_foreign_inputs(tmp_path: Path, capsys: pytest.Captu
 
     assert _predict(array, index, tmp_path, tmp_path / "s.tsv") == 1
     assert "train that fold first" in capsys.readouterr().err
+
+
+def test_a_survival_model_scores_its_test_subjects_as_in_its_fold(tmp_path: Path) -> None:
+    array, index = make_synthetic(tmp_path, n_subjects=16, side=16)
+    table = pd.read_csv(index, sep="\t")
+    table["target"] = [f"{1 + i}:{int(i % 3 != 0)}" for i in range(16)]
+    table.to_csv(index, sep="\t", index=False)
+    folds = tmp_path / "folds.tsv"
+    make_folds(read_index(index), FoldSettings(n_folds=2, val_fraction=0.25, task="survival")).to_csv(
+        folds, sep="\t", index=False
+    )
+    settings = {"backbone": "vit-tiny", "method": "full", "head": "linear", "task": "survival", "epochs": 1}
+    out = tmp_path / "fold-0"
+    command = ["train", "--array", str(array), "--index", str(index), "--folds", str(folds), "--fold", "0"]
+    assert cli_main([*command, "--out-dir", str(out), "--device", "cpu", "--settings", json.dumps(settings)]) == 0
+    expected = _read(out / "predictions.tsv")
+    assert list(expected.columns) == ["participant_id", "session", "fold", "time", "event", "risk"]
+    assert _predict(array, index, out, tmp_path / "all.tsv") == 0
+    every = _read(tmp_path / "all.tsv").set_index("participant_id").loc[expected["participant_id"]]
+    np.testing.assert_allclose(every["risk"].astype(float), expected["risk"].astype(float), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(every["time"].astype(float), expected["time"].astype(float))

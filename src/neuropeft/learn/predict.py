@@ -92,7 +92,7 @@ def check_input(array: np.ndarray, index: pd.DataFrame, run: dict[str, Any], arr
                 f"target label(s) {foreign} are not among the model's classes {task.classes}; recode the target "
                 "(or write n/a where it is unknown)"
             )
-    else:
+    elif task.kind == "regression":  # a survival index carries its outcomes as the stacking wrote them
         try:
             index["target"][~index["target"].isin(UNKNOWN_TARGETS)].astype(float)
         except ValueError:
