@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+import shlex
 from pathlib import Path
 
-from tests.workflow.snakemake_runner import TINY, job_counts, snakemake
+from neuropeft.steps import validate_cohort
+from tests.workflow.snakemake_runner import ROOT, TINY, job_counts, snakemake
 
 #: the demo cohort's size in config/config.yaml
 N_DEMO = 32
@@ -145,3 +148,22 @@ def test_an_experiment_with_covariates_reads_participants_and_its_twin_does_not(
     with_table = [c for c in commands if "--covariates-table results/demo/bids/participants.tsv" in c]
     assert len(with_table) == 5 and all("lora-clinical" in c for c in with_table)
     assert "--covariates age sex" in output  # validation leaves out rows without them
+
+
+def _validate_cohort_arguments(output: str) -> list[str]:
+    """The planned validate-cohort command's arguments (after ``python -m neuropeft validate-cohort``, before the log)."""
+    line = next(line for line in output.splitlines() if "neuropeft validate-cohort" in line)
+    command = line.split("python -m neuropeft validate-cohort ", 1)[1].split(" 2>", 1)[0]
+    return shlex.split(command)
+
+
+def test_the_planned_validate_cohort_command_parses_with_and_without_survival(tmp_path: Path) -> None:
+    for extra in ([], ["--configfile", str(ROOT / "config" / "survival.yaml")]):
+        result = snakemake(tmp_path, "-n", "-p", "--until", "validate_cohort", *extra)
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output[-2000:]
+        parser = argparse.ArgumentParser()
+        validate_cohort.add_arguments(parser)
+        args = parser.parse_args(_validate_cohort_arguments(output))  # a flag without its value exits
+        assert args.event_column == ("event" if extra else "")
+        assert args.covariates == (["age", "sex"] if extra else [])
