@@ -195,8 +195,6 @@ def test_survival_refuses_what_it_cannot_do_yet(config: dict) -> None:
     }
     with pytest.raises(NeuropeftError, match="does not score an external_bids_dir"):
         experiment_settings({**survival, "experiments": centralised, "external_bids_dir": "/data/ext"}, "survival")
-    with pytest.raises(NeuropeftError, match="task survival reads its targets from a BIDS dataset"):
-        images_table({**survival, "images_table": "images.tsv"})
 
 
 def test_the_survival_config_file_has_no_federated_experiment(config: dict) -> None:

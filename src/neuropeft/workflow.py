@@ -155,11 +155,8 @@ def images_table(config: dict[str, Any]) -> tuple[Any, str]:
     from neuropeft.bids.problems import format_problems
     from neuropeft.preproc.images_table import check_usable, read_images_table
 
-    if config["task"] in ("segmentation", "survival"):
-        raise NeuropeftError(
-            f"task {config['task']} reads its targets from a BIDS dataset (label maps, or time and event columns) "
-            "yet; use bids_dir, not images_table"
-        )
+    if config["task"] == "segmentation":
+        raise NeuropeftError("task segmentation needs label maps from BIDS derivatives; use bids_dir, not images_table")
     if config["bids_dir"]:
         raise NeuropeftError("set bids_dir or images_table, not both: the workflow reads one dataset")
     if config["external_bids_dir"]:
@@ -168,7 +165,7 @@ def images_table(config: dict[str, Any]) -> tuple[Any, str]:
             "table with split: test (or run the BIDS dataset on its own)"
         )
     source = Path(config["images_table"])
-    images = read_images_table(source, config["target"], config["site_column"])
+    images = read_images_table(source, config["target"], config["site_column"], event_column(config))
     if look_up_option(config["on_invalid"], ON_INVALID, "on_invalid") == "stop":
         images.refuse_problems(source)
     task = resolve_task(config, images.target_kind)

@@ -94,3 +94,21 @@ def test_validate_table_step_writes_the_cohort_and_the_excluded_rows(tmp_path: P
     assert list(written.columns) == ["participant_id", "session", "site", "target", "split", "path"]
     assert written["target"].tolist() == [str(20 + i) for i in range(6)]
     assert pd.read_csv(excluded, sep="\t")["participant_id"].tolist() == ["gone"]
+
+
+def test_an_event_column_makes_each_target_a_time_to_event_outcome(tmp_path: Path) -> None:
+    rows = [
+        {"path": _image(tmp_path / "a.nii.gz"), "years": 4.5, "died": 1},
+        {"path": _image(tmp_path / "b.nii.gz"), "years": 10, "died": 0},
+        {"path": _image(tmp_path / "c.nii.gz"), "years": -1, "died": 1},
+        {"path": _image(tmp_path / "d.nii.gz"), "years": 3, "died": "maybe"},
+        {"path": _image(tmp_path / "e.nii.gz"), "years": "", "died": 1},
+    ]
+    images = read_images_table(_table(tmp_path, rows), "years", event_column="died")
+    assert dict(zip(images.rows["participant_id"], images.rows["target"], strict=True)) == {"a": "4.5:1", "b": "10:0"}
+    excluded = dict(zip(images.excluded["participant_id"], images.excluded["reason"], strict=True))
+    assert "time '-1' must be a positive number ('years', 'died')" in excluded["c"]
+    assert "event 'maybe' must be 1 (event) or 0 (censored)" in excluded["d"]
+    assert "no value for the target 'years'" in excluded["e"]
+    with pytest.raises(NeuropeftError, match="lacks column"):
+        read_images_table(_table(tmp_path, rows), "years", event_column="status")

@@ -22,9 +22,10 @@ rule validate_table:
         target=config["target"],
         site=config["site_column"],
         task=TASK,
+        survival=f"--event-column {event_column(config)}" if event_column(config) else "",
     shell:
         "python -m neuropeft validate-table --table {input.table} --target {params.target} --site-column {params.site:q}"
-        " --task {params.task}"
+        " --task {params.task} {params.survival}"
         " --out-cohort {output.cohort} --out-excluded {output.excluded} 2> {log}"
 
 

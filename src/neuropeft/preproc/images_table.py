@@ -4,7 +4,9 @@ one row per subject (and session), read and validated with every problem found a
 Columns: ``path`` or several ``path_<channel>`` (channels in column order; relative paths are read
 from the table's folder), the target, and optional ``participant_id`` (default: the first image's
 file name without extension), ``session``, the site column and ``split`` (``train``/``val``/``test``:
-one fixed split instead of k folds). A row with a problem (empty cell, missing or unreadable image,
+one fixed split instead of k folds); for ``task: survival`` the target is the follow-up time and an
+event column says whether the event happened (each target becomes the outcome's one-cell form,
+:func:`neuropeft.outcomes.outcome_cell`). A row with a problem (empty cell, missing or unreadable image,
 an image that is not one 3D volume, a text target among numbers, an unknown split, a duplicate
 subject/session) is excluded with its reason; what is wrong with the table itself stops at once.
 """
@@ -23,6 +25,7 @@ from neuropeft.bids.index import EXCLUDED_COLUMNS
 from neuropeft.bids.participants import target_kind
 from neuropeft.bids.problems import Problem, format_problems
 from neuropeft.errors import NeuropeftError
+from neuropeft.outcomes import outcome_cell, outcome_problem
 from neuropeft.preproc.stack import read_table
 
 #: the values of a ``split`` column (one fixed split; each row's role)
@@ -103,9 +106,10 @@ def _stray_text(values: pd.Series) -> pd.Series:
     return text if text.sum() < filled.sum() / 2 else pd.Series(False, index=values.index)
 
 
-def read_images_table(source: Path, target: str, site_column: str = "site") -> ImagesTable:
-    """Read and validate an images table; rows with problems are excluded with their reasons."""
-    table = read_table(source, [target], "images table")
+def read_images_table(source: Path, target: str, site_column: str = "site", event_column: str = "") -> ImagesTable:
+    """Read and validate an images table; rows with problems are excluded with their reasons. With
+    ``event_column`` each target is a time-to-event outcome (a bad time or event is the row's problem)."""
+    table = read_table(source, [target, *([event_column] if event_column else [])], "images table")
     columns = image_columns(table, source)
     messages: list[list[str]] = [[] for _ in range(len(table))]
     resolved = {column: [""] * len(table) for column in columns}
@@ -119,8 +123,20 @@ def read_images_table(source: Path, target: str, site_column: str = "site") -> I
     for row, value in enumerate(table[target]):
         if value == "":
             messages[row].append(f"has no value for the target {target!r}; fill it in or drop the row")
-    for row in _stray_text(table[target]).to_numpy().nonzero()[0]:
-        messages[row].append(f"has target {target!r} value {table[target].iloc[row]!r} where the others are numbers")
+    targets = table[target]
+    if event_column:
+        for row, (value, event) in enumerate(zip(table[target], table[event_column], strict=True)):
+            problem = outcome_problem(value, event) if value != "" else ""
+            if problem:
+                messages[row].append(f"has {problem} ({target!r}, {event_column!r})")
+        targets = pd.Series(
+            [outcome_cell(v, e) if not m else v for v, e, m in zip(targets, table[event_column], messages, strict=True)]
+        )
+    else:
+        for row in _stray_text(table[target]).to_numpy().nonzero()[0]:
+            messages[row].append(
+                f"has target {target!r} value {table[target].iloc[row]!r} where the others are numbers"
+            )
     if "split" in table.columns:
         for row, value in enumerate(table["split"]):
             if value not in SPLITS:
@@ -136,7 +152,7 @@ def read_images_table(source: Path, target: str, site_column: str = "site") -> I
             "participant_id": ids,
             "session": sessions,
             "site": table[site_column] if site_column in table.columns else "",
-            "target": table[target],
+            "target": targets,
             **({"split": table["split"]} if "split" in table.columns else {}),
             **resolved,
         }
@@ -170,11 +186,17 @@ def check_usable(images: ImagesTable, source: Path | str, classification: bool) 
 
 
 def validate_table(
-    source: Path, target: str, site_column: str, task: str, out_cohort: Path, out_excluded: Path
+    source: Path,
+    target: str,
+    site_column: str,
+    task: str,
+    out_cohort: Path,
+    out_excluded: Path,
+    event_column: str = "",
 ) -> None:
     """Validate an images table; write its valid rows (target column ``target``, absolute image paths)
     and the rows excluded with their reasons; every problem goes to stderr, one line each."""
-    images = read_images_table(source, target, site_column)
+    images = read_images_table(source, target, site_column, event_column)
     check_usable(images, source, task == "classification")
     if images.problems:
         print(f"{images.summary()}:\n{format_problems(images.problems)}", file=sys.stderr)

@@ -18,10 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--site-column", default="site", help="table column naming the site (absent: none)")
     parser.add_argument(
         "--task",
-        choices=("classification", "regression"),
+        choices=("classification", "regression", "survival"),
         default="regression",
         help="classification also needs every class in a fixed split's val and test rows",
     )
+    parser.add_argument("--event-column", default="", help="task survival: the event column (--target: the time)")
     parser.add_argument("--out-cohort", required=True, type=Path, help="valid rows to write (TSV, absolute paths)")
     parser.add_argument("--out-excluded", required=True, type=Path, help="excluded rows and reasons to write (TSV)")
 
@@ -30,4 +31,6 @@ def main(args: argparse.Namespace) -> None:
     """Validate, report every problem (stderr, one line each), write both tables."""
     from neuropeft.preproc.images_table import validate_table
 
-    validate_table(args.table, args.target, args.site_column, args.task, args.out_cohort, args.out_excluded)
+    validate_table(
+        args.table, args.target, args.site_column, args.task, args.out_cohort, args.out_excluded, args.event_column
+    )
