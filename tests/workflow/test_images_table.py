@@ -117,3 +117,15 @@ def test_a_table_without_a_split_column_gets_k_folds(tmp_path: Path) -> None:
     counts = job_counts(result.stdout)
     assert counts["validate_table"] == 1 and counts["stack_table"] == 1 and counts["train"] == 2
     assert not {"validate_cohort", "stack_model_input", "qc_table"} & set(counts)
+
+
+def test_a_survival_table_passes_its_event_column_to_validation(tmp_path: Path) -> None:
+    table = _write_dataset(tmp_path / "data", splits=False)
+    frame = pd.read_csv(table, sep="\t")
+    frame["years"], frame["died"] = np.arange(1, len(frame) + 1) * 0.5, np.arange(len(frame)) % 2
+    frame.to_csv(table, sep="\t", index=False)
+    config = _config(tmp_path, table, task="survival", target="years", event_column="died")
+    result = snakemake(tmp_path, "-n", "-p", "--configfile", config)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-2000:]
+    assert "--task survival --event-column died" in output
