@@ -210,9 +210,12 @@ def test_covariates_are_validated_and_refused_where_they_cannot_be_read(config: 
     assert covariate_columns({**config, "experiments": with_covariates}) == ["age", "sex", "site"]
     assert covariate_columns(config) == []
     assert covariate_columns({**config, "experiments": with_covariates, "task": "segmentation"}) == []
-    for extra in ({"images_table": "images.tsv"}, {"external_bids_dir": "/data/ext"}):
-        with pytest.raises(NeuropeftError, match="read from a BIDS dataset's participants.tsv"):
-            experiment_settings({**config, **extra, "experiments": with_covariates}, "classification")
+    with pytest.raises(NeuropeftError, match="an external_bids_dir cannot be scored with them yet"):
+        experiment_settings(
+            {**config, "external_bids_dir": "/data/ext", "experiments": with_covariates}, "classification"
+        )
+    with_table = {**config, "images_table": "images.tsv", "experiments": with_covariates}
+    assert set(experiment_settings(with_table, "classification")) == {"resnet10-lora", "full-site"}
     federated = [{**config["experiments"][3], "covariates": ["age"]}]
     with pytest.raises(
         NeuropeftError, match=r"federated experiment\(s\) \['resnet10-lora-fedavg'\] cannot take covariates"

@@ -165,7 +165,9 @@ def images_table(config: dict[str, Any]) -> tuple[Any, str]:
             "table with split: test (or run the BIDS dataset on its own)"
         )
     source = Path(config["images_table"])
-    images = read_images_table(source, config["target"], config["site_column"], event_column(config))
+    images = read_images_table(
+        source, config["target"], config["site_column"], event_column(config), covariate_columns(config)
+    )
     if look_up_option(config["on_invalid"], ON_INVALID, "on_invalid") == "stop":
         images.refuse_problems(source)
     task = resolve_task(config, images.target_kind)
@@ -200,14 +202,13 @@ def covariate_columns(config: dict[str, Any]) -> list[str]:
 
 
 def check_covariates(config: dict[str, Any]) -> None:
-    """Refuse covariates where they cannot be read yet: an images table, an external test set, a federation."""
+    """Refuse covariates where they cannot be read yet: an external test set, a federation."""
     named = [entry["name"] for entry in config["experiments"] if entry.get("covariates")]
     if not named:
         return
-    if config["images_table"] or config["external_bids_dir"]:
+    if config["external_bids_dir"]:
         raise NeuropeftError(
-            f"experiment(s) {named} take covariates, read from a BIDS dataset's participants.tsv; "
-            "they do not work with images_table or external_bids_dir yet"
+            f"experiment(s) {named} take covariates; an external_bids_dir cannot be scored with them yet, leave it empty"
         )
     federated = [entry["name"] for entry in config["experiments"] if entry.get("covariates") and entry.get("federated")]
     if federated:

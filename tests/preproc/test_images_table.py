@@ -112,3 +112,15 @@ def test_an_event_column_makes_each_target_a_time_to_event_outcome(tmp_path: Pat
     assert "no value for the target 'years'" in excluded["e"]
     with pytest.raises(NeuropeftError, match="lacks column"):
         read_images_table(_table(tmp_path, rows), "years", event_column="status")
+
+
+def test_covariate_columns_are_checked_and_kept(tmp_path: Path) -> None:
+    rows = [
+        {"path": _image(tmp_path / "a.nii.gz"), "diagnosis": 1, "age": 30, "sex": "F"},
+        {"path": _image(tmp_path / "b.nii.gz"), "diagnosis": 0, "age": "", "sex": "M"},
+    ]
+    images = read_images_table(_table(tmp_path, rows), "diagnosis", covariates=["age", "sex"])
+    assert images.rows[["participant_id", "age", "sex"]].values.tolist() == [["a", "30", "F"]]
+    assert "has no value for covariate 'age'" in images.excluded.set_index("participant_id").loc["b", "reason"]
+    with pytest.raises(NeuropeftError, match="lacks column"):
+        read_images_table(_table(tmp_path, rows), "diagnosis", covariates=["bmi"])

@@ -52,6 +52,8 @@ STEP_SETTINGS = {
 QC_METRICS_SETTINGS = settings_json({"wm_threshold": config["qc"]["wm_threshold"]})
 # images prepared elsewhere (config images_table), stacked as they are instead of preprocessing a BIDS dataset
 IMAGES_TABLE = config["images_table"]
+# where experiments with covariates read them: the validated images table, or the dataset's participants.tsv
+COVARIATES_TABLE = f"{RESULTS}/cohort/cohort.tsv" if IMAGES_TABLE else f"{BIDS}/participants.tsv"
 try:
     if IMAGES_TABLE:
         IMAGES, TASK = images_table(config)

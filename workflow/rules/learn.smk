@@ -52,10 +52,8 @@ rule train:
         index=model_input(RESULTS, EXPERIMENT_GRID, "experiment", ".tsv"),
         folds=f"{RESULTS}/folds/folds.tsv",
         init=lambda wildcards: INIT[wildcards.experiment],
-        # the dataset's participants.tsv, for an experiment with covariates
-        covariates=lambda wildcards: (
-            f"{BIDS}/participants.tsv" if EXPERIMENTS[wildcards.experiment].get("covariates") else []
-        ),
+        # where an experiment with covariates reads them: participants.tsv, or the validated images table
+        covariates=lambda wildcards: COVARIATES_TABLE if EXPERIMENTS[wildcards.experiment].get("covariates") else [],
     output:
         predictions=f"{RESULTS}/models/{{experiment}}/fold-{{fold}}/predictions.tsv",
         history=f"{RESULTS}/models/{{experiment}}/fold-{{fold}}/history.tsv",

@@ -14,6 +14,7 @@ subject/session) is excluded with its reason; what is wrong with the table itsel
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import pandas as pd
 from neuropeft.atomic import write_tsv
 from neuropeft.bids.checks import nifti_shape
 from neuropeft.bids.index import EXCLUDED_COLUMNS
-from neuropeft.bids.participants import target_kind
+from neuropeft.bids.participants import MISSING, target_kind
 from neuropeft.bids.problems import Problem, format_problems
 from neuropeft.errors import NeuropeftError
 from neuropeft.outcomes import outcome_cell, outcome_problem
@@ -36,7 +37,7 @@ SPLITS = ("train", "val", "test")
 class ImagesTable:
     """The valid rows of an images table, every problem found, and the rows excluded and why."""
 
-    #: participant_id, session, site, target, [split], image columns (absolute paths); valid rows only
+    #: participant_id, session, site, target, [split], [covariates], image columns (absolute paths); valid rows only
     rows: pd.DataFrame
     problems: list[Problem]
     excluded: pd.DataFrame  # EXCLUDED_COLUMNS
@@ -106,10 +107,13 @@ def _stray_text(values: pd.Series) -> pd.Series:
     return text if text.sum() < filled.sum() / 2 else pd.Series(False, index=values.index)
 
 
-def read_images_table(source: Path, target: str, site_column: str = "site", event_column: str = "") -> ImagesTable:
+def read_images_table(
+    source: Path, target: str, site_column: str = "site", event_column: str = "", covariates: Sequence[str] = ()
+) -> ImagesTable:
     """Read and validate an images table; rows with problems are excluded with their reasons. With
-    ``event_column`` each target is a time-to-event outcome (a bad time or event is the row's problem)."""
-    table = read_table(source, [target, *([event_column] if event_column else [])], "images table")
+    ``event_column`` each target is a time-to-event outcome (a bad time or event is the row's problem);
+    ``covariates`` (columns the experiments feed to the head) need a value in every row and are kept."""
+    table = read_table(source, [target, *([event_column] if event_column else []), *covariates], "images table")
     columns = image_columns(table, source)
     messages: list[list[str]] = [[] for _ in range(len(table))]
     resolved = {column: [""] * len(table) for column in columns}
@@ -137,6 +141,10 @@ def read_images_table(source: Path, target: str, site_column: str = "site", even
             messages[row].append(
                 f"has target {target!r} value {table[target].iloc[row]!r} where the others are numbers"
             )
+    for name in covariates:
+        for row, value in enumerate(table[name]):
+            if value.strip().lower() in MISSING:
+                messages[row].append(f"has no value for covariate {name!r}; fill it in or remove it from covariates")
     if "split" in table.columns:
         for row, value in enumerate(table["split"]):
             if value not in SPLITS:
@@ -154,6 +162,7 @@ def read_images_table(source: Path, target: str, site_column: str = "site", even
             "site": table[site_column] if site_column in table.columns else "",
             "target": targets,
             **({"split": table["split"]} if "split" in table.columns else {}),
+            **{name: table[name] for name in covariates},
             **resolved,
         }
     )
@@ -193,10 +202,11 @@ def validate_table(
     out_cohort: Path,
     out_excluded: Path,
     event_column: str = "",
+    covariates: Sequence[str] = (),
 ) -> None:
     """Validate an images table; write its valid rows (target column ``target``, absolute image paths)
     and the rows excluded with their reasons; every problem goes to stderr, one line each."""
-    images = read_images_table(source, target, site_column, event_column)
+    images = read_images_table(source, target, site_column, event_column, covariates)
     check_usable(images, source, task == "classification")
     if images.problems:
         print(f"{images.summary()}:\n{format_problems(images.problems)}", file=sys.stderr)

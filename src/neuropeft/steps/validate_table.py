@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="classification also needs every class in a fixed split's val and test rows",
     )
     parser.add_argument("--event-column", default="", help="task survival: the event column (--target: the time)")
+    parser.add_argument("--covariates", nargs="*", default=[], help="columns every row needs a value in (kept)")
     parser.add_argument("--out-cohort", required=True, type=Path, help="valid rows to write (TSV, absolute paths)")
     parser.add_argument("--out-excluded", required=True, type=Path, help="excluded rows and reasons to write (TSV)")
 
@@ -32,5 +33,12 @@ def main(args: argparse.Namespace) -> None:
     from neuropeft.preproc.images_table import validate_table
 
     validate_table(
-        args.table, args.target, args.site_column, args.task, args.out_cohort, args.out_excluded, args.event_column
+        args.table,
+        args.target,
+        args.site_column,
+        args.task,
+        args.out_cohort,
+        args.out_excluded,
+        args.event_column,
+        args.covariates,
     )
