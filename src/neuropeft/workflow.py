@@ -201,6 +201,14 @@ def covariate_columns(config: dict[str, Any]) -> list[str]:
     return sorted({name for entry in config["experiments"] for name in entry.get("covariates", [])})
 
 
+def target_options(config: dict[str, Any]) -> str:
+    """What the validation steps take beyond the target: task survival's event column and the
+    experiments' covariates, each only when there is one ("" otherwise)."""
+    options = [f"--event-column {event_column(config)}"] if event_column(config) else []
+    options += ["--covariates", *covariate_columns(config)] if covariate_columns(config) else []
+    return " ".join(options)
+
+
 def check_covariates(config: dict[str, Any]) -> None:
     """Refuse covariates where they cannot be read yet: an external test set, a federation."""
     named = [entry["name"] for entry in config["experiments"] if entry.get("covariates")]

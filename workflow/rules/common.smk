@@ -12,8 +12,6 @@ from neuropeft.paths import (
 )
 from neuropeft.workflow import (
     bids_dir,
-    covariate_columns,
-    event_column,
     experiment_settings,
     expose_package,
     external_subject_table,
@@ -24,6 +22,7 @@ from neuropeft.workflow import (
     segmentation_experiments,
     settings_json,
     subject_table,
+    target_options,
     uses_demo,
 )
 

@@ -22,11 +22,10 @@ rule validate_table:
         target=config["target"],
         site=config["site_column"],
         task=TASK,
-        survival=f"--event-column {event_column(config)}" if event_column(config) else "",
-        covariates=" ".join(["--covariates", *covariate_columns(config)]) if covariate_columns(config) else "",
+        options=target_options(config),
     shell:
         "python -m neuropeft validate-table --table {input.table} --target {params.target} --site-column {params.site:q}"
-        " --task {params.task} {params.survival} {params.covariates}"
+        " --task {params.task} {params.options}"
         " --out-cohort {output.cohort} --out-excluded {output.excluded} 2> {log}"
 
 

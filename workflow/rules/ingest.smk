@@ -25,11 +25,9 @@ rule validate_cohort:
         run_policy=config["run_policy"],
         filters=settings_json(config["bids_filters"]),
         on_invalid=config["on_invalid"],
-        # task survival's event column, the experiments' covariates: each only when there is one
-        survival=f"--event-column {event_column(config)}" if event_column(config) else "",
-        covariates=" ".join(["--covariates", *covariate_columns(config)]) if covariate_columns(config) else "",
+        options=target_options(config),
     shell:
         "python -m neuropeft validate-cohort --bids-dir {params.bids} --target {params.target} --modalities {params.modalities}"
         " --site-column {params.site} --run-policy {params.run_policy} --bids-filters {params.filters:q}"
-        " --on-invalid {params.on_invalid} {params.survival} {params.covariates}"
+        " --on-invalid {params.on_invalid} {params.options}"
         " --out-cohort {output.cohort} --out-excluded {output.excluded} 2> {log}"

@@ -94,11 +94,13 @@ def read_participants(
     has_site = bool(site_column) and site_column in table.columns
     reported: set[str] = set()
     blank = [""] * len(table)
-    for pid, target_value, site, event in zip(
+    lacking_by_row = [[c for c in covariates if is_missing(row[c])] for row in table.to_dict("records")]
+    for pid, target_value, site, event, lacking in zip(
         table["participant_id"],
         table[target],
         table[site_column] if has_site else blank,
         table[event_column] if event_column else blank,
+        lacking_by_row,
         strict=False,
     ):
         if len(lines[pid]) > 1:
@@ -113,7 +115,6 @@ def read_participants(
                 reported.add(pid)
             continue
         reason = id_problem(pid, "sub")
-        lacking = [c for c in covariates if is_missing(str(table.at[lines[pid][0] - 2, c]))]
         if reason:
             result.problems.append((pid, f"{reason} (participants.tsv)"))
         elif lacking:

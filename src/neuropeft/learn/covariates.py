@@ -17,10 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from neuropeft.bids.participants import is_missing
 from neuropeft.errors import NeuropeftError
-
-#: cell values that mean "no value"
-MISSING = {"", "n/a", "na", "nan", "none", "null"}
 
 
 def _is_number(value: str) -> bool:
@@ -104,7 +102,7 @@ def read_covariates(path: Path, names: Sequence[str], subjects: Sequence[str]) -
         if subject not in table.index:
             raise NeuropeftError(f"{subject} has no row in {path}; add it (with its covariates) or drop the subject")
         for name in names:
-            if str(table.at[subject, name]).strip().lower() in MISSING:
+            if is_missing(str(table.at[subject, name])):
                 raise NeuropeftError(
                     f"{subject} has no value for covariate {name!r} in {path}; fill it in or remove {name} from covariates"
                 )

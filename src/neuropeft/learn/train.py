@@ -115,10 +115,9 @@ def fold_covariates(
         return None, {}
     if covariates_table is None:
         raise NeuropeftError(f"the experiment names covariates {names}; pass --covariates-table (participants.tsv)")
-    values = {
-        role: read_covariates(covariates_table, names, table["participant_id"].tolist())
-        for role, table in tables.items()
-    }
+    subjects = {role: table["participant_id"].tolist() for role, table in tables.items()}
+    every = read_covariates(covariates_table, names, sorted({s for ids in subjects.values() for s in ids}))
+    values = {role: every.loc[ids] for role, ids in subjects.items()}
     encoder = CovariateEncoder.fit(values["train"], names)
     return encoder, {role: torch.from_numpy(encoder.transform(frame)) for role, frame in values.items()}
 

@@ -23,7 +23,7 @@ import pandas as pd
 from neuropeft.atomic import write_tsv
 from neuropeft.bids.checks import nifti_shape
 from neuropeft.bids.index import EXCLUDED_COLUMNS
-from neuropeft.bids.participants import MISSING, target_kind
+from neuropeft.bids.participants import is_missing, target_kind
 from neuropeft.bids.problems import Problem, format_problems
 from neuropeft.errors import NeuropeftError
 from neuropeft.outcomes import outcome_cell, outcome_problem
@@ -143,7 +143,7 @@ def read_images_table(
             )
     for name in covariates:
         for row, value in enumerate(table[name]):
-            if value.strip().lower() in MISSING:
+            if is_missing(value):
                 messages[row].append(f"has no value for covariate {name!r}; fill it in or remove it from covariates")
     if "split" in table.columns:
         for row, value in enumerate(table["split"]):
