@@ -61,6 +61,7 @@ ENUMS: dict[tuple[str, ...], Any] = {
     ("$defs", "experiment", "properties", "head"): HEADS,
     ("$defs", "experiment", "properties", "monitor"): MONITORS,
     ("$defs", "experiment", "properties", "class_weights"): CLASS_WEIGHTS,
+    ("$defs", "experiment", "properties", "modalities", "items"): MODALITIES,
     ("$defs", "experiment", "properties", "federated", "properties", "strategy"): FEDERATED_STRATEGIES,
     ("$defs", "pretrain", "properties", "backbone"): BACKBONES,
     ("$defs", "pretrain", "properties", "strategy"): STRATEGIES,

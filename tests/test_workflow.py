@@ -221,3 +221,45 @@ def test_covariates_are_validated_and_refused_where_they_cannot_be_read(config: 
         NeuropeftError, match=r"federated experiment\(s\) \['resnet10-lora-fedavg'\] cannot take covariates"
     ):
         experiment_settings({**config, "experiments": federated}, "classification")
+
+
+def _two_modalities(config: dict, *experiments: dict) -> dict:
+    return {**config, "modalities": ["t1w", "dwi"], "experiments": list(experiments)}
+
+
+def test_a_multi_modal_stack_tells_each_experiment_its_modalities(config: dict) -> None:
+    assert "stack_modalities" not in experiment_settings(config, "classification")["resnet10-lora"]
+    both = _two_modalities(config, {"name": "a", "modalities": ["t1w"]})
+    assert experiment_settings(both, "classification")["a"]["stack_modalities"] == ["t1w", "dwi"]
+    with pytest.raises(NeuropeftError, match="several modalities"):
+        experiment_settings({**config, "experiments": [{"name": "a", "modalities": ["dwi"]}]}, "classification")
+    with pytest.raises(NeuropeftError, match=r"modalities \['t1w'\] are not in"):
+        experiment_settings(
+            {**config, "modalities": ["dwi"], "experiments": [{"name": "a", "modalities": ["t1w"]}]}, "classification"
+        )
+
+
+@pytest.mark.parametrize(
+    ("adapted", "source", "message"),
+    [
+        ({"cross_modal": {"from": "missing"}}, {}, "must name another experiment"),
+        ({"cross_modal": {"from": "a"}, "method": "full"}, {}, "method lora or dora"),
+        ({"cross_modal": {"from": "a"}}, {"modalities": ["t1w", "dwi"]}, "at least one more"),
+        ({"cross_modal": {"from": "a"}, "backbone": "vit-tiny"}, {}, "backbone, head and grid"),
+        ({"cross_modal": {"from": "a"}, "init": "pretrain:x"}, {}, "no init of its own"),
+        ({"cross_modal": {"from": "a"}, "covariates": ["age"]}, {}, "no covariates"),
+        ({"cross_modal": {"from": "a"}}, {"federated": {"rounds": 1}}, "neither experiment federated"),
+    ],
+)
+def test_a_cross_modal_experiment_must_be_able_to_adapt_its_source(
+    config: dict, adapted: dict, source: dict, message: str
+) -> None:
+    settings = _two_modalities(config, {"name": "a", "modalities": ["t1w"], **source}, {"name": "b", **adapted})
+    with pytest.raises(NeuropeftError, match=message):
+        experiment_settings(settings, "classification")
+
+
+def test_the_cross_modal_config_file_is_accepted(config: dict) -> None:
+    extra = yaml.safe_load((ROOT / "config" / "cross_modal.yaml").read_text())
+    experiments = experiment_settings({**config, **extra}, "classification")
+    assert experiments["t1w-to-dwi-lora"]["cross_modal"] == {"from": "t1w-full"}

@@ -184,14 +184,73 @@ def experiment_settings(config: dict[str, Any], task: str) -> dict[str, dict[str
     if task == "survival":
         check_survival(config)
     check_covariates(config)
+    # a multi-modal stack: each experiment learns which channels are which modality
+    stack = {"stack_modalities": list(config["modalities"])} if multi_modal(config) else {}
     experiments: dict[str, dict[str, Any]] = {}
     for entry in config["experiments"]:
         if entry["name"] in experiments:
             raise NeuropeftError(
                 f"experiment name {entry['name']!r} is used twice in experiments; names must be unique"
             )
-        experiments[entry["name"]] = {**entry, "task": task}
+        experiments[entry["name"]] = {**entry, "task": task, **stack}
+    check_modalities(config, experiments)
     return experiments
+
+
+def multi_modal(config: dict[str, Any]) -> bool:
+    """Whether the cohort stack holds several modalities (a BIDS dataset or the demo with both)."""
+    return len(config["modalities"]) > 1 and not config["images_table"]
+
+
+def check_modalities(config: dict[str, Any], experiments: dict[str, dict[str, Any]]) -> None:
+    """Refuse experiment ``modalities`` outside the workflow's, and a ``cross_modal`` experiment that
+    cannot adapt its source (see :func:`check_cross_modal`)."""
+    for name, entry in experiments.items():
+        chosen = entry.get("modalities", [])
+        if not (chosen or entry.get("cross_modal")):
+            continue
+        outside = [m for m in chosen if m not in config["modalities"]]
+        if outside:
+            raise NeuropeftError(
+                f"experiment {name!r}: modalities {outside} are not in the workflow's modalities {config['modalities']}"
+            )
+        if not multi_modal(config):
+            raise NeuropeftError(
+                f"experiment {name!r} picks modalities; that needs a workflow with several modalities (modalities: "
+                "[t1w, dwi]) read from BIDS or the demo, not an images_table"
+            )
+        if entry.get("cross_modal"):
+            check_cross_modal(name, experiments, list(config["modalities"]))
+
+
+def check_cross_modal(name: str, experiments: dict[str, dict[str, Any]], stack: list[str]) -> None:
+    """Refuse a ``cross_modal`` experiment whose source it cannot adapt: one line naming the fix."""
+    from neuropeft.learn.experiment import ExperimentSettings
+    from neuropeft.learn.modalities import experiment_modalities
+
+    entry = experiments[name]
+    source_name = entry["cross_modal"].get("from", "")
+    if source_name not in experiments or source_name == name:
+        raise NeuropeftError(f"experiment {name!r}: cross_modal.from must name another experiment, not {source_name!r}")
+    source = experiments[source_name]
+    defaults = ExperimentSettings()
+    mine = experiment_modalities(stack, entry.get("modalities", []))
+    theirs = experiment_modalities(stack, source.get("modalities", []))
+    problems = {
+        "method lora or dora": entry.get("method", defaults.method) not in ("lora", "dora"),
+        f"a source that is not itself cross_modal ({source_name!r} is)": bool(source.get("cross_modal")),
+        "neither experiment federated": bool(entry.get("federated") or source.get("federated")),
+        "no covariates on either experiment": bool(entry.get("covariates") or source.get("covariates")),
+        f"the backbone, head and grid of {source_name!r}": any(
+            entry.get(key, getattr(defaults, key)) != source.get(key, getattr(defaults, key))
+            for key in ("backbone", "head", "grid")
+        ),
+        f"every modality of {source_name!r} ({'+'.join(theirs)}) and at least one more": not set(theirs) < set(mine),
+        f"no init of its own (it starts from {source_name!r})": "init" in entry,
+    }
+    unmet = [need for need, broken in problems.items() if broken]
+    if unmet:
+        raise NeuropeftError(f"cross_modal experiment {name!r} needs {unmet[0]}; fix the experiment settings")
 
 
 def covariate_columns(config: dict[str, Any]) -> list[str]:

@@ -56,6 +56,17 @@ def test_dataset_reads_rows_from_the_memory_map(tmp_path) -> None:
     assert torch.equal(x, torch.from_numpy(array[3])) and y == 1 and i == 0
 
 
+def test_dataset_takes_its_channels_and_blanks_an_absent_modality(tmp_path) -> None:
+    array = np.arange(2 * 3 * 4 * 4 * 4, dtype=np.float32).reshape(2, 3, 4, 4, 4) + 1
+    np.save(tmp_path / "a.npy", array)
+    picked = VolumeDataset(tmp_path / "a.npy", [1], torch.tensor([0]), channels=[1, 2])
+    assert torch.equal(picked.volume(0), torch.from_numpy(array[1, 1:]))
+    blanked = VolumeDataset(tmp_path / "a.npy", [1], torch.tensor([0]), channels=[0, 1, 2], blank=[1, 2])
+    volume = blanked.volume(0)
+    assert torch.equal(volume[0], torch.from_numpy(array[1, 0])) and not volume[1:].any()
+    assert np.load(tmp_path / "a.npy")[1, 1:].all()  # the stack itself is untouched
+
+
 def test_augmentation_is_seeded_and_bounded() -> None:
     x = torch.rand(1, 16, 16, 16)
     aug = Augment(flip=True, rotate_deg=10, scale=0.1, intensity=0.2)

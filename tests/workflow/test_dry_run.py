@@ -167,3 +167,24 @@ def test_the_planned_validate_cohort_command_parses_with_and_without_survival(tm
         args = parser.parse_args(_validate_cohort_arguments(output))  # a flag without its value exits
         assert args.event_column == ("event" if extra else "")
         assert args.covariates == (["age", "sex"] if extra else [])
+
+
+def test_a_cross_modal_experiment_adapts_its_source_fold_and_inputs_are_compared(tmp_path: Path) -> None:
+    result = snakemake(tmp_path, "-n", "-p", "--configfile", str(ROOT / "config" / "cross_modal.yaml"))
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-2000:]
+    counts = job_counts(output)
+    assert counts["train"] == 3 * 5 and counts["predict_inputs"] == 3 * 5 and counts["modality_table"] == 1
+    commands = [line for line in output.splitlines() if "neuropeft train" in line and "t1w-to-dwi-lora" in line]
+    assert len(commands) == 5
+    for k in range(5):  # fold k adapts the source's fold k
+        (command,) = [c for c in commands if f"--out-dir results/models/t1w-to-dwi-lora/fold-{k} " in c]
+        assert f"--source-model results/models/t1w-full/fold-{k} " in command
+    assert not [line for line in output.splitlines() if "neuropeft train" in line and "--source-model" in line][5:]
+
+
+def test_one_modality_plans_no_input_comparison(tmp_path: Path) -> None:
+    result = snakemake(tmp_path, "-n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts = job_counts(result.stdout + result.stderr)
+    assert "predict_inputs" not in counts and "modality_table" not in counts

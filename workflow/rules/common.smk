@@ -77,6 +77,8 @@ try:
         }
 except NeuropeftError as error:  # a user error: one message, no traceback
     sys.exit(f"neuropeft: {error}")
+# each cross_modal experiment's source: fold k adapts that experiment's fold k
+CROSS_MODAL = {name: e["cross_modal"]["from"] for name, e in EXPERIMENTS.items() if e.get("cross_modal")}
 # each dataset's subject records by file prefix (the {file_prefix} wildcard)
 BY_PREFIX = {root: {s["stem"]: s for s in subjects} for root, subjects in VALIDATED_SUBJECTS.items()}
 # the {root} of the datasets read from BIDS (validated and preprocessed) and of the images table
@@ -148,10 +150,17 @@ def fold_files(name):
     return lambda wildcards: [f"{RESULTS}/models/{wildcards.experiment}/fold-{k}/{name}" for k in FOLDS]
 
 
+def source_run(wildcards):
+    """Input function: the run.json of the fold a cross_modal experiment adapts ([] for other experiments)."""
+    source = CROSS_MODAL.get(wildcards.experiment)
+    return [f"{RESULTS}/models/{source}/fold-{wildcards.fold}/run.json"] if source else []
+
+
 def final_outputs():
     """What `snakemake` builds by default: QC, the comparison table, every experiment's metrics and the run record."""
     qc = {"dwi": rules.qc_subject_dwi.output.color_fa, "t1w": rules.qc_subject_t1w.output.registration}
     fractions = [f"{RESULTS}/metrics/fractions.png"] if any("train_fraction" in e for e in EXPERIMENTS.values()) else []
+    fractions += [f"{RESULTS}/metrics/modalities.md"] if MODALITY_EXPERIMENTS else []
     federation = [f"{RESULTS}/metrics/{e}/site_auc.png" for e in FEDERATED]
     federation += [f"{RESULTS}/metrics/site_intensities.png"] if FEDERATED else []
     external = (

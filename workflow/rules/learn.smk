@@ -4,6 +4,7 @@ from neuropeft.workflow import (
     fold_numbers,
     fold_settings,
     init_checkpoints,
+    multi_modal,
     names_pattern,
     pretrain_settings,
     run_grids,
@@ -21,6 +22,11 @@ try:
     FEDERATED = federated_experiments(EXPERIMENTS, config, FIXED_SPLIT)
 except NeuropeftError as error:
     sys.exit(f"neuropeft: {error}")
+
+# the experiments compared by input modalities (a multi-modal stack; federated runs record no input shape)
+MODALITY_EXPERIMENTS = (
+    [e for e in EXPERIMENTS if e not in FEDERATED] if multi_modal(config) and not SEGMENTATION else []
+)
 
 
 wildcard_constraints:
@@ -54,6 +60,7 @@ rule train:
         init=lambda wildcards: INIT[wildcards.experiment],
         # where an experiment with covariates reads them: participants.tsv, or the validated images table
         covariates=lambda wildcards: COVARIATES_TABLE if EXPERIMENTS[wildcards.experiment].get("covariates") else [],
+        source=source_run,
     output:
         predictions=f"{RESULTS}/models/{{experiment}}/fold-{{fold}}/predictions.tsv",
         history=f"{RESULTS}/models/{{experiment}}/fold-{{fold}}/history.tsv",
@@ -75,9 +82,10 @@ rule train:
         out_dir=lambda wildcards, output: os.path.dirname(output.predictions),
         init=lambda wildcards, input: f"--init-checkpoint {input.init}" if input.init else "",
         covariates=lambda wildcards, input: (f"--covariates-table {input.covariates}" if input.covariates else ""),
+        source=lambda wildcards, input: f"--source-model {os.path.dirname(input.source[0])}" if input.source else "",
     shell:
         "python -m neuropeft train --array {input.array} --index {input.index} --folds {input.folds} --fold {wildcards.fold}"
-        " --out-dir {params.out_dir} --device {params.device} {params.init} {params.covariates}"
+        " --out-dir {params.out_dir} --device {params.device} {params.init} {params.covariates} {params.source}"
         " --settings {params.settings:q} 2> {log}"
 
 
@@ -139,3 +147,31 @@ rule federate:
         "python -m neuropeft federate --array {input.array} --index {input.index} --folds {input.folds}"
         " --fold {wildcards.fold} --out-dir {params.out_dir} --device {params.device} --cpus {threads} {params.init}"
         " --settings {params.settings:q} 2> {log}"
+
+
+rule predict_inputs:
+    input:
+        array=model_input(RESULTS, EXPERIMENT_GRID, "experiment", ".npy"),
+        index=model_input(RESULTS, EXPERIMENT_GRID, "experiment", ".tsv"),
+        folds=f"{RESULTS}/folds/folds.tsv",
+        run=f"{RESULTS}/models/{{experiment}}/fold-{{fold}}/run.json",
+        source=source_run,
+    output:
+        f"{RESULTS}/models/{{experiment}}/fold-{{fold}}/predictions_by_input.tsv",
+    log:
+        f"{RESULTS}/logs/predict_inputs/{{experiment}}_fold-{{fold}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/predict_inputs/{{experiment}}_fold-{{fold}}.tsv"
+    wildcard_constraints:
+        experiment=names_pattern(MODALITY_EXPERIMENTS),
+    conda:
+        "../../envs/learn.yaml"
+    threads: config["threads"]["train"]
+    resources:
+        gpu=1 if train_uses_gpu(config) else 0,
+    params:
+        device=config["device"],
+        model_dir=lambda wildcards, input: os.path.dirname(input.run),
+    shell:
+        "python -m neuropeft predict-inputs --array {input.array} --index {input.index} --folds {input.folds}"
+        " --model-dir {params.model_dir} --out {output} --device {params.device} 2> {log}"

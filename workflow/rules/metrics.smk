@@ -79,6 +79,33 @@ rule compare_experiments:
         " {params.left_out} --out-tsv {output.tsv} --out-md {output.md} --settings {params.settings:q} 2> {log}"
 
 
+rule modality_table:
+    input:
+        predictions=expand(
+            f"{RESULTS}/models/{{experiment}}/fold-{{fold}}/predictions_by_input.tsv",
+            experiment=MODALITY_EXPERIMENTS,
+            fold=FOLDS,
+        ),
+        runs=expand(
+            f"{RESULTS}/models/{{experiment}}/fold-{{fold}}/run.json", experiment=MODALITY_EXPERIMENTS, fold=FOLDS
+        ),
+    output:
+        tsv=f"{METRICS}/modalities.tsv",
+        md=report(f"{METRICS}/modalities.md", caption="../report/modalities.rst", category="Comparison"),
+    log:
+        f"{RESULTS}/logs/metrics/modalities.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/metrics/modalities.tsv"
+    conda:
+        "../../envs/report.yaml"
+    params:
+        fold_dirs=lambda wildcards, input: " ".join(os.path.dirname(p) for p in input.predictions),
+        decimals=config["metrics"]["decimals"],
+    shell:
+        "python -m neuropeft modality-table --fold-dirs {params.fold_dirs} --out-tsv {output.tsv} --out-md {output.md}"
+        " --decimals {params.decimals} 2> {log}"
+
+
 FRACTION_EXPERIMENTS = [name for name, e in EXPERIMENTS.items() if "train_fraction" in e]
 
 

@@ -71,7 +71,9 @@ class VolumeDataset(Dataset):
     """Rows of ``model_input.npy`` opened with ``mmap_mode="r"`` (per worker; never loaded whole).
 
     Item ``i`` is ``(volume (C, X, Y, Z) float32, target, i)``, or ``((volume, covariates), target, i)``
-    with ``covariates`` (N, D) (the model's input is then the pair); augmentation draws from a generator
+    with ``covariates`` (N, D) (the model's input is then the pair); ``channels`` picks the stack's
+    channels the model takes (None: all), ``blank`` zeroes some of those (a modality made absent, as a
+    subject lacking it has zeros there); augmentation draws from a generator
     seeded by (seed, epoch, i), so it is the same whatever the worker count or a resume.
     """
 
@@ -83,8 +85,12 @@ class VolumeDataset(Dataset):
         augment: Augment | None = None,
         seed: int = 0,
         covariates: torch.Tensor | None = None,
+        channels: Sequence[int] | None = None,
+        blank: Sequence[int] = (),
     ) -> None:
         self.array_path = str(array_path)
+        self.channels = None if channels is None else [int(c) for c in channels]
+        self.blank = [int(c) for c in blank]
         self.covariates = covariates
         self.rows = [int(r) for r in rows]
         self.targets = targets
@@ -113,8 +119,11 @@ class VolumeDataset(Dataset):
         return torch.Generator().manual_seed(((self.seed * 100_003 + self.epoch) * 1_000_003 + i) % 2**62)
 
     def volume(self, i: int) -> torch.Tensor:
-        """Item ``i``'s volume as stored (no augmentation)."""
-        return torch.from_numpy(np.array(self.array[self.rows[i]], dtype=np.float32))
+        """Item ``i``'s volume as stored (its ``channels``, ``blank`` ones zeroed; no augmentation)."""
+        stored = self.array[self.rows[i]]
+        volume = np.array(stored if self.channels is None else stored[self.channels], dtype=np.float32)
+        volume[self.blank] = 0.0
+        return torch.from_numpy(volume)
 
     def flips(self, i: int) -> bool:
         """Whether item ``i`` is flipped this epoch (the same draw as :func:`augment_volume`'s)."""

@@ -54,6 +54,15 @@ class ExperimentSettings:
     covariates: list[str] = field(
         default_factory=list
     )  # participants.tsv columns fed to the head beside the image features
+    modalities: list[str] = field(
+        default_factory=list
+    )  # the workflow modalities this experiment's model takes (their channels of the stack); [] = all
+    stack_modalities: list[str] = field(
+        default_factory=list
+    )  # the cohort stack's modalities in channel order: set by the workflow (its modalities), not by users
+    cross_modal: dict[str, Any] = field(
+        default_factory=dict
+    )  # {from: EXPERIMENT}: start each fold from that experiment's fold, frozen, and add this one's new modalities (lora/dora)
     grid: str = ""  # the model grid (config model_grids) whose stack the workflow passes; "" = model_grid; recorded, not read by training
     federated: dict[str, Any] = field(
         default_factory=dict

@@ -26,6 +26,7 @@ from neuropeft.learn.fold_model import (
     uses_channels_last,
 )
 from neuropeft.learn.folds import read_index
+from neuropeft.learn.modalities import experiment_channels
 from neuropeft.learn.tasks import Task, normalise_label
 
 #: run.json fields the rebuild needs
@@ -68,18 +69,36 @@ def load_fold_model(model_dir: Path, device: torch.device) -> tuple[nn.Module, T
     in_channels, *shape = (int(s) for s in run["input_shape"])
     init = "random" if settings.method == "full" else run["init"]  # a full model's weights file holds every tensor
     n_covariates = CovariateEncoder.from_json(run["covariates"]).width if run.get("covariates") else 0
-    model = load_trained_model(model_dir, settings, in_channels, tuple(shape), task.out_features, init, n_covariates)
+    if run.get("cross_modal_source"):
+        from neuropeft.learn.cross_modal import load_cross_modal
+
+        model = load_cross_modal(model_dir, settings, Path(run["cross_modal_source"]))
+    else:
+        model = load_trained_model(
+            model_dir, settings, in_channels, tuple(shape), task.out_features, init, n_covariates
+        )
     return model.to(device).eval(), task, run
 
 
-def check_input(array: np.ndarray, index: pd.DataFrame, run: dict[str, Any], array_path: Path, task: Task) -> None:
-    """Refuse an array of another shape than the model's input, rows it lacks, or labels the model never saw."""
+def input_channels(array: np.ndarray, run: dict[str, Any], array_path: Path) -> list[int] | None:
+    """The array's channels the fold model takes (None: all), refusing an array of another shape than its input."""
     expected = [int(s) for s in run["input_shape"]]
-    if array.ndim != 5 or list(array.shape[1:]) != expected:
+    settings = run["settings"]
+    channels = None
+    if array.ndim == 5 and settings.get("stack_modalities"):
+        stack, chosen = settings["stack_modalities"], settings.get("modalities", [])
+        channels = experiment_channels(stack, chosen, array.shape[1], str(array_path))
+    shape = list(array.shape[1:]) if channels is None or array.ndim != 5 else [len(channels), *array.shape[2:]]
+    if array.ndim != 5 or shape != expected:
         raise NeuropeftError(
             f"{array_path} has volumes of shape {list(array.shape[1:])} (channels, X, Y, Z) but the model takes {expected}; "
             "build it with the same modalities and model grid as the training input"
         )
+    return channels
+
+
+def check_input(array: np.ndarray, index: pd.DataFrame, run: dict[str, Any], array_path: Path, task: Task) -> None:
+    """Refuse index rows the array lacks, or labels the model never saw."""
     if ((index["row"] < 0) | (index["row"] >= array.shape[0])).any():
         raise NeuropeftError(
             f"index rows exceed the {array.shape[0]} volumes of {array_path}; rebuild the array and index together"
@@ -113,8 +132,9 @@ def predict_array(
         )
     index = read_index(index_path)
     array = np.load(array_path, mmap_mode="r")
+    channels = input_channels(array, run, array_path)
     check_input(array, index, run, array_path, task)
-    dataset = VolumeDataset(array_path, index["row"], torch.zeros(len(index)))
+    dataset = VolumeDataset(array_path, index["row"], torch.zeros(len(index)), channels=channels)
     size = batch_size or int(run["settings"].get("batch_size", 4))
     loader = DataLoader(dataset, batch_size=size, shuffle=False, num_workers=0, pin_memory=device.type == "cuda")
     channels_last = uses_channels_last(run["settings"]["backbone"], device)

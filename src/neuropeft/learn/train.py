@@ -44,6 +44,7 @@ from neuropeft.learn.loop import (
     seed_everything,
 )
 from neuropeft.learn.methods import count_parameters, load_trainable_state, save_weights, trainable_state
+from neuropeft.learn.modalities import experiment_channels
 from neuropeft.learn.model import BackboneWithHead
 from neuropeft.learn.tasks import Task
 
@@ -93,6 +94,7 @@ def load_fold_data(
         settings.augment_flip, settings.augment_rotate_deg, settings.augment_scale, settings.augment_intensity
     )
     encoder, encoded = fold_covariates(tables, settings.covariates, covariates_table)
+    channels = experiment_channels(settings.stack_modalities, settings.modalities, array.shape[1], str(array_path))
     datasets = {
         role: VolumeDataset(
             array_path,
@@ -101,10 +103,12 @@ def load_fold_data(
             augment if role == "train" else None,
             settings.seed,
             encoded.get(role),
+            channels,
         )
         for role, t in tables.items()
     }
-    return FoldData(tables, task, int(array.shape[1]), tuple(int(s) for s in array.shape[2:]), datasets, encoder)
+    in_channels = int(array.shape[1]) if channels is None else len(channels)
+    return FoldData(tables, task, in_channels, tuple(int(s) for s in array.shape[2:]), datasets, encoder)
 
 
 def fold_covariates(
@@ -223,8 +227,10 @@ def write_fold_outputs(
     settings: ExperimentSettings,
     device: torch.device,
     init: str,
+    source_dir: Path | None = None,
 ) -> None:
-    """The fold's weights, history.tsv, run.json and the test subjects' predictions.tsv."""
+    """The fold's weights, history.tsv, run.json and the test subjects' predictions.tsv (``source_dir``:
+    the fold a cross-modal model adapted)."""
     task = data.task
     test = fold_loader(inputs.datasets["test"], settings)
     outputs, _ = predict(inputs.network, test, device, inputs.channels_last)
@@ -266,11 +272,34 @@ def write_fold_outputs(
             **{f"n_{role}": len(data.tables[role]) for role in ("train", "val", "test")},
             "input_shape": [data.in_channels, *data.shape],
             "covariates": None if data.covariates is None else data.covariates.to_json(),
+            "cross_modal_source": None if source_dir is None else str(source_dir),
             "settings": dataclasses.asdict(settings),
         },
     )
     frame = predictions_frame(data.tables["test"], fold, task, task.decode(outputs), threshold, bias)
     write_tsv(frame, out_dir / "predictions.tsv")
+
+
+def fold_cross_modal_model(
+    source_dir: Path | None, settings: ExperimentSettings, data: FoldData
+) -> tuple[nn.Module, str]:
+    """A cross-modal experiment's model (the source fold's, adapted) and the init it records (the source's)."""
+    from neuropeft.learn.cross_modal import cross_modal_model
+
+    if source_dir is None:
+        raise NeuropeftError(
+            f"experiment {settings.name!r} adapts {settings.cross_modal.get('from')!r}: pass --source-model "
+            "(that experiment's fold folder)"
+        )
+    if data.n_covariates:
+        raise NeuropeftError(f"experiment {settings.name!r}: cross_modal adapts models without covariates")
+    model, source_run = cross_modal_model(source_dir, settings)
+    if list(source_run["classes"]) != data.task.classes:
+        raise NeuropeftError(
+            f"{source_dir} predicts classes {source_run['classes']}, this fold has {data.task.classes}; "
+            "train both experiments on the same folds"
+        )
+    return model, str(source_run["init"])
 
 
 def train_fold(
@@ -283,9 +312,11 @@ def train_fold(
     device: torch.device,
     init_checkpoint: str = "",
     covariates_table: Path | None = None,
+    source_dir: Path | None = None,
 ) -> bool:
     """Train, early-stop, resume if interrupted, and write the fold's outputs; False if stopped early
-    by ``max_epochs_this_run`` (checkpoint kept, no predictions written)."""
+    by ``max_epochs_this_run`` (checkpoint kept, no predictions written). A ``cross_modal`` experiment
+    starts from the fold model in ``source_dir``."""
     started = time.time()
     if settings.monitor not in ("metric", "loss"):
         raise NeuropeftError(
@@ -294,7 +325,10 @@ def train_fold(
     seed_everything(settings.seed, device)
     data = load_fold_data(array_path, index_path, folds_path, fold, settings, covariates_table=covariates_table)
     init = init_checkpoint or settings.init
-    model = make_model(settings, data.in_channels, data.shape, data.task.out_features, init, data.n_covariates)
+    if settings.cross_modal:
+        model, init = fold_cross_modal_model(source_dir, settings, data)
+    else:
+        model = make_model(settings, data.in_channels, data.shape, data.task.out_features, init, data.n_covariates)
     model = model.to(device)
     channels_last = uses_channels_last(settings.backbone, device)
     if channels_last:
@@ -320,6 +354,6 @@ def train_fold(
     )
     if result is None:
         return False
-    write_fold_outputs(model, data, inputs, result, fold, out_dir, settings, device, init)
+    write_fold_outputs(model, data, inputs, result, fold, out_dir, settings, device, init, source_dir)
     checkpoint.remove()
     return True

@@ -25,6 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--covariates-table", default="", help="participants.tsv holding the experiment's covariates (if it has any)"
     )
+    parser.add_argument(
+        "--source-model",
+        default="",
+        help="a cross_modal experiment: the fold folder of the experiment it adapts (its run.json and weights)",
+    )
     add_settings_argument(parser)
 
 
@@ -48,4 +53,5 @@ def main(args: argparse.Namespace) -> None:
         select_device(args.device),
         args.init_checkpoint,
         Path(args.covariates_table) if args.covariates_table else None,
+        Path(args.source_model) if args.source_model else None,
     )
