@@ -6,7 +6,7 @@ import json
 
 rule combine_channels:
     input:
-        [model_input_path(modality) for modality in config["modalities"]],
+        combine_inputs,
     output:
         model_input_path("combined"),
     log:
@@ -19,9 +19,11 @@ rule combine_channels:
         "../../envs/preproc.yaml"
     params:
         failure=failure_record("combine_channels{grid_tag}"),
+        # the modalities the subject lacks (optional_modalities): their channels are written as zeros
+        absent=lambda wildcards: combine_options(subject_record(wildcards), config),
     shell:
-        "python -m neuropeft --failure-record {params.failure} combine-channels --volumes {input} --out {output}"
-        " 2> {log}"
+        "python -m neuropeft --failure-record {params.failure} combine-channels --volumes {input} {params.absent}"
+        " --out {output} 2> {log}"
 
 
 rule failure_table:
@@ -71,7 +73,7 @@ QC_METRICS = {"dwi": rules.qc_subject_dwi.output.metrics, "t1w": rules.qc_subjec
 
 rule qc_table:
     input:
-        lambda wildcards: [f for m in config["modalities"] for f in per_subject(QC_METRICS[m], wildcards.root)],
+        lambda wildcards: [f for m in config["modalities"] for f in per_subject(QC_METRICS[m], wildcards.root, m)],
     output:
         table=report("{root}/qc/qc.tsv", caption="../report/qc_table.rst", category="QC"),
         excluded="{root}/cohort/qc_excluded.tsv",
