@@ -23,6 +23,7 @@ from neuropeft.workflow import (
     modality_options,
     model_grids,
     names_pattern,
+    optional_modalities,
     segmentation_experiments,
     settings_json,
     subject_table,
@@ -67,6 +68,8 @@ try:
         VALIDATED_SUBJECTS = {RESULTS: SUBJECTS}
     # the experiments trained: segmentation_experiments for task segmentation, else experiments
     SEGMENTATION = TASK == "segmentation"
+    # the modalities a subject may lack (checked against modalities, images_table and the demo)
+    OPTIONAL_MODALITIES = optional_modalities(config)
     EXPERIMENTS = segmentation_experiments(config) if SEGMENTATION else experiment_settings(config, TASK)
     if config["external_bids_dir"]:
         VALIDATED_SUBJECTS[EXTERNAL] = external_subject_table(config, f"{EXTERNAL}/cohort/cache")

@@ -61,9 +61,12 @@ rule stack_model_input:
         root=BIDS_ROOTS,
     conda:
         "../../envs/preproc.yaml"
+    params:
+        # a has_<modality> index column per optional modality (from the combined volumes' sidecars)
+        optional=" ".join(["--optional-modalities", *OPTIONAL_MODALITIES]) if OPTIONAL_MODALITIES else "",
     shell:
         "python -m neuropeft stack-model-input --volumes {input.volumes} --cohort {input.cohort} --target target"
-        " --failures {input.failures} --qc-excluded {input.qc_excluded} --out-array {output.array}"
+        " --failures {input.failures} --qc-excluded {input.qc_excluded} {params.optional} --out-array {output.array}"
         " --out-index {output.index} 2> {log}"
 
 
