@@ -55,3 +55,14 @@ def test_the_workflow_lists_the_same_subjects_without_dwi(tmp_path: Path) -> Non
     without = [r["participant_id"] for r in records if not r["dwi"]]
     assert without == missing_dwi_subjects(32, 0.25, config["demo"]["seed"])
     assert all(not (r["bval"] or r["bvec"]) and r["t1w"] for r in records if not r["dwi"])
+
+
+def test_the_whole_cohort_leaves_out_the_drawn_subjects_dwi(tmp_path: Path) -> None:
+    from neuropeft.demo.cohort import make_demo_cohort
+
+    settings = DemoSettings.tiny(n_subjects=2, missing_dwi_fraction=0.5)
+    make_demo_cohort(tmp_path, settings)
+    (without,) = missing_dwi_subjects(2, 0.5, settings.seed)
+    for sub in ("sub-001", "sub-002"):
+        files = subject_files(tmp_path, sub)
+        assert files["t1w"].is_file() and files["dwi"].exists() == (sub != without), sub
