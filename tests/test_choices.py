@@ -69,6 +69,7 @@ ENUMS: dict[tuple[str, ...], Any] = {
     ("$defs", "segmentation_experiment", "properties", "backbone"): SEGMENTATION_BACKBONES,
     ("$defs", "segmentation_experiment", "properties", "method"): SEGMENTATION_METHODS,
     ("properties", "modalities", "items"): MODALITIES,
+    ("properties", "optional_modalities", "items"): MODALITIES,
     ("properties", "run_policy"): RUN_POLICIES,
     ("properties", "on_invalid"): ON_INVALID,
     ("properties", "on_subject_failure"): ON_SUBJECT_FAILURE,

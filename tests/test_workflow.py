@@ -11,6 +11,8 @@ import yaml
 from neuropeft.errors import NeuropeftError
 from neuropeft.workflow import (
     DEMO_SUBJECT_FILES,
+    absent_modalities,
+    combine_options,
     covariate_columns,
     event_column,
     experiment_settings,
@@ -18,6 +20,7 @@ from neuropeft.workflow import (
     fold_settings,
     images_table,
     init_checkpoints,
+    modality_options,
     model_grids,
     pretrain_settings,
     resolve_task,
@@ -263,3 +266,49 @@ def test_the_cross_modal_config_file_is_accepted(config: dict) -> None:
     extra = yaml.safe_load((ROOT / "config" / "cross_modal.yaml").read_text())
     experiments = experiment_settings({**config, **extra}, "classification")
     assert experiments["t1w-to-dwi-lora"]["cross_modal"] == {"from": "t1w-full"}
+
+
+def _optional(config: dict, **changes: object) -> dict:
+    """The default config with both modalities, DWI optional, and ``changes`` (demo: merged)."""
+    demo = {**config["demo"], **changes.pop("demo", {})}  # type: ignore[dict-item]
+    return {**config, "modalities": ["t1w", "dwi"], "optional_modalities": ["dwi"], "demo": demo, **changes}
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"optional_modalities": ["t1w"], "modalities": ["dwi"]},
+            r"optional_modalities \['t1w'\] are not in modalities",
+        ),
+        ({"optional_modalities": ["t1w", "dwi"]}, "leave no modality required"),
+        ({"optional_modalities": [], "demo": {"missing_dwi_fraction": 0.25}}, "set optional_modalities: \\[dwi\\]"),
+    ],
+)
+def test_bad_optional_modalities_are_refused_in_one_line(
+    config: dict, tmp_path: Path, changes: dict, message: str
+) -> None:
+    with pytest.raises(NeuropeftError, match=message) as error:
+        subject_table(_optional(config, **changes), tmp_path)
+    assert "\n" not in str(error.value)
+
+
+def test_optional_modalities_are_refused_with_an_images_table(config: dict) -> None:
+    with pytest.raises(NeuropeftError, match="optional_modalities apply to a BIDS dataset"):
+        images_table(_optional(config, images_table="images.tsv"))
+
+
+def test_segmentation_refuses_an_optional_t1w(config: dict) -> None:
+    with pytest.raises(NeuropeftError, match="remove t1w from optional_modalities"):
+        segmentation_experiments({**config, "modalities": ["t1w", "dwi"], "optional_modalities": ["t1w"]})
+
+
+def test_a_subject_lacking_dwi_combines_zeros_in_the_modalities_order(config: dict, tmp_path: Path) -> None:
+    changed = _optional(config, demo={"missing_dwi_fraction": 0.25})
+    records, _ = subject_table(changed, tmp_path)
+    without = next(r for r in records if not r["dwi"])
+    with_dwi = next(r for r in records if r["dwi"])
+    assert absent_modalities(without, changed) == ["dwi"] and absent_modalities(with_dwi, changed) == []
+    assert combine_options(without, changed) == "--modalities t1w dwi --absent dwi:2"
+    assert combine_options(with_dwi, changed) == ""
+    assert modality_options(changed) == "--optional-modalities dwi" and modality_options(config) == ""

@@ -12,6 +12,7 @@ from typing import Any
 from neuropeft.choices import look_up_option
 from neuropeft.demo.layout import DEMO_DIR, bids_root, dataset_files, subject_files
 from neuropeft.errors import NeuropeftError
+from neuropeft.modalities import MODALITY_CHANNELS, MODALITY_FIELDS, check_optional, has_modality
 
 #: ``on_invalid``: exclude (run without the subjects that fail validation) or stop (refuse to run)
 ON_INVALID = ("exclude", "stop")
@@ -83,6 +84,57 @@ def event_column(config: dict[str, Any]) -> str:
     return str(config["event_column"]) if config["task"] == "survival" else ""
 
 
+def optional_modalities(config: dict[str, Any]) -> list[str]:
+    """The configured ``optional_modalities``, refused where they cannot apply: names not in
+    ``modalities``, none left required, an ``images_table``, and a demo missing DWI without ``dwi``."""
+    optional = list(config.get("optional_modalities") or [])
+    check_optional(list(config["modalities"]), optional)
+    if optional and config.get("images_table"):
+        raise NeuropeftError(
+            "optional_modalities apply to a BIDS dataset; an images_table has its channels per row, leave it []"
+        )
+    fraction = float(config["demo"].get("missing_dwi_fraction", 0.0))
+    if uses_demo(config) and fraction > 0 and "dwi" not in optional:
+        raise NeuropeftError(
+            f"demo.missing_dwi_fraction {fraction:g} leaves subjects without DWI; set optional_modalities: [dwi] "
+            "(and modalities: [t1w, dwi]) or missing_dwi_fraction: 0"
+        )
+    return optional
+
+
+def modality_options(config: dict[str, Any]) -> str:
+    """What validate-cohort takes beyond ``--modalities``: ``--optional-modalities ...`` when some are ("" otherwise)."""
+    optional = optional_modalities(config)
+    return " ".join(["--optional-modalities", *optional]) if optional else ""
+
+
+def absent_modalities(record: dict[str, str], config: dict[str, Any]) -> list[str]:
+    """The optional modalities a subject record lacks, in ``modalities`` order."""
+    optional = config.get("optional_modalities") or []
+    return [m for m in config["modalities"] if m in optional and not has_modality(record, m)]
+
+
+def combine_options(record: dict[str, str], config: dict[str, Any]) -> str:
+    """combine-channels' options for a subject lacking an optional modality (its channels become zeros):
+    ``--modalities <all, in order> --absent dwi:2``; "" when it has them all."""
+    absent = absent_modalities(record, config)
+    if not absent:
+        return ""
+    options = ["--modalities", *config["modalities"]]
+    options += [part for m in absent for part in ("--absent", f"{m}:{MODALITY_CHANNELS[m]}")]
+    return " ".join(options)
+
+
+def demo_missing_dwi(config: dict[str, Any]) -> list[str]:
+    """The demo subjects written without DWI (``demo.missing_dwi_fraction``; the writer draws the same)."""
+    from neuropeft.demo.missing import missing_dwi_subjects
+
+    demo = config["demo"]
+    return missing_dwi_subjects(
+        int(demo["n_subjects"]), float(demo.get("missing_dwi_fraction", 0.0)), int(demo.get("seed", 0))
+    )
+
+
 def resolve_task(config: dict[str, Any], target_kind: str) -> str:
     """``classification`` or ``regression``: the configured task, or the target's kind when ``auto``."""
     if config["task"] != "auto":
@@ -96,19 +148,24 @@ def subject_table(config: dict[str, Any], cache_dir: str | Path) -> tuple[list[d
     For the demo the records follow from the config alone (the dataset may not exist yet); for a
     user's dataset they come from the cached BIDS index, which also reports every problem found.
     """
+    optional = optional_modalities(config)
     if uses_demo(config):
         look_up_option(config["target"], sorted(DEMO_TARGET_KINDS), "demo target column")
         if event_column(config) and (config["target"], event_column(config)) != ("time", DEMO_EVENT_COLUMN):
             raise NeuropeftError(
                 f"the demo's time-to-event outcome is target: time with event_column: {DEMO_EVENT_COLUMN}; set those"
             )
+        no_dwi = set(demo_missing_dwi(config))
         records = [
             {
                 "participant_id": sub,
                 "session": "",
                 "key": sub,
                 "stem": sub,
-                **{field: pattern.format(sub=sub) for field, pattern in DEMO_SUBJECT_FILES.items()},
+                **{
+                    field: "" if sub in no_dwi and field in MODALITY_FIELDS["dwi"] else pattern.format(sub=sub)
+                    for field, pattern in DEMO_SUBJECT_FILES.items()
+                },
             }
             for sub in demo_subjects(int(config["demo"]["n_subjects"]))
         ]
@@ -126,6 +183,7 @@ def subject_table(config: dict[str, Any], cache_dir: str | Path) -> tuple[list[d
         bids_filters=config["bids_filters"],
         event_column=event_column(config),
         covariates=covariate_columns(config),
+        optional_modalities=optional,
     )
     if cohort.problems and look_up_option(config["on_invalid"], ON_INVALID, "on_invalid") == "stop":
         raise NeuropeftError(
@@ -159,6 +217,7 @@ def images_table(config: dict[str, Any]) -> tuple[Any, str]:
         raise NeuropeftError("task segmentation needs label maps from BIDS derivatives; use bids_dir, not images_table")
     if config["bids_dir"]:
         raise NeuropeftError("set bids_dir or images_table, not both: the workflow reads one dataset")
+    optional_modalities(config)
     if config["external_bids_dir"]:
         raise NeuropeftError(
             "external_bids_dir cannot be combined with images_table; put the external subjects in the "
@@ -312,6 +371,8 @@ def segmentation_experiments(config: dict[str, Any]) -> dict[str, dict[str, Any]
         raise NeuropeftError(
             "task segmentation carries the label maps by the T1w's registration; add t1w to modalities"
         )
+    if "t1w" in (config.get("optional_modalities") or []):
+        raise NeuropeftError("task segmentation needs every subject's T1w; remove t1w from optional_modalities")
     return entries_by_name(config["segmentation_experiments"], "segmentation experiment")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nibabel as nib
@@ -179,3 +180,39 @@ def test_subjects_the_qc_left_out_are_not_stacked(tmp_path: Path) -> None:
     index = pd.read_csv(tmp_path / "a.tsv", sep="\t", dtype=str, keep_default_na=False)
     assert index["participant_id"].tolist() == ["sub-001", "sub-001"] and index["row"].tolist() == ["0", "1"]
     assert np.array_equal(np.load(tmp_path / "a.npy")[0], np.moveaxis(data["sub-001_ses-1"], -1, 0))
+
+
+def test_optional_modalities_add_a_presence_column_read_from_the_sidecars(tmp_path: Path) -> None:
+    from neuropeft.learn.folds import read_index
+
+    cohort, paths, _ = _cohort(tmp_path)
+    for path in paths:  # sub-001_ses-2 lacks its DWI (combine-channels wrote zeros there)
+        absent = ["dwi"] if path.name.startswith("sub-001_ses-2") else []
+        path.with_name(path.name.replace(".nii.gz", ".json")).write_text(json.dumps({"absent": absent}))
+    out_array, out_index = tmp_path / "model_input.npy", tmp_path / "model_input.tsv"
+    argv = ["stack-model-input", "--volumes", *map(str, paths), "--cohort", str(cohort), "--target", "diagnosis"]
+    argv += ["--optional-modalities", "dwi", "--out-array", str(out_array), "--out-index", str(out_index)]
+    assert cli_main(argv) == 0
+    index = pd.read_csv(out_index, sep="\t", dtype=str, keep_default_na=False)
+    assert list(index.columns) == [*INDEX_COLUMNS, "has_dwi"]
+    assert index["has_dwi"].tolist() == ["1", "1", "0"]
+    read = read_index(out_index)  # the training's reader takes the extra column
+    assert read["row"].tolist() == [0, 1, 2] and read["has_dwi"].tolist() == ["1", "1", "0"]
+
+
+def test_a_volume_without_sidecar_is_a_one_line_error_with_optional_modalities(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cohort, paths, _ = _cohort(tmp_path)
+    argv = ["stack-model-input", "--volumes", *map(str, paths), "--cohort", str(cohort), "--target", "diagnosis"]
+    argv += [
+        "--optional-modalities",
+        "dwi",
+        "--out-array",
+        str(tmp_path / "a.npy"),
+        "--out-index",
+        str(tmp_path / "a.tsv"),
+    ]
+    assert cli_main(argv) == 1
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "run combine-channels again" in error

@@ -10,15 +10,20 @@ from neuropeft.paths import (
     subject_benchmark,
     subject_log,
 )
+from neuropeft.modalities import MODALITY_FIELDS, has_modality
 from neuropeft.workflow import (
+    absent_modalities,
     bids_dir,
+    combine_options,
     experiment_settings,
     expose_package,
     external_subject_table,
     grid_tag,
     images_table,
+    modality_options,
     model_grids,
     names_pattern,
+    optional_modalities,
     segmentation_experiments,
     settings_json,
     subject_table,
@@ -63,6 +68,8 @@ try:
         VALIDATED_SUBJECTS = {RESULTS: SUBJECTS}
     # the experiments trained: segmentation_experiments for task segmentation, else experiments
     SEGMENTATION = TASK == "segmentation"
+    # the modalities a subject may lack (checked against modalities, images_table and the demo)
+    OPTIONAL_MODALITIES = optional_modalities(config)
     EXPERIMENTS = segmentation_experiments(config) if SEGMENTATION else experiment_settings(config, TASK)
     if config["external_bids_dir"]:
         VALIDATED_SUBJECTS[EXTERNAL] = external_subject_table(config, f"{EXTERNAL}/cohort/cache")
@@ -98,17 +105,38 @@ def subject_input(field):
     return lambda wildcards: BY_PREFIX[wildcards.root][wildcards.file_prefix][field]
 
 
-def per_subject(pattern, root=RESULTS):
-    """Expand a path pattern's {root}, {subject_dir} and {file_prefix} over every included subject of a dataset."""
-    return [pattern.format(root=root, subject_dir=s["key"], file_prefix=s["stem"]) for s in INCLUDED_SUBJECTS[root]]
+def per_subject(pattern, root=RESULTS, modality=None):
+    """Expand a path pattern's {root}, {subject_dir} and {file_prefix} over every included subject of a dataset
+    (with `modality`: only those having it; a subject may lack an optional modality)."""
+    return [
+        pattern.format(root=root, subject_dir=s["key"], file_prefix=s["stem"])
+        for s in INCLUDED_SUBJECTS[root]
+        if modality is None or has_modality(s, modality)
+    ]
 
 
 def raw_inputs(root):
-    """Every raw file the configured modalities need, of every validated subject (failed or not)."""
-    fields = (["t1w"] if "t1w" in config["modalities"] else []) + (
-        ["dwi", "bval", "bvec"] if "dwi" in config["modalities"] else []
-    )
-    return [s[field] for s in VALIDATED_SUBJECTS[root] for field in fields]
+    """Every raw file the configured modalities need, of every validated subject (failed or not), less
+    the fields of an optional modality a subject lacks ("")."""
+    fields = [field for m in config["modalities"] for field in MODALITY_FIELDS[m]]
+    return [s[field] for s in VALIDATED_SUBJECTS[root] for field in fields if s[field]]
+
+
+def subject_record(wildcards):
+    """The subject record of a per-subject job (its {root} and {file_prefix} wildcards)."""
+    return BY_PREFIX[wildcards.root][wildcards.file_prefix]
+
+
+def combine_inputs(wildcards):
+    """Input function of combine_channels: the model-ready volume of each modality the subject has."""
+    absent = absent_modalities(subject_record(wildcards), config)
+    return [
+        model_input_path(m, wildcards.grid_tag).format(
+            root=wildcards.root, subject_dir=wildcards.subject_dir, file_prefix=wildcards.file_prefix
+        )
+        for m in config["modalities"]
+        if m not in absent
+    ]
 
 
 def model_volume(tag="{grid_tag}"):
@@ -178,5 +206,5 @@ def final_outputs():
         + federation
         + external
         + segmentations
-        + [f for root in INCLUDED_SUBJECTS for m in config["modalities"] for f in per_subject(qc[m], root)]
+        + [f for root in INCLUDED_SUBJECTS for m in config["modalities"] for f in per_subject(qc[m], root, m)]
     )

@@ -26,8 +26,9 @@ rule validate_cohort:
         filters=settings_json(config["bids_filters"]),
         on_invalid=config["on_invalid"],
         options=target_options(config),
+        optional=modality_options(config),
     shell:
         "python -m neuropeft validate-cohort --bids-dir {params.bids} --target {params.target} --modalities {params.modalities}"
         " --site-column {params.site} --run-policy {params.run_policy} --bids-filters {params.filters:q}"
-        " --on-invalid {params.on_invalid} {params.options}"
+        " --on-invalid {params.on_invalid} {params.options} {params.optional}"
         " --out-cohort {output.cohort} --out-excluded {output.excluded} 2> {log}"

@@ -6,7 +6,7 @@ import json
 
 rule combine_channels:
     input:
-        [model_input_path(modality) for modality in config["modalities"]],
+        combine_inputs,
     output:
         model_input_path("combined"),
     log:
@@ -19,9 +19,11 @@ rule combine_channels:
         "../../envs/preproc.yaml"
     params:
         failure=failure_record("combine_channels{grid_tag}"),
+        # the modalities the subject lacks (optional_modalities): their channels are written as zeros
+        absent=lambda wildcards: combine_options(subject_record(wildcards), config),
     shell:
-        "python -m neuropeft --failure-record {params.failure} combine-channels --volumes {input} --out {output}"
-        " 2> {log}"
+        "python -m neuropeft --failure-record {params.failure} combine-channels --volumes {input} {params.absent}"
+        " --out {output} 2> {log}"
 
 
 rule failure_table:
@@ -59,9 +61,12 @@ rule stack_model_input:
         root=BIDS_ROOTS,
     conda:
         "../../envs/preproc.yaml"
+    params:
+        # a has_<modality> index column per optional modality (from the combined volumes' sidecars)
+        optional=" ".join(["--optional-modalities", *OPTIONAL_MODALITIES]) if OPTIONAL_MODALITIES else "",
     shell:
         "python -m neuropeft stack-model-input --volumes {input.volumes} --cohort {input.cohort} --target target"
-        " --failures {input.failures} --qc-excluded {input.qc_excluded} --out-array {output.array}"
+        " --failures {input.failures} --qc-excluded {input.qc_excluded} {params.optional} --out-array {output.array}"
         " --out-index {output.index} 2> {log}"
 
 
@@ -71,7 +76,7 @@ QC_METRICS = {"dwi": rules.qc_subject_dwi.output.metrics, "t1w": rules.qc_subjec
 
 rule qc_table:
     input:
-        lambda wildcards: [f for m in config["modalities"] for f in per_subject(QC_METRICS[m], wildcards.root)],
+        lambda wildcards: [f for m in config["modalities"] for f in per_subject(QC_METRICS[m], wildcards.root, m)],
     output:
         table=report("{root}/qc/qc.tsv", caption="../report/qc_table.rst", category="QC"),
         excluded="{root}/cohort/qc_excluded.tsv",

@@ -10,6 +10,10 @@ the acquisition filters, so both are part of the fingerprint.
 
 Sessions: a session without a required modality is skipped silently when another session of the
 subject has every required modality; a subject where no session has them all gets one problem line.
+
+Optional modalities (``optional_modalities``): a (subject, session) may lack them; it is kept, its
+row's fields of that modality are "" and, with sessions, a session with every required modality
+is complete. One it has is checked as any other.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from neuropeft.bids.participants import Participants, read_participants, target_
 from neuropeft.bids.problems import Problem, format_problems
 from neuropeft.choices import look_up_options
 from neuropeft.errors import NeuropeftError
+from neuropeft.modalities import check_optional
 
 __all__ = ["Cohort", "Problem", "format_problems", "load_cohort", "ROW_COLUMNS", "EXCLUDED_COLUMNS"]
 
@@ -171,6 +176,7 @@ def _check_session(
 ) -> list[Problem]:
     """The problems of one (subject, session) folder, whose images are chosen."""
     root, modalities, stem = validator.root, arguments["modalities"], key.replace("/", "_")
+    optional = set(arguments.get("optional_modalities", []))
     found: list[Problem] = []
     for value, prefix, path in ((item.subject, "sub", item.subject), (item.session, "ses", key)):
         reason = id_problem(value, prefix) if value else None
@@ -184,7 +190,7 @@ def _check_session(
             )
         )
     found += [Problem(str(root / rel), message) for rel, message in images.problems]
-    if "t1w" in modalities:
+    if "t1w" in modalities and (images.t1w or "t1w" not in optional):
         if images.t1w:
             found += validator.t1w(images.t1w) + validator.json(images.json["t1w"])
         else:
@@ -195,7 +201,7 @@ def _check_session(
                     f"has no T1w image{note} (expected {key}/anat/{stem}_T1w.nii.gz); add it or remove 't1w' from modalities",
                 )
             )
-    if "dwi" in modalities:
+    if "dwi" in modalities and (images.dwi or "dwi" not in optional):
         if images.dwi:
             found += validator.dwi(
                 images.dwi, images.bval or sidecar(images.dwi, ".bval"), images.bvec or sidecar(images.dwi, ".bvec")
@@ -271,6 +277,7 @@ def _validate(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Validate the dataset; returns (result as plain data, header-check cache)."""
     root, modalities = scan.root, arguments["modalities"]
+    required = [m for m in modalities if m not in arguments.get("optional_modalities", [])]
     participants = read_participants(
         root / "participants.tsv",
         arguments["target"],
@@ -294,10 +301,10 @@ def _validate(
             complete = [
                 (item, images)
                 for item, images in selected
-                if set(modalities) <= images.present or id_problem(item.session, "ses")
+                if set(required) <= images.present or id_problem(item.session, "ses")
             ]  # a bad label is reported
             if not complete:
-                message = _no_complete_session(selected, modalities, arguments["bids_filters"])
+                message = _no_complete_session(selected, required, arguments["bids_filters"])
                 problems.append(Problem(subject, message))
                 excluded.append([subject, "", " | ".join(subject_reasons.get(subject, []) + [message])])
                 continue
@@ -349,11 +356,13 @@ def load_cohort(
     bids_filters: Mapping[str, Any] | None = None,
     event_column: str = "",
     covariates: Sequence[str] = (),
+    optional_modalities: Sequence[str] = (),
 ) -> Cohort:
     """Index and validate ``bids_dir`` (cached in ``cache_dir``); see the module docstring.
 
     With ``event_column`` (``task: survival``) each row's target is its time-to-event outcome; a row
-    without a value in one of ``covariates`` (the experiments' clinical covariates) is excluded.
+    without a value in one of ``covariates`` (the experiments' clinical covariates) is excluded. A
+    row may lack the ``optional_modalities`` (a subset of ``modalities``, leaving one required).
 
     Fatal problems (no dataset folder, no participants.tsv, no participant_id or target column, bad
     arguments) raise :class:`NeuropeftError`; all others are returned in ``Cohort.problems`` and the
@@ -362,6 +371,7 @@ def load_cohort(
     if not modalities:
         raise NeuropeftError(f"modalities is empty; use one or both of {list(MODALITIES)}")
     look_up_options(modalities, MODALITIES, "modalities entry")
+    check_optional(modalities, optional_modalities)
     root = Path(os.path.abspath(bids_dir))
     arguments = {
         "root": str(root),
@@ -375,6 +385,8 @@ def load_cohort(
         arguments["event_column"] = event_column
     if covariates:
         arguments["covariates"] = sorted(set(covariates))
+    if optional_modalities:
+        arguments["optional_modalities"] = sorted(set(optional_modalities))
     scan = scan_dataset(root)
     fingerprint = _fingerprint(scan, arguments)
     name = hashlib.sha256(json.dumps(arguments, sort_keys=True).encode()).hexdigest()[:16]

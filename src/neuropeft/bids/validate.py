@@ -29,6 +29,7 @@ def validate_cohort(
     cache_dir: str | None = None,
     event_column: str = "",
     covariates: Sequence[str] = (),
+    optional_modalities: Sequence[str] = (),
 ) -> None:
     """Validate, report every problem, write both tables (``on_invalid``: exclude the rows or stop)."""
     cache = cache_dir or Path(out_cohort).parent / ".bids-index"
@@ -42,6 +43,7 @@ def validate_cohort(
         filters_from_json(bids_filters),
         event_column,
         covariates,
+        optional_modalities,
     )
     if cohort.problems:
         if on_invalid == "exclude":

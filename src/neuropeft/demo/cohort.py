@@ -21,6 +21,7 @@ from neuropeft.demo.anatomy import load_anatomy
 from neuropeft.demo.gradients import format_bval, format_bvec, gradient_table
 from neuropeft.demo.grids import Grid
 from neuropeft.demo.layout import dataset_files, subject_files, truth_root
+from neuropeft.demo.missing import missing_dwi_subjects
 from neuropeft.demo.settings import DemoSettings
 from neuropeft.demo.subject import TISSUE_CLASSES, make_subject, subject_profile
 from neuropeft.errors import NeuropeftError
@@ -66,16 +67,18 @@ def make_demo_cohort(out_dir: Path, settings: DemoSettings, workers: int = 1) ->
     out_dir = Path(out_dir)
     load_anatomy()  # built once here; forked workers inherit it
     indices = range(settings.n_subjects)
+    missing = set(missing_dwi_subjects(settings.n_subjects, settings.missing_dwi_fraction, settings.seed))
+    with_dwi = [f"sub-{index + 1:03d}" not in missing for index in indices]
     if workers > 1 and settings.n_subjects > 1:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=min(workers, settings.n_subjects), mp_context=context) as pool:
-            list(pool.map(_write_subject_index, [out_dir] * len(indices), [settings] * len(indices), indices))
+            list(pool.map(_write_subject_index, [out_dir] * len(indices), [settings] * len(indices), indices, with_dwi))
     else:
         for index in indices:
-            _write_subject_index(out_dir, settings, index)
+            _write_subject_index(out_dir, settings, index, with_dwi[index])
     write_dataset_files(out_dir, settings)
 
 
@@ -90,9 +93,9 @@ def subject_index(participant_id: str) -> int:
     return int(number) - 1
 
 
-def write_demo_subject(out_dir: Path, settings: DemoSettings, participant_id: str) -> None:
-    """Write one subject's BIDS files and ground truth."""
-    _write_subject_index(Path(out_dir), settings, subject_index(participant_id))
+def write_demo_subject(out_dir: Path, settings: DemoSettings, participant_id: str, with_dwi: bool = True) -> None:
+    """Write one subject's BIDS files and ground truth (without its DWI files unless ``with_dwi``)."""
+    _write_subject_index(Path(out_dir), settings, subject_index(participant_id), with_dwi)
 
 
 def provenance(settings: DemoSettings) -> dict[str, Any]:
@@ -105,7 +108,8 @@ def provenance(settings: DemoSettings) -> dict[str, Any]:
     }
 
 
-def _write_subject_index(out_dir: Path, settings: DemoSettings, index: int) -> None:
+def _write_subject_index(out_dir: Path, settings: DemoSettings, index: int, with_dwi: bool = True) -> None:
+    """Write subject ``index``; without DWI the same subject is made (every draw alike), its DWI not written."""
     bvals, bvecs = gradient_table(settings)
     subject = make_subject(settings, index, bvals, bvecs)
     t1w, dwi = subject.t1w_grid, subject.dwi_grid
@@ -117,11 +121,12 @@ def _write_subject_index(out_dir: Path, settings: DemoSettings, index: int) -> N
     }
     _save(subject.t1w, t1w, files["t1w"])
     write_json(files["t1w_json"], {**T1W_SIDECAR, **acquisition})
-    _save(subject.dwi, dwi, files["dwi"], repetition_time=DWI_SIDECAR["RepetitionTime"])
-    spacing = DWI_SIDECAR["TotalReadoutTime"] / (dwi.shape[1] - 1)
-    write_json(files["dwi_json"], {**DWI_SIDECAR, **acquisition, "EffectiveEchoSpacing": round(spacing, 8)})
-    write_text(files["bval"], format_bval(bvals))
-    write_text(files["bvec"], format_bvec(bvecs))
+    if with_dwi:
+        _save(subject.dwi, dwi, files["dwi"], repetition_time=DWI_SIDECAR["RepetitionTime"])
+        spacing = DWI_SIDECAR["TotalReadoutTime"] / (dwi.shape[1] - 1)
+        write_json(files["dwi_json"], {**DWI_SIDECAR, **acquisition, "EffectiveEchoSpacing": round(spacing, 8)})
+        write_text(files["bval"], format_bval(bvals))
+        write_text(files["bvec"], format_bvec(bvecs))
     generated_by = provenance(settings)
     _save(subject.tissue_dseg, t1w, files["tissue_dseg"])
     write_json(
@@ -249,15 +254,26 @@ def write_dataset_files(out_dir: Path, settings: DemoSettings) -> None:
 
 
 def write_demo(
-    out_dir: Path, settings: DemoSettings, threads: int = 1, subject: str | None = None, dataset_only: bool = False
+    out_dir: Path,
+    settings: DemoSettings,
+    threads: int = 1,
+    subject: str | None = None,
+    dataset_only: bool = False,
+    without_dwi: bool = False,
 ) -> None:
-    """Write the whole cohort, one subject, or only the dataset-level files under ``out_dir``."""
+    """Write the whole cohort, one subject (``without_dwi``: not its DWI files), or only the dataset-level files.
+
+    The whole cohort leaves out the DWI of the subjects :func:`missing_dwi_subjects` draws; one
+    subject is written as told (the workflow passes ``without_dwi`` from the same draw).
+    """
+    if without_dwi and not subject:
+        raise NeuropeftError("--without-dwi applies to one --subject; give the subject")
     if threads < 1:
         raise NeuropeftError(f"--threads must be >= 1, got {threads}")
     if out_dir.exists() and not out_dir.is_dir():
         raise NeuropeftError(f"--out {out_dir} is a file; give a folder path")
     if subject:
-        write_demo_subject(out_dir, settings, subject)
+        write_demo_subject(out_dir, settings, subject, not without_dwi)
     elif dataset_only:
         write_dataset_files(out_dir, settings)
     else:

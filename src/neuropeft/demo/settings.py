@@ -40,6 +40,8 @@ class DemoSettings:
         effect_fa: absolute FA decrease of white matter inside the effect region for diagnosis=1.
         effect_center_mm: centre of the ellipsoidal effect region in MNI152 template space (mm).
         effect_radii_mm: semi-axes of the ellipsoidal effect region (mm).
+        missing_dwi_fraction: this fraction of the subjects is written without DWI (a draw of its own,
+            :mod:`neuropeft.demo.missing`); the workflow then needs ``optional_modalities: [dwi]``.
     """
 
     n_subjects: int = 32
@@ -68,6 +70,7 @@ class DemoSettings:
     effect_fa: float = 0.15
     effect_center_mm: list[float] = dataclasses.field(default_factory=lambda: [0.0, -5.0, 20.0])
     effect_radii_mm: list[float] = dataclasses.field(default_factory=lambda: [30.0, 35.0, 14.0])
+    missing_dwi_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -91,6 +94,7 @@ class DemoSettings:
             (0 <= self.effect_fa <= 0.3, "effect_fa must be in 0..0.3"),
             (len(self.effect_center_mm) == 3, "effect_center_mm must have 3 numbers"),
             (len(self.effect_radii_mm) == 3 and min(self.effect_radii_mm) > 0, "effect_radii_mm must be 3 numbers > 0"),
+            (0 <= self.missing_dwi_fraction < 1, "missing_dwi_fraction must be in [0, 1)"),
         ]
         for ok, message in checks:
             if not ok:

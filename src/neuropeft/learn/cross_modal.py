@@ -154,7 +154,8 @@ def adapt_source(
 
 def source_channels_in(settings: ExperimentSettings, source: ExperimentSettings) -> tuple[list[int], list[int]]:
     """Positions, in this experiment's input, of the source's channels and of the new modalities' channels."""
-    from neuropeft.learn.modalities import MODALITY_CHANNELS, experiment_modalities
+    from neuropeft.learn.modalities import experiment_modalities
+    from neuropeft.modalities import MODALITY_CHANNELS
 
     stack = settings.stack_modalities
     mine = experiment_modalities(stack, settings.modalities)
@@ -167,7 +168,7 @@ def source_channels_in(settings: ExperimentSettings, source: ExperimentSettings)
     positions: dict[str, list[int]] = {}
     start = 0
     for modality in mine:
-        width = len(MODALITY_CHANNELS[modality])
+        width = MODALITY_CHANNELS[modality]
         positions[modality] = list(range(start, start + width))
         start += width
     old = [c for m in mine if m in theirs for c in positions[m]]

@@ -21,13 +21,13 @@ from neuropeft.learn.data import VolumeDataset, fold_tables
 from neuropeft.learn.fold_model import predict, predictions_frame, uses_channels_last
 from neuropeft.learn.folds import read_index
 from neuropeft.learn.modalities import (
-    MODALITY_CHANNELS,
     channel_indices,
     experiment_modalities,
     input_label,
     input_sets,
 )
 from neuropeft.learn.predict import input_channels, load_fold_model
+from neuropeft.modalities import MODALITY_CHANNELS
 
 
 def present_modalities(array: np.ndarray, rows: list[int], stack: list[str]) -> list[list[str]]:
@@ -54,7 +54,7 @@ def input_predictions(
     test = fold_tables(read_index(index_path), folds, int(run["fold"]), array.shape[0])["test"]
     present = present_modalities(array, test["row"].tolist(), stack)
     mine = experiment_modalities(stack, settings.get("modalities", []))
-    offsets = np.cumsum([0] + [len(MODALITY_CHANNELS[m]) for m in mine])
+    offsets = np.cumsum([0] + [MODALITY_CHANNELS[m] for m in mine])
     position = {m: list(range(offsets[k], offsets[k + 1])) for k, m in enumerate(mine)}
     channels_last = uses_channels_last(settings["backbone"], device)
     frames = []

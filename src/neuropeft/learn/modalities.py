@@ -11,9 +11,7 @@ from collections.abc import Sequence
 from itertools import combinations
 
 from neuropeft.errors import NeuropeftError
-
-#: modality -> its channels in the model input, in order
-MODALITY_CHANNELS = {"dwi": ("FA", "MD"), "t1w": ("T1w",)}
+from neuropeft.modalities import MODALITY_CHANNELS
 
 
 def channel_indices(stack: Sequence[str], modalities: Sequence[str]) -> list[int]:
@@ -25,7 +23,7 @@ def channel_indices(stack: Sequence[str], modalities: Sequence[str]) -> list[int
         )
     indices, start = [], 0
     for modality in stack:
-        width = len(MODALITY_CHANNELS[modality])
+        width = MODALITY_CHANNELS[modality]
         if modality in modalities:
             indices += list(range(start, start + width))
         start += width
@@ -56,7 +54,7 @@ def experiment_channels(stack: Sequence[str], chosen: Sequence[str], n_channels:
                 f"experiment modalities {list(chosen)} need the stack's modalities; run it through the workflow"
             )
         return None
-    expected = sum(len(MODALITY_CHANNELS[m]) for m in stack)
+    expected = sum(MODALITY_CHANNELS[m] for m in stack)
     if expected != n_channels:
         raise NeuropeftError(
             f"{source} has {n_channels} channels but modalities {list(stack)} make {expected}; "

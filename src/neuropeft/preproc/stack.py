@@ -7,11 +7,15 @@ the cohort table's row order. The array is float32, written through ``np.lib.for
 one subject at a time under a temporary name and renamed, so memory stays at one volume; read it
 with ``np.load(path, mmap_mode="r")``. Rows listed in ``--failures`` (failed a step) or
 ``--qc-excluded`` (flagged by the QC) are left out. The index has columns row, participant_id, session, target,
-site (plus split when the input has one; empty sessions/sites become "n/a").
+site (plus split when the input has one; empty sessions/sites become "n/a"), and with
+``--optional-modalities`` a ``has_<modality>`` column (1/0) per optional modality: 0 when the row's
+combined volume lists that modality as absent (its sidecar's ``absent``, written by combine-channels:
+those channels are zeros).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -20,7 +24,7 @@ import pandas as pd
 
 from neuropeft.atomic import atomic_path, write_tsv
 from neuropeft.errors import NeuropeftError
-from neuropeft.preproc.imageio import load_image
+from neuropeft.preproc.imageio import load_image, sidecar_path
 
 INDEX_COLUMNS = ["row", "participant_id", "session", "target", "site"]
 
@@ -123,6 +127,24 @@ def match_volumes(table: pd.DataFrame, volumes: Sequence[Path], cohort: Path) ->
     return [owners[stem][0] for stem in stems]
 
 
+def absent_modalities(volume: Path) -> list[str]:
+    """The modalities a combined volume's sidecar lists as absent (zeros); refuses a volume without sidecar."""
+    sidecar = sidecar_path(volume)
+    try:
+        record = json.loads(sidecar.read_text())
+    except (OSError, ValueError) as error:
+        raise NeuropeftError(
+            f"{sidecar}: cannot read the sidecar of {volume.name} ({type(error).__name__}); run combine-channels again"
+        ) from None
+    return list(record.get("absent", [])) if isinstance(record, dict) else []
+
+
+def presence_columns(paths: Sequence[Path], optional: Sequence[str]) -> dict[str, list[int]]:
+    """``has_<modality>`` (1/0) of each row's volume, per optional modality."""
+    absent = [set(absent_modalities(path)) for path in paths] if optional else []
+    return {f"has_{m}": [0 if m in row else 1 for row in absent] for m in optional}
+
+
 def owner_stem(volume: Path, stems: Sequence[str]) -> str | None:
     """The longest of ``stems`` the volume's file name starts with, followed by ``_`` or ``.`` (None if none)."""
     candidates = [s for s in stems if volume.name.startswith(s) and volume.name[len(s) : len(s) + 1] in ("_", ".")]
@@ -137,10 +159,12 @@ def run(
     out_index: Path,
     failures: Path | None = None,
     qc_excluded: Path | None = None,
+    optional: Sequence[str] = (),
 ) -> None:
     """Stack ``volumes`` in cohort order, leaving out the cohort rows listed in ``failures`` and ``qc_excluded``.
 
-    Volumes of subjects the QC left out are passed by the workflow and ignored here.
+    Volumes of subjects the QC left out are passed by the workflow and ignored here. ``optional``:
+    the optional modalities, each given a ``has_<modality>`` index column.
     """
     table = read_table(cohort, ["participant_id", "stem", target], "cohort table")
     left_out = failed_stems(failures, "failures table") if failures is not None else set()
@@ -156,4 +180,7 @@ def run(
             )
     paths = match_volumes(table, volumes, cohort)
     loaders = [lambda p=path: load_volume(p) for path in paths]
-    write_stack(loaders, out_array, build_index(table, target), out_index)
+    index = build_index(table, target)
+    for column, values in presence_columns(paths, optional).items():
+        index[column] = values
+    write_stack(loaders, out_array, index, out_index)

@@ -11,11 +11,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--volumes", nargs="+", required=True, type=Path, help="model-ready volumes on one grid, in channel order"
     )
+    parser.add_argument(
+        "--modalities",
+        nargs="+",
+        default=[],
+        help="with --absent: every modality in channel order (the volumes are those of the others, in order)",
+    )
+    parser.add_argument(
+        "--absent",
+        action="append",
+        default=[],
+        metavar="MODALITY:CHANNELS",
+        help="a modality the subject lacks and its channel count (e.g. dwi:2): zeros at its place; repeatable",
+    )
     parser.add_argument("--out", required=True, type=Path, help="output 4D NIfTI (channels last, + .json sidecar)")
 
 
 def main(args: argparse.Namespace) -> None:
     """Combine the volumes and write the multi-channel volume."""
-    from neuropeft.preproc.channels import write_combined
+    from neuropeft.errors import NeuropeftError
+    from neuropeft.preproc.channels import parse_absent, write_combined
 
-    write_combined(args.volumes, args.out)
+    absent = parse_absent(args.absent)
+    if absent and not args.modalities:
+        raise NeuropeftError("--absent needs --modalities (every modality in channel order); add it")
+    write_combined(args.volumes, args.out, args.modalities, absent)

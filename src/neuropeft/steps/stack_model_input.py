@@ -24,6 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--failures", type=Path, help="failures TSV (neuropeft failure-table): its stems are left out")
     parser.add_argument(
+        "--optional-modalities",
+        nargs="*",
+        default=[],
+        help="modalities a row may lack: a has_<modality> index column each (0 when its volume's sidecar lists it absent)",
+    )
+    parser.add_argument(
         "--qc-excluded",
         type=Path,
         help="QC exclusion TSV (qc-table --out-excluded): its stems are left out, their volumes ignored",
@@ -34,4 +40,13 @@ def main(args: argparse.Namespace) -> None:
     """Stack the volumes and write the array and its index."""
     from neuropeft.preproc.stack import run
 
-    run(args.volumes, args.cohort, args.target, args.out_array, args.out_index, args.failures, args.qc_excluded)
+    run(
+        args.volumes,
+        args.cohort,
+        args.target,
+        args.out_array,
+        args.out_index,
+        args.failures,
+        args.qc_excluded,
+        args.optional_modalities,
+    )

@@ -14,6 +14,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", required=True, help="participants.tsv column to predict")
     parser.add_argument("--modalities", nargs="+", required=True, choices=MODALITIES, help="images every row must have")
     parser.add_argument(
+        "--optional-modalities",
+        nargs="*",
+        default=[],
+        choices=MODALITIES,
+        help="of --modalities, those a row may lack (kept; its fields of them are empty)",
+    )
+    parser.add_argument(
         "--site-column", default="site", help="participants.tsv column with the site ('' or absent: none)"
     )
     parser.add_argument(
@@ -58,4 +65,5 @@ def main(args: argparse.Namespace) -> None:
         cache_dir=args.cache_dir,
         event_column=args.event_column,
         covariates=args.covariates,
+        optional_modalities=args.optional_modalities,
     )
