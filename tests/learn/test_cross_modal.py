@@ -125,6 +125,13 @@ def test_adaptation_keeps_a_only_predictions_and_learns_b(tmp_path: Path, source
     with_dwi = adapted.drop(index=lacking)
     assert roc_auc_score(with_dwi["y_true"], with_dwi["prob_1"]) > 0.8
 
+    # scoring the multi-modal stack with the T1w model takes its channel alone
+    scored = tmp_path / "scored.tsv"
+    command = ["predict", "--array", str(array), "--index", str(index), "--model-dir", str(tmp_path / "t1w")]
+    assert cli_main([*command, "--out", str(scored), "--device", "cpu"]) == 0
+    scored_rows = pd.read_csv(scored, sep="\t").set_index("participant_id").loc[source.index]
+    np.testing.assert_allclose(scored_rows["prob_1"], source["prob_1"], atol=1e-6)
+
     # the modality comparison: the A-only metric is the source's, A+B beats it, the lacking ones are counted
     for name in ("t1w", "adapted"):
         command = ["predict-inputs", "--array", str(array), "--index", str(index), "--folds", str(folds)]
