@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from neuropeft.errors import NeuropeftError
-from neuropeft.learn.modalities import channel_indices, experiment_channels, input_label, input_sets
+from neuropeft.learn.modalities import channel_indices, experiment_channels, input_label, input_positions, input_sets
 
 
 def test_channels_follow_the_stack_order() -> None:
@@ -29,3 +29,8 @@ def test_an_experiment_takes_its_channels_of_a_stack_of_known_width() -> None:
 def test_input_sets_are_every_non_empty_combination() -> None:
     assert input_sets(["t1w", "dwi"]) == [("t1w",), ("dwi",), ("t1w", "dwi")]
     assert input_label(("t1w", "dwi")) == "t1w+dwi"
+
+
+def test_input_positions_follow_the_models_modalities() -> None:
+    assert input_positions(["t1w", "dwi"]) == {"t1w": [0], "dwi": [1, 2]}
+    assert input_positions(["dwi"]) == {"dwi": [0, 1]}

@@ -31,6 +31,7 @@ from neuropeft.learn.methods import (
     load_trainable_state,
     lora_target_modules,
 )
+from neuropeft.learn.modalities import experiment_modalities, input_positions
 from neuropeft.learn.model import BackboneWithHead
 
 
@@ -154,9 +155,6 @@ def adapt_source(
 
 def source_channels_in(settings: ExperimentSettings, source: ExperimentSettings) -> tuple[list[int], list[int]]:
     """Positions, in this experiment's input, of the source's channels and of the new modalities' channels."""
-    from neuropeft.learn.modalities import experiment_modalities
-    from neuropeft.modalities import MODALITY_CHANNELS
-
     stack = settings.stack_modalities
     mine = experiment_modalities(stack, settings.modalities)
     theirs = experiment_modalities(stack, source.modalities)
@@ -165,12 +163,7 @@ def source_channels_in(settings: ExperimentSettings, source: ExperimentSettings)
             f"cross_modal experiment {settings.name!r} must take every modality of {source.name!r} ({theirs}) "
             f"and at least one more; it takes {mine}"
         )
-    positions: dict[str, list[int]] = {}
-    start = 0
-    for modality in mine:
-        width = MODALITY_CHANNELS[modality]
-        positions[modality] = list(range(start, start + width))
-        start += width
+    positions = input_positions(mine)
     old = [c for m in mine if m in theirs for c in positions[m]]
     new = [c for m in mine if m not in theirs for c in positions[m]]
     return old, new

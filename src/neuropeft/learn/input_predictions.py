@@ -24,10 +24,10 @@ from neuropeft.learn.modalities import (
     channel_indices,
     experiment_modalities,
     input_label,
+    input_positions,
     input_sets,
 )
 from neuropeft.learn.predict import input_channels, load_fold_model
-from neuropeft.modalities import MODALITY_CHANNELS
 
 
 def present_modalities(array: np.ndarray, rows: list[int], stack: list[str]) -> list[list[str]]:
@@ -54,8 +54,7 @@ def input_predictions(
     test = fold_tables(read_index(index_path), folds, int(run["fold"]), array.shape[0])["test"]
     present = present_modalities(array, test["row"].tolist(), stack)
     mine = experiment_modalities(stack, settings.get("modalities", []))
-    offsets = np.cumsum([0] + [MODALITY_CHANNELS[m] for m in mine])
-    position = {m: list(range(offsets[k], offsets[k + 1])) for k, m in enumerate(mine)}
+    position = input_positions(mine)
     channels_last = uses_channels_last(settings["backbone"], device)
     frames = []
     for inputs in input_sets(stack):

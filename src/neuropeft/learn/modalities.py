@@ -30,6 +30,15 @@ def channel_indices(stack: Sequence[str], modalities: Sequence[str]) -> list[int
     return indices
 
 
+def input_positions(modalities: Sequence[str]) -> dict[str, list[int]]:
+    """Each modality's channel positions in a model input made of ``modalities`` (in that order)."""
+    positions, start = {}, 0
+    for modality in modalities:
+        positions[modality] = list(range(start, start + MODALITY_CHANNELS[modality]))
+        start += MODALITY_CHANNELS[modality]
+    return positions
+
+
 def experiment_modalities(stack: Sequence[str], chosen: Sequence[str]) -> list[str]:
     """An experiment's modalities in stack order: those it names, else every modality of the stack."""
     return [m for m in stack if m in chosen] if chosen else list(stack)
