@@ -100,7 +100,7 @@ class CrossModalModel(nn.Module):
 
 def _pointwise_delta_weight(layer: nn.Module, adapter: str) -> torch.Tensor:
     """LoRA's weight update of a 1×1×1 Conv3d, ``B @ A`` shaped as the kernel (peft 0.21 takes such a
-    kernel for a 1×1 Conv2d's and fails to merge it)."""
+    kernel for a 1×1 Conv2d's and fails to merge it: huggingface/peft#3768, fixed after 0.21.2)."""
     weight_a, weight_b = layer.lora_A[adapter].weight, layer.lora_B[adapter].weight
     delta = weight_b.flatten(1) @ weight_a.flatten(1)
     return delta.view(*delta.shape, 1, 1, 1) * layer.scaling[adapter]
